@@ -1,0 +1,98 @@
+/**
+ * The message every producer publishes and every client decodes.
+ *
+ * On the broker and on binary transports it is a fixed 32-byte little-endian header
+ * followed by padding up to the workload's message size. Text transports (SSE) carry
+ * the same fields as comma-separated decimals, padded to the same size, so both
+ * carry `size` bytes of body before framing.
+ */
+export const HEADER_BYTES = 32;
+
+export interface EnvelopeHeader {
+  /** Per-stream sequence number, starting at 1. */
+  seq: number;
+  /** Stream (topic) index. */
+  stream: number;
+  /** When the open-loop schedule meant to send it (monotonic ns). */
+  intendedAt: number;
+  /** When the producer actually handed it to the broker (monotonic ns). */
+  sentAt: number;
+}
+
+const enum Offset {
+  Seq = 0,
+  Stream = 8,
+  Size = 12,
+  IntendedAt = 16,
+  SentAt = 24,
+}
+
+export function encodeBinary(header: EnvelopeHeader, size: number): Buffer {
+  const buf = Buffer.alloc(Math.max(size, HEADER_BYTES));
+  buf.writeDoubleLE(header.seq, Offset.Seq);
+  buf.writeUInt32LE(header.stream, Offset.Stream);
+  buf.writeUInt32LE(buf.length, Offset.Size);
+  buf.writeDoubleLE(header.intendedAt, Offset.IntendedAt);
+  buf.writeDoubleLE(header.sentAt, Offset.SentAt);
+  return buf;
+}
+
+export function decodeBinary(buf: Buffer): EnvelopeHeader {
+  if (buf.length < HEADER_BYTES) throw new Error(`envelope too short: ${buf.length} bytes`);
+  return {
+    seq: buf.readDoubleLE(Offset.Seq),
+    stream: buf.readUInt32LE(Offset.Stream),
+    intendedAt: buf.readDoubleLE(Offset.IntendedAt),
+    sentAt: buf.readDoubleLE(Offset.SentAt),
+  };
+}
+
+/** Hot-path decode for clients: passes the fields flat, allocates nothing. */
+export function readBinary(
+  buf: Buffer,
+  onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
+): boolean {
+  if (buf.length < HEADER_BYTES) return false;
+  onMessage(
+    buf.readUInt32LE(Offset.Stream),
+    buf.readDoubleLE(Offset.Seq),
+    buf.readDoubleLE(Offset.IntendedAt),
+    buf.readDoubleLE(Offset.SentAt),
+  );
+  return true;
+}
+
+/** The body size the producer chose (so a text transport can pad to the same size). */
+export function bodySize(buf: Buffer): number {
+  return buf.readUInt32LE(Offset.Size);
+}
+
+let padding = "";
+function pad(n: number): string {
+  if (n <= 0) return "";
+  if (padding.length < n) padding = "x".repeat(Math.max(n, 2 * padding.length));
+  return padding.slice(0, n);
+}
+
+/** Text form: "stream,seq,intendedAt,sentAt," then padding up to `size` characters. */
+export function encodeText(header: EnvelopeHeader, size: number): string {
+  const head = `${header.stream},${header.seq},${header.intendedAt},${header.sentAt},`;
+  return head + pad(size - head.length);
+}
+
+/** Parses the text form; returns null when it is not one (a client must not crash on it). */
+export function decodeText(text: string): EnvelopeHeader | null {
+  const a = text.indexOf(",");
+  const b = text.indexOf(",", a + 1);
+  const c = text.indexOf(",", b + 1);
+  const d = text.indexOf(",", c + 1);
+  if (a < 0 || b < 0 || c < 0 || d < 0) return null;
+  const header = {
+    stream: Number(text.slice(0, a)),
+    seq: Number(text.slice(a + 1, b)),
+    intendedAt: Number(text.slice(b + 1, c)),
+    sentAt: Number(text.slice(c + 1, d)),
+  };
+  if (Number.isNaN(header.seq + header.stream + header.intendedAt + header.sentAt)) return null;
+  return header;
+}

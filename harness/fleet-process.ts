@@ -1,0 +1,3 @@
+import { runFleetProcess } from "./fleet.js";
+
+runFleetProcess();

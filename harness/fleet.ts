@@ -1,0 +1,168 @@
+/**
+ * A client fleet process: opens its share of connections, records every delivery
+ * (latency from intendedAt into HDR, sequence accounting per subscriber) and reports
+ * histograms and counts when the coordinator says the producer is done.
+ */
+import { nowNs } from "./clock.js";
+import { createHistogram, encodeHistogram } from "./histogram.js";
+import { send, serveCoordinator, type FleetPlan, type FleetReport, type StartTimes } from "./ipc.js";
+import { getTransport } from "./registry.js";
+import { Sampler } from "./sampler.js";
+import { addCounts, SequenceTracker, zeroCounts } from "./tracker.js";
+import type { ClientConnection } from "../transports/transport.js";
+
+const US = 1000;
+
+class Subscriber {
+  readonly tracker = new SequenceTracker();
+  connectStartedAt = 0;
+  openedAt = 0;
+  firstAt = 0;
+  open = false;
+  conn: ClientConnection | undefined;
+  constructor(readonly topic: number) {}
+}
+
+export class Fleet {
+  readonly latency = createHistogram();
+  readonly latencyFromSent = createHistogram();
+  readonly connectTime = createHistogram();
+  readonly firstEvent = createHistogram();
+  readonly sampler = new Sampler();
+  readonly subscribers: Subscriber[];
+  delivered = 0;
+  timed = 0;
+  disconnects = 0;
+  private measureFrom = Number.POSITIVE_INFINITY;
+  private startAt = Number.POSITIVE_INFINITY;
+  private finishing = false;
+
+  constructor(readonly plan: FleetPlan) {
+    this.subscribers = plan.topics.map((t) => new Subscriber(t));
+  }
+
+  /** Opens every connection, at most connectConcurrency at a time. */
+  async connectAll(): Promise<{ open: number; failed: number; firstError?: string }> {
+    const transport = getTransport(this.plan.transport);
+    let nextIndex = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    const openOne = (sub: Subscriber): Promise<void> =>
+      new Promise((resolve) => {
+        sub.connectStartedAt = nowNs();
+        let settled = false;
+        sub.conn = transport.connect(
+          { baseUrl: this.plan.baseUrl, topic: sub.topic, localAddress: this.plan.localAddress },
+          {
+            onOpen: () => {
+              sub.openedAt = nowNs();
+              sub.open = true;
+              this.connectTime.recordValue(Math.round((sub.openedAt - sub.connectStartedAt) / US));
+              settled = true;
+              resolve();
+            },
+            onMessage: (stream, seq, intendedAt, sentAt) => {
+              const now = nowNs();
+              if (!sub.tracker.record(seq)) return;
+              this.delivered++;
+              if (sub.firstAt === 0) {
+                sub.firstAt = now;
+                this.firstEvent.recordValue(Math.round((now - Math.max(sub.openedAt, this.startAt)) / US));
+              }
+              if (intendedAt >= this.measureFrom) {
+                this.latency.recordValue(Math.round((now - intendedAt) / US));
+                this.latencyFromSent.recordValue(Math.round((now - sentAt) / US));
+                this.timed++;
+              }
+            },
+            onClose: (reason) => {
+              if (sub.open && !this.finishing) this.disconnects++;
+              sub.open = false;
+              if (!settled) {
+                settled = true;
+                failed++;
+                firstError ??= reason;
+                resolve();
+              }
+            },
+          },
+        );
+      });
+    const worker = async (): Promise<void> => {
+      while (nextIndex < this.subscribers.length) await openOne(this.subscribers[nextIndex++]!);
+    };
+    const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    return { open: this.subscribers.length - failed, failed, ...(firstError ? { firstError } : {}) };
+  }
+
+  start(times: StartTimes): void {
+    this.startAt = times.startAt;
+    this.measureFrom = times.measureFrom;
+    this.sampler.start();
+  }
+
+  /** Waits until every subscriber has every message or the drain time runs out. */
+  async finish(lastSeq: readonly number[], drainMs: number): Promise<FleetReport> {
+    const deadline = Date.now() + drainMs;
+    const complete = (): boolean =>
+      this.subscribers.every((s) => !s.open || s.tracker.isComplete(lastSeq[s.topic] ?? 0));
+    while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const drainedComplete = complete();
+    this.finishing = true;
+    const samples = this.sampler.stop();
+    const counts = zeroCounts();
+    let subscribersWithLoss = 0;
+    let open = 0;
+    for (const s of this.subscribers) {
+      const c = s.tracker.counts(lastSeq[s.topic] ?? 0);
+      addCounts(counts, c);
+      if (c.lost > 0) subscribersWithLoss++;
+      if (s.open) open++;
+      s.conn?.close();
+    }
+    return {
+      counts,
+      subscribersWithLoss,
+      open,
+      disconnects: this.disconnects,
+      timed: this.timed,
+      latencyUs: encodeHistogram(this.latency),
+      latencyFromSentUs: encodeHistogram(this.latencyFromSent),
+      connectUs: encodeHistogram(this.connectTime),
+      firstEventUs: encodeHistogram(this.firstEvent),
+      samples,
+      drainedComplete,
+    };
+  }
+}
+
+/** Entry point when run as a child process of `rtbench run`. */
+export function runFleetProcess(): void {
+  let fleet: Fleet | undefined;
+  let progress: NodeJS.Timeout | undefined;
+  serveCoordinator(async (m) => {
+    switch (m.kind) {
+      case "init-fleet": {
+        fleet = new Fleet(m.plan);
+        const result = await fleet.connectAll();
+        send(process, { kind: "connected", ...result });
+        break;
+      }
+      case "start":
+        if (!fleet) throw new Error("start before init");
+        fleet.start(m.times);
+        progress = setInterval(() => send(process, { kind: "progress", delivered: fleet!.delivered }), 1000);
+        break;
+      case "finish": {
+        if (!fleet) throw new Error("finish before init");
+        clearInterval(progress);
+        const report = await fleet.finish(m.lastSeq, m.drainMs);
+        send(process, { kind: "fleet-result", report });
+        break;
+      }
+      default:
+        throw new Error(`fleet: unexpected message ${m.kind}`);
+    }
+  });
+}

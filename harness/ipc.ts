@@ -1,0 +1,132 @@
+/**
+ * Messages between the coordinator (`rtbench run`) and its child processes.
+ * Children exit when the coordinator goes away, so a crash or Ctrl-C leaves none.
+ */
+import type { ChildProcess } from "node:child_process";
+import type { DeliveryCounts } from "./tracker.js";
+import type { ResourceSample } from "./sampler.js";
+
+export interface RelayPlan {
+  transport: string;
+  broker: string;
+  brokerUrl?: string;
+  topics: number;
+  rate: number;
+  size: number;
+  /** Messages to publish in total (warm-up + measured). */
+  total: number;
+  replayCapacity: number;
+  heartbeatMs: number;
+  retryMs: number;
+  port: number;
+  host: string;
+}
+
+export interface FleetPlan {
+  transport: string;
+  baseUrl: string;
+  /** Topic of each client this process opens. */
+  topics: number[];
+  localAddress?: string;
+  connectConcurrency: number;
+}
+
+export interface StartTimes {
+  /** Intended time of the first message (monotonic ns). */
+  startAt: number;
+  /** Messages intended before this are warm-up: counted, not timed. */
+  measureFrom: number;
+}
+
+/** Coordinator → child. */
+export type ToChild =
+  | { kind: "init-relay"; plan: RelayPlan }
+  | { kind: "init-fleet"; plan: FleetPlan }
+  | { kind: "start"; times: StartTimes }
+  | { kind: "finish"; lastSeq: number[]; drainMs: number }
+  | { kind: "stop" };
+
+export interface ProducerReport {
+  published: number;
+  lastSeq: number[];
+  firstSentAt: number;
+  lastSentAt: number;
+  /** Intended time of the last message. */
+  lastIntendedAt: number;
+  publishErrors: number;
+  publishDelayUs: string;
+}
+
+export interface FleetReport {
+  counts: DeliveryCounts;
+  subscribersWithLoss: number;
+  open: number;
+  disconnects: number;
+  /** Deliveries timed (intended at or after measureFrom). */
+  timed: number;
+  latencyUs: string;
+  latencyFromSentUs: string;
+  connectUs: string;
+  firstEventUs: string;
+  samples: ResourceSample[];
+  drainedComplete: boolean;
+}
+
+export interface RelayReport {
+  samples: ResourceSample[];
+  connections: number;
+  replayed: number;
+}
+
+/** Child → coordinator. */
+export type FromChild =
+  | { kind: "ready"; port: number }
+  | { kind: "connected"; open: number; failed: number; firstError?: string }
+  | { kind: "produced"; report: ProducerReport }
+  | { kind: "progress"; delivered: number }
+  | { kind: "fleet-result"; report: FleetReport }
+  | { kind: "relay-result"; report: RelayReport }
+  | { kind: "error"; message: string };
+
+export function send(child: ChildProcess | NodeJS.Process, message: ToChild | FromChild): void {
+  child.send?.(message);
+}
+
+/** Waits for one message of `kind` from a child; rejects on an error report, exit or timeout. */
+export function expect<K extends FromChild["kind"]>(
+  child: ChildProcess,
+  kind: K,
+  timeoutMs: number,
+  role: string,
+): Promise<Extract<FromChild, { kind: K }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`${role}: no "${kind}" within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: FromChild): void => {
+      if (m.kind === kind) done(null, m as Extract<FromChild, { kind: K }>);
+      else if (m.kind === "error") done(new Error(`${role}: ${m.message}`));
+    };
+    const onExit = (code: number | null, signal: string | null): void =>
+      done(new Error(`${role} exited (${signal ?? `code ${code}`}) while waiting for "${kind}"`));
+    const done = (err: Error | null, value?: Extract<FromChild, { kind: K }>): void => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    child.on("message", onMessage);
+    child.on("exit", onExit);
+  });
+}
+
+/** For child processes: handle coordinator messages; exit when the coordinator is gone. */
+export function serveCoordinator(handler: (m: ToChild) => Promise<void> | void): void {
+  process.on("disconnect", () => process.exit(0));
+  process.on("message", (m: ToChild) => {
+    Promise.resolve()
+      .then(() => handler(m))
+      .catch((err: unknown) => {
+        send(process, { kind: "error", message: err instanceof Error ? err.message : String(err) });
+      });
+  });
+}

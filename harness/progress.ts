@@ -1,0 +1,80 @@
+/**
+ * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
+ * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
+ */
+import type { CellResult } from "../results/schema.js";
+
+export class Progress {
+  private readonly tty: boolean;
+  private lastPaint = 0;
+
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {
+    this.tty = Boolean(out.isTTY) && !process.env.CI;
+  }
+
+  /** A new phase of a cell: always shown. */
+  phase(prefix: string, text: string): void {
+    this.paint(`${prefix} ${text}`, true);
+  }
+
+  /** Live counters: repainted at most 4 times a second, and only on a terminal. */
+  progress(prefix: string, delivered: number, expected: number, elapsedS: number): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    if (now - this.lastPaint < 250) return;
+    const pct = expected > 0 ? Math.min(100, (100 * delivered) / expected) : 0;
+    this.paint(`${prefix} measuring ${elapsedS.toFixed(0)}s  delivered ${delivered.toLocaleString("en")} (${pct.toFixed(0)}%)`, false);
+  }
+
+  /** The cell's outcome, on a line of its own. */
+  done(prefix: string, cell: CellResult): void {
+    const text =
+      cell.status === "failed"
+        ? `${prefix} FAILED: ${cell.error}`
+        : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
+          `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
+          (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "");
+    this.paint(text, true);
+    if (this.tty) this.out.write("\n");
+  }
+
+  private paint(text: string, always: boolean): void {
+    this.lastPaint = Date.now();
+    if (this.tty) {
+      this.out.write(`\r\x1b[2K${text}`);
+    } else if (always) {
+      this.out.write(`${text}\n`);
+    }
+  }
+}
+
+export function ms(us: number): string {
+  if (us === 0) return "0";
+  if (us < 1000) return `${us}µs`;
+  if (us < 10_000) return `${(us / 1000).toFixed(2)}ms`;
+  return `${(us / 1000).toFixed(0)}ms`;
+}
+
+/** The table printed when a run ends. */
+export function summaryTable(cells: readonly CellResult[]): string {
+  const header = ["transport", "broker", "scenario", "rep", "clients", "rate/s", "delivered", "lost", "dup", "p50", "p99", "p99.9", "deliveries/s", "note"];
+  const rows = cells.map((c) => [
+    c.transport,
+    c.broker,
+    c.scenario,
+    String(c.params.repetition),
+    String(c.params.clients),
+    String(c.params.rate),
+    `${c.counts.delivered}/${c.counts.expected}`,
+    String(c.counts.lost),
+    String(c.counts.duplicated),
+    ms(c.latencyUs.p50),
+    ms(c.latencyUs.p99),
+    ms(c.latencyUs.p999),
+    Math.round(c.throughput).toLocaleString("en"),
+    c.status === "failed" ? "FAILED" : c.saturated ? "SATURATED (not the system's figure)" : "",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
+}

@@ -1,0 +1,45 @@
+/**
+ * Child process for one cell's server side: broker connection, relay and (since the
+ * in-process broker cannot be shared across processes) the producer.
+ */
+import { send, serveCoordinator, type RelayPlan, type StartTimes } from "./ipc.js";
+import { runProducer } from "./producer.js";
+import { startRelay, type RunningRelay } from "./relay.js";
+import { Sampler } from "./sampler.js";
+import { OpenLoopSchedule } from "./schedule.js";
+
+let plan: RelayPlan | undefined;
+let relay: RunningRelay | undefined;
+let producer: ReturnType<typeof runProducer> | undefined;
+const sampler = new Sampler();
+
+function start(times: StartTimes): void {
+  if (!plan || !relay) throw new Error("start before init");
+  sampler.start();
+  const schedule = new OpenLoopSchedule(times.startAt, plan.rate, plan.total);
+  producer = runProducer(relay.broker, schedule, { topics: plan.topics, size: plan.size });
+  void producer.done.then((report) => send(process, { kind: "produced", report }));
+}
+
+serveCoordinator(async (m) => {
+  switch (m.kind) {
+    case "init-relay":
+      plan = m.plan;
+      relay = await startRelay(plan);
+      send(process, { kind: "ready", port: relay.port });
+      break;
+    case "start":
+      start(m.times);
+      break;
+    case "stop": {
+      producer?.stop();
+      const samples = sampler.stop();
+      const report = { samples, connections: relay?.server.connections() ?? 0, replayed: relay?.server.replayed ?? 0 };
+      await relay?.close();
+      send(process, { kind: "relay-result", report });
+      break;
+    }
+    default:
+      throw new Error(`relay: unexpected message ${m.kind}`);
+  }
+});

@@ -1,0 +1,252 @@
+/**
+ * The coordinator: runs each cell (transport × broker × repetition) as a relay
+ * process plus client fleet processes, collects their reports, merges histograms and
+ * writes the cell. Children die with it.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { nowNs, NS_PER_S } from "./clock.js";
+import { assessSaturation } from "./guard.js";
+import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
+import { expect, send, type FleetReport, type RelayPlan } from "./ipc.js";
+import { getBroker } from "./registry.js";
+import { OpenLoopSchedule } from "./schedule.js";
+import { addCounts, zeroCounts } from "./tracker.js";
+import type { Workload } from "./workload.js";
+import type { CellResult } from "../results/schema.js";
+
+/** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
+export const CLIENTS_PER_PROCESS = 10_000;
+
+export const RELAY_DEFAULTS = {
+  replayCapacity: 10_000,
+  heartbeatMs: 15_000,
+  retryMs: 3_000,
+  host: "127.0.0.1",
+} as const;
+
+const live = new Set<ChildProcess>();
+
+/** Kills every child this process started (on Ctrl-C, or after a failed cell). */
+export function killChildren(): void {
+  for (const child of live) child.kill("SIGKILL");
+  live.clear();
+}
+
+function spawn(script: string): ChildProcess {
+  const child = fork(new URL(script, import.meta.url), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: ["--expose-gc"],
+  });
+  live.add(child);
+  child.on("exit", () => live.delete(child));
+  return child;
+}
+
+export interface CellSpec {
+  transport: string;
+  broker: string;
+  repetition: number;
+  workload: Workload;
+  brokerUrl?: string;
+}
+
+export interface CellHooks {
+  phase(text: string): void;
+  progress(delivered: number, expected: number): void;
+}
+
+export function fleetProcessesFor(w: Workload): number {
+  return w.fleetProcesses > 0 ? w.fleetProcesses : Math.max(1, Math.ceil(w.clients / CLIENTS_PER_PROCESS));
+}
+
+/** Messages stream t receives when `total` go round-robin over `topics`. */
+function perTopic(total: number, topics: number, t: number): number {
+  return Math.floor(total / topics) + (t < total % topics ? 1 : 0);
+}
+
+export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellResult> {
+  const w = spec.workload;
+  const startedAt = new Date().toISOString();
+  const total = OpenLoopSchedule.countFor(w.rate, w.warmup + w.duration);
+  const processes = fleetProcessesFor(w);
+  const clientTopics = Array.from({ length: w.clients }, (_, i) => i % w.topics);
+  const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
+  const children: ChildProcess[] = [];
+  try {
+    hooks.phase("starting relay");
+    const relay = spawn("./relay-process.js");
+    children.push(relay);
+    const plan: RelayPlan = {
+      transport: spec.transport,
+      broker: spec.broker,
+      ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}),
+      topics: w.topics,
+      rate: w.rate,
+      size: w.size,
+      total,
+      port: 0,
+      ...RELAY_DEFAULTS,
+    };
+    send(relay, { kind: "init-relay", plan });
+    const { port } = await expect(relay, "ready", 20_000, "relay");
+    const baseUrl = `http://${RELAY_DEFAULTS.host}:${port}`;
+
+    hooks.phase(`connecting ${w.clients} clients`);
+    const fleets: ChildProcess[] = [];
+    const connected = await Promise.all(
+      Array.from({ length: processes }, (_, k) => {
+        const fleet = spawn("./fleet-process.js");
+        children.push(fleet);
+        fleets.push(fleet);
+        send(fleet, {
+          kind: "init-fleet",
+          plan: {
+            transport: spec.transport,
+            baseUrl,
+            topics: clientTopics.filter((_, i) => i % processes === k),
+            // Spread source addresses so each process has its own ephemeral port range.
+            localAddress: `127.0.0.${1 + (k % 250)}`,
+            connectConcurrency: 256,
+          },
+        });
+        return expect(fleet, "connected", 30_000 + 5 * w.clients, `fleet process ${k}`);
+      }),
+    );
+    const failedConnections = connected.reduce((n, c) => n + c.failed, 0);
+    const firstError = connected.find((c) => c.firstError)?.firstError;
+
+    // Start a little in the future so every process has the times before the first send.
+    const startAt = nowNs() + 0.3 * NS_PER_S;
+    const times = { startAt, measureFrom: startAt + w.warmup * NS_PER_S };
+    for (const child of [relay, ...fleets]) send(child, { kind: "start", times });
+    hooks.phase("measuring");
+    const delivered = new Array<number>(processes).fill(0);
+    fleets.forEach((fleet, k) =>
+      fleet.on("message", (m: { kind: string; delivered?: number }) => {
+        if (m.kind !== "progress") return;
+        delivered[k] = m.delivered ?? 0;
+        hooks.progress(delivered.reduce((a, b) => a + b, 0), expectedDeliveries);
+      }),
+    );
+    const produced = (await expect(relay, "produced", (w.warmup + w.duration) * 1000 * 3 + 30_000, "relay")).report;
+
+    hooks.phase("draining");
+    const drainMs = w.drain * 1000;
+    const results = fleets.map((fleet, k) => expect(fleet, "fleet-result", drainMs + 60_000, `fleet process ${k}`));
+    for (const fleet of fleets) send(fleet, { kind: "finish", lastSeq: produced.lastSeq, drainMs });
+    const reports: FleetReport[] = (await Promise.all(results)).map((r) => r.report);
+    send(relay, { kind: "stop" });
+    const relayReport = (await expect(relay, "relay-result", 20_000, "relay")).report;
+
+    const latency = mergeEncoded(reports.map((r) => r.latencyUs));
+    const publishDelay = decodeHistogram(produced.publishDelayUs);
+    const runSeconds = (produced.lastSentAt - produced.firstSentAt) / NS_PER_S;
+    // Rate over the span between the first and last send; n messages span n-1 intervals.
+    const achievedRate = produced.published > 1 && runSeconds > 0 ? (produced.published - 1) / runSeconds : w.rate;
+    const counts = reports.reduce((sum, r) => addCounts(sum, r.counts), zeroCounts());
+    const fleetSamples = reports.map((r) => r.samples);
+    const reasons = assessSaturation({
+      targetRate: w.rate,
+      achievedRate,
+      publishDelayP99Us: percentiles(publishDelay).p99,
+      fleet: fleetSamples,
+      producerSharesRelay: getBroker(spec.broker).inProcess,
+    });
+    const histograms = {
+      latencyUs: encodeHistogram(latency),
+      latencyFromSentUs: encodeHistogram(mergeEncoded(reports.map((r) => r.latencyFromSentUs))),
+      publishDelayUs: produced.publishDelayUs,
+      connectUs: encodeHistogram(mergeEncoded(reports.map((r) => r.connectUs))),
+      firstEventUs: encodeHistogram(mergeEncoded(reports.map((r) => r.firstEventUs))),
+    };
+    return {
+      id: cellId(spec),
+      transport: spec.transport,
+      broker: spec.broker,
+      scenario: w.scenario,
+      params: paramsOf(spec, processes),
+      status: "ok",
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      counts,
+      subscribersWithLoss: reports.reduce((n, r) => n + r.subscribersWithLoss, 0),
+      connections: {
+        attempted: w.clients,
+        open: w.clients - failedConnections,
+        failed: failedConnections,
+        disconnects: reports.reduce((n, r) => n + r.disconnects, 0),
+        ...(firstError ? { firstError } : {}),
+      },
+      latencyUs: percentiles(latency),
+      latencyFromSentUs: percentiles(decodeHistogram(histograms.latencyFromSentUs)),
+      publishDelayUs: percentiles(publishDelay),
+      connectUs: percentiles(decodeHistogram(histograms.connectUs)),
+      firstEventUs: percentiles(decodeHistogram(histograms.firstEventUs)),
+      throughput: reports.reduce((n, r) => n + r.timed, 0) / w.duration,
+      publishedPerSec: achievedRate,
+      published: produced.published,
+      replayed: relayReport.replayed,
+      drainedComplete: reports.every((r) => r.drainedComplete),
+      resources: { relay: relayReport.samples, fleet: fleetSamples },
+      saturated: reasons.length > 0,
+      saturationReasons: reasons,
+      histograms,
+    };
+  } catch (err) {
+    return failedCell(spec, processes, startedAt, err instanceof Error ? err.message : String(err));
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  }
+}
+
+function cellId(spec: CellSpec): string {
+  return `${spec.transport}.${spec.broker}.${spec.workload.scenario}.r${spec.repetition}`;
+}
+
+function paramsOf(spec: CellSpec, fleetProcesses: number): CellResult["params"] {
+  const w = spec.workload;
+  return {
+    rate: w.rate,
+    size: w.size,
+    topics: w.topics,
+    clients: w.clients,
+    durationS: w.duration,
+    warmupS: w.warmup,
+    fleetProcesses,
+    repetition: spec.repetition,
+  };
+}
+
+function failedCell(spec: CellSpec, processes: number, startedAt: string, error: string): CellResult {
+  const none = percentiles(mergeEncoded([]));
+  const empty = encodeHistogram(mergeEncoded([]));
+  return {
+    id: cellId(spec),
+    transport: spec.transport,
+    broker: spec.broker,
+    scenario: spec.workload.scenario,
+    params: paramsOf(spec, processes),
+    status: "failed",
+    error,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    counts: zeroCounts(),
+    subscribersWithLoss: 0,
+    connections: { attempted: spec.workload.clients, open: 0, failed: 0, disconnects: 0 },
+    latencyUs: none,
+    latencyFromSentUs: none,
+    publishDelayUs: none,
+    connectUs: none,
+    firstEventUs: none,
+    throughput: 0,
+    publishedPerSec: 0,
+    published: 0,
+    replayed: 0,
+    drainedComplete: false,
+    resources: { relay: [], fleet: [] },
+    saturated: false,
+    saturationReasons: [],
+    histograms: { latencyUs: empty, latencyFromSentUs: empty, publishDelayUs: empty, connectUs: empty, firstEventUs: empty },
+  };
+}
+

@@ -1,0 +1,72 @@
+/**
+ * Once-a-second resource samples for one role (relay, fleet process): memory, CPU,
+ * event-loop utilization and delay. The generator guard reads these.
+ */
+import { monitorEventLoopDelay, performance, type EventLoopUtilization } from "node:perf_hooks";
+
+export interface ResourceSample {
+  /** Seconds since the sampler started. */
+  t: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** CPU time (user + system) over the interval, as % of one core. */
+  cpuPct: number;
+  /** Event-loop utilization over the interval, 0..1. */
+  elu: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+}
+
+export class Sampler {
+  readonly samples: ResourceSample[] = [];
+  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
+  private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private lastAt = 0;
+  private lastCpu = process.cpuUsage();
+  private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+
+  constructor(private readonly intervalMs = 1000) {}
+
+  start(): void {
+    this.startedAt = this.lastAt = performance.now();
+    this.lastCpu = process.cpuUsage();
+    this.lastElu = performance.eventLoopUtilization();
+    this.delay.enable();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Takes a last sample for the partial interval and stops. */
+  stop(): ResourceSample[] {
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      if (performance.now() - this.lastAt > this.intervalMs / 4) this.sample();
+      this.delay.disable();
+    }
+    return this.samples;
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const elu = performance.eventLoopUtilization();
+    const mem = process.memoryUsage();
+    const elapsedUs = (now - this.lastAt) * 1000;
+    const cpuUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
+    this.samples.push({
+      t: (now - this.startedAt) / 1000,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      cpuPct: elapsedUs > 0 ? (100 * cpuUs) / elapsedUs : 0,
+      elu: performance.eventLoopUtilization(elu, this.lastElu).utilization,
+      eventLoopDelayP99Ms: this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0,
+      eventLoopDelayMaxMs: this.delay.count > 0 ? this.delay.max / 1e6 : 0,
+    });
+    this.delay.reset();
+    this.lastAt = now;
+    this.lastCpu = cpu;
+    this.lastElu = elu;
+  }
+}

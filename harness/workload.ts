@@ -1,0 +1,205 @@
+/**
+ * Workloads: a YAML file, then CLI flags on top. One table of fields drives the file
+ * validation, the flags and the help text, so they cannot drift apart.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { HEADER_BYTES } from "./envelope.js";
+import { brokers, scenarios, transports } from "./registry.js";
+
+export interface Workload {
+  name: string;
+  transports: string[];
+  brokers: string[];
+  scenario: string;
+  /** Message body size in bytes. */
+  size: number;
+  /** Messages per second, in total across topics. */
+  rate: number;
+  topics: number;
+  /** Client connections, spread over topics round-robin. */
+  clients: number;
+  /** Measured seconds, after warm-up. */
+  duration: number;
+  /** Seconds sent before measuring; counted for loss, not for latency. */
+  warmup: number;
+  repetitions: number;
+  /** Client processes; 0 picks one per 10,000 connections. */
+  fleetProcesses: number;
+  /** Seconds to wait after the last send for deliveries still in flight. */
+  drain: number;
+}
+
+/** A bad workload file or flag. Its message is the one line a user sees. */
+export class ConfigError extends Error {
+  constructor(where: string, field: string, expected: string, got: unknown) {
+    super(`${where}: field "${field}": expected ${expected}, got ${show(got)}`);
+    this.name = "ConfigError";
+  }
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+type Kind = "int" | "number" | "seconds" | "names" | "choice" | "string";
+
+interface FieldSpec {
+  key: keyof Workload;
+  kind: Kind;
+  help: string;
+  min?: number;
+  max?: number;
+  /** Allowed names for "names" and "choice". */
+  choices?: () => string[];
+}
+
+export const FIELDS: readonly FieldSpec[] = [
+  { key: "name", kind: "string", help: "workload name (defaults to the file name)" },
+  { key: "transports", kind: "names", help: "transports, comma-separated, or all", choices: () => [...transports.keys()] },
+  { key: "brokers", kind: "names", help: "brokers, comma-separated, or all", choices: () => [...brokers.keys()] },
+  { key: "scenario", kind: "choice", help: "scenario", choices: () => [...scenarios.keys()] },
+  { key: "size", kind: "int", min: HEADER_BYTES, max: 1 << 20, help: "message body size in bytes" },
+  { key: "rate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "messages per second, total across topics" },
+  { key: "topics", kind: "int", min: 1, max: 100_000, help: "streams; clients spread over them" },
+  { key: "clients", kind: "int", min: 1, max: 1_000_000, help: "client connections" },
+  { key: "duration", kind: "seconds", min: Number.MIN_VALUE, max: 86_400, help: "measured seconds (10, 10s, 2m, 500ms)" },
+  { key: "warmup", kind: "seconds", min: 0, max: 3_600, help: "warm-up seconds, not measured for latency" },
+  { key: "repetitions", kind: "int", min: 1, max: 1_000, help: "repetitions of each cell" },
+  { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
+  { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
+];
+
+export const DEFAULTS: Workload = {
+  name: "workload",
+  transports: ["sse", "ws"],
+  brokers: ["inproc"],
+  scenario: "steady",
+  size: 256,
+  rate: 1000,
+  topics: 1,
+  clients: 100,
+  duration: 10,
+  warmup: 2,
+  repetitions: 1,
+  fleetProcesses: 0,
+  drain: 10,
+};
+
+/** CLI flag name for a field: fleetProcesses → fleet-processes. */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function rangeText(spec: FieldSpec, what: string): string {
+  const lo = spec.min === Number.MIN_VALUE ? `> 0` : spec.min !== undefined ? `>= ${spec.min}` : "";
+  const hi = spec.max !== undefined ? `<= ${spec.max}` : "";
+  return [what, [lo, hi].filter(Boolean).join(" and ")].filter(Boolean).join(" ");
+}
+
+function parseSeconds(value: unknown): number | null {
+  if (typeof value === "number") return value;
+  if (typeof value !== "string") return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = m[2] ?? "s";
+  return unit === "ms" ? n / 1000 : unit === "m" ? n * 60 : unit === "h" ? n * 3600 : n;
+}
+
+/** Validates one field's value; `fromFlag` values arrive as strings. */
+function coerce(spec: FieldSpec, value: unknown, where: string, fromFlag: boolean): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(where, spec.key, expected, value);
+  };
+  switch (spec.kind) {
+    case "string":
+      if (typeof value !== "string" || value.trim() === "") fail("a non-empty string");
+      return value;
+    case "int":
+    case "number": {
+      const what = spec.kind === "int" ? "an integer" : "a number";
+      const n = fromFlag && typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+      if (typeof n !== "number" || !Number.isFinite(n)) fail(rangeText(spec, what));
+      const num = n as number;
+      if (spec.kind === "int" && !Number.isInteger(num)) fail(rangeText(spec, what));
+      if ((spec.min !== undefined && num < spec.min) || (spec.max !== undefined && num > spec.max)) {
+        fail(rangeText(spec, what));
+      }
+      return num;
+    }
+    case "seconds": {
+      const s = parseSeconds(fromFlag && typeof value === "string" && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+      const expected = rangeText(spec, "seconds (a number, or 500ms, 10s, 2m)");
+      if (s === null || !Number.isFinite(s)) fail(expected);
+      if ((spec.min !== undefined && s! < spec.min) || (spec.max !== undefined && s! > spec.max)) fail(expected);
+      return s;
+    }
+    case "choice": {
+      const choices = spec.choices!();
+      if (typeof value !== "string" || !choices.includes(value)) fail(`one of ${choices.join(", ")}`);
+      return value;
+    }
+    case "names": {
+      const choices = spec.choices!();
+      const expected = `a list of ${choices.join(", ")} (or all)`;
+      const list =
+        typeof value === "string" ? value.split(",").map((s) => s.trim()).filter(Boolean) : Array.isArray(value) ? value : null;
+      if (list === null || list.length === 0) fail(expected);
+      if (list!.length === 1 && list![0] === "all") return choices;
+      for (const item of list!) if (typeof item !== "string" || !choices.includes(item)) fail(expected);
+      return [...new Set(list as string[])];
+    }
+  }
+}
+
+const byKey = new Map(FIELDS.map((f) => [f.key as string, f]));
+
+/** Applies raw values (from a file or flags) over `base`; throws ConfigError on the first bad one. */
+export function applyFields(
+  base: Workload,
+  raw: Record<string, unknown>,
+  where: (key: string) => string,
+  fromFlag: boolean,
+): Workload {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(raw)) {
+    const spec = byKey.get(key);
+    if (!spec) {
+      throw new ConfigError(where(key), key, `one of the fields ${FIELDS.map((f) => f.key).join(", ")}`, "an unknown field");
+    }
+    if (value === undefined) continue;
+    out[key] = coerce(spec, value, where(key), fromFlag);
+  }
+  return out as unknown as Workload;
+}
+
+/** Reads and validates a workload file; every error names the file and the field. */
+export function loadWorkloadFile(path: string): Workload {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new FileError(path, `cannot read the workload file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new FileError(path, `not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new FileError(path, "expected a mapping of workload fields at the top level");
+  }
+  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  return applyFields({ ...DEFAULTS, name }, doc as Record<string, unknown>, () => path, false);
+}
+
+export class FileError extends Error {
+  constructor(path: string, problem: string) {
+    super(`${path}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * result.json, version 1. results/README.md documents every field; bump
+ * SCHEMA_VERSION on any change a reader would notice.
+ */
+import type { Percentiles } from "../harness/histogram.js";
+import type { ResourceSample } from "../harness/sampler.js";
+import type { DeliveryCounts } from "../harness/tracker.js";
+import type { Workload } from "../harness/workload.js";
+
+export const SCHEMA_VERSION = 1;
+
+export interface Environment {
+  cpuModel: string;
+  cores: number;
+  memoryBytes: number;
+  os: string;
+  kernel: string;
+  node: string;
+  /** Versions of the brokers the run used; "builtin" for in-process ones. */
+  brokers: Record<string, string>;
+}
+
+export interface RunMeta {
+  schemaVersion: number;
+  id: string;
+  startedAt: string;
+  finishedAt?: string;
+  interrupted?: boolean;
+  gitSha: string | null;
+  gitDirty: boolean | null;
+  rtbenchVersion: string;
+  command: string[];
+  workload: Workload;
+  environment: Environment;
+}
+
+export interface CellParams {
+  rate: number;
+  size: number;
+  topics: number;
+  clients: number;
+  durationS: number;
+  warmupS: number;
+  fleetProcesses: number;
+  repetition: number;
+}
+
+export interface CellResult {
+  id: string;
+  transport: string;
+  broker: string;
+  scenario: string;
+  params: CellParams;
+  status: "ok" | "failed";
+  error?: string;
+  startedAt: string;
+  finishedAt: string;
+  counts: DeliveryCounts;
+  subscribersWithLoss: number;
+  connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string };
+  /** End-to-end latency from the intended send time (coordinated-omission safe). */
+  latencyUs: Percentiles;
+  /** From the actual send time; shown beside, never instead. */
+  latencyFromSentUs: Percentiles;
+  publishDelayUs: Percentiles;
+  connectUs: Percentiles;
+  firstEventUs: Percentiles;
+  /** Deliveries of messages intended in the measured window, per second of that window. */
+  throughput: number;
+  /** Messages the producer achieved per second over its whole run. */
+  publishedPerSec: number;
+  published: number;
+  replayed: number;
+  drainedComplete: boolean;
+  resources: { relay: ResourceSample[]; fleet: ResourceSample[][] };
+  saturated: boolean;
+  saturationReasons: string[];
+  /** Raw HDR histograms, compressed base64 (HdrHistogram V2 encoding). */
+  histograms: {
+    latencyUs: string;
+    latencyFromSentUs: string;
+    publishDelayUs: string;
+    connectUs: string;
+    firstEventUs: string;
+  };
+}
+
+export interface RunResult extends RunMeta {
+  cells: CellResult[];
+}

@@ -1,0 +1,48 @@
+/**
+ * Subscribers and replay frames per stream, shared by every transport's server side.
+ * The transport encodes a frame once and hands it here; the per-connection work is
+ * only the write.
+ */
+import { ReplayBuffer } from "../harness/replay.js";
+
+export class StreamFanout<C, F> {
+  private readonly subscribers: Array<Set<C>>;
+  private readonly replays: Array<ReplayBuffer<F>>;
+  replayed = 0;
+
+  constructor(topics: number, replayCapacity: number) {
+    this.subscribers = Array.from({ length: topics }, () => new Set<C>());
+    this.replays = Array.from({ length: topics }, () => new ReplayBuffer<F>(replayCapacity));
+  }
+
+  /** Adds a subscriber and returns the frames it missed since fromSeq (if resuming). */
+  subscribe(topic: number, conn: C, fromSeq: number | null): F[] {
+    this.subscribers[topic]!.add(conn);
+    if (fromSeq === null) return [];
+    const missed = this.replays[topic]!.since(fromSeq);
+    this.replayed += missed.length;
+    return missed;
+  }
+
+  unsubscribe(topic: number, conn: C): void {
+    this.subscribers[topic]?.delete(conn);
+  }
+
+  /** Stores the frame for replay and returns the stream's current subscribers. */
+  publish(topic: number, seq: number, frame: F): Set<C> {
+    this.replays[topic]!.push(seq, frame);
+    return this.subscribers[topic]!;
+  }
+
+  all(): IterableIterator<C> {
+    return (function* (sets) {
+      for (const set of sets) yield* set;
+    })(this.subscribers);
+  }
+
+  count(): number {
+    let n = 0;
+    for (const set of this.subscribers) n += set.size;
+    return n;
+  }
+}
