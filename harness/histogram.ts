@@ -52,7 +52,8 @@ export function percentiles(h: Histogram): Percentiles {
     p90: h.getValueAtPercentile(90),
     p99: h.getValueAtPercentile(99),
     p999: h.getValueAtPercentile(99.9),
-    max: h.maxValue,
+    // Read off the buckets, like the percentiles, so it is the same before and after a merge.
+    max: h.getValueAtPercentile(100),
     mean: h.mean,
   };
 }

@@ -1,0 +1,59 @@
+/**
+ * The whole pipeline between real processes over real sockets: coordinator, relay
+ * process, fleet process, for each transport.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeHistogram } from "../harness/histogram.js";
+import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
+
+test("sse and ws × inproc deliver every message with plausible latency", async () => {
+  const out = tempDir();
+  const r = await runCli([
+    "run",
+    "--transports", "sse,ws",
+    "--clients", "40",
+    "--topics", "2",
+    "--rate", "400",
+    "--duration", "3",
+    "--warmup", "1",
+    "--fleet-processes", "2",
+    "--out", out,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const run = readOnlyRun(out);
+  assert.equal(run.schemaVersion, 1);
+  assert.ok(run.environment.cores >= 1 && run.environment.node.startsWith("v"));
+  assert.deepEqual(run.cells.map((c) => c.transport), ["sse", "ws"]);
+  for (const cell of run.cells) {
+    const name = `${cell.transport} × ${cell.broker}`;
+    assert.equal(cell.status, "ok", `${name}: ${cell.error}`);
+    // 1600 messages over two topics; 20 clients on each topic get every message of theirs.
+    assert.equal(cell.published, 1600, name);
+    assert.deepEqual(cell.counts, { expected: 32_000, delivered: 32_000, lost: 0, duplicated: 0, reordered: 0 }, name);
+    assert.equal(cell.connections.open, 40, name);
+    // Latency is counted for the measured window only: 3 s of 4 at 400/s, to 20 clients per message.
+    assert.equal(cell.latencyUs.count, 24_000, name);
+    assert.equal(decodeHistogram(cell.histograms.latencyUs).totalCount, 24_000, name);
+    assert.ok(cell.latencyUs.p50 > 0, `${name} p50 ${cell.latencyUs.p50}`);
+    assert.ok(cell.latencyUs.p99 < 500_000, `${name} p99 ${cell.latencyUs.p99} µs is implausible at 400 msg/s`);
+    // Measured from the intended time, latency can only be longer than from the send time.
+    assert.ok(cell.latencyUs.p50 >= cell.latencyFromSentUs.p50, name);
+    assert.ok(Math.abs(cell.throughput - 8_000) < 1, `${name} throughput ${cell.throughput}`);
+    assert.equal(cell.saturated, false, `${name}: ${cell.saturationReasons.join("; ")}`);
+    assert.ok(cell.resources.relay.length >= 3, `${name} relay samples`);
+    assert.equal(cell.resources.fleet.length, 2, `${name} one sample series per fleet process`);
+    for (const series of cell.resources.fleet) assert.ok(series.length >= 3 && series[0]!.rssBytes > 0, name);
+  }
+  assert.deepEqual(await rtbenchChildren(), [], "no child process is left running");
+});
+
+test("the smallest run, a single message, is accounted for at every client", async () => {
+  const out = tempDir();
+  // 1 message/s for 1 s: one message, which each of the three clients must get.
+  const r = await runCli(["run", "--transports", "ws", "--clients", "3", "--rate", "1", "--duration", "1", "--warmup", "0", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const cell = readOnlyRun(out).cells[0]!;
+  assert.equal(cell.counts.expected, 3);
+  assert.equal(cell.counts.delivered, 3);
+});

@@ -1,0 +1,80 @@
+/**
+ * Resume after reconnect against `rtbench serve` in its own process: SSE with
+ * Last-Event-ID, WebSocket with ?from=. The relay's replay buffer fills the gap.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { after, test } from "node:test";
+import { sse } from "../transports/sse.js";
+import type { Transport } from "../transports/transport.js";
+import { ws } from "../transports/ws.js";
+import { startCli } from "./helpers.js";
+
+const servers: ChildProcess[] = [];
+after(() => servers.forEach((s) => s.kill("SIGINT")));
+
+async function serve(transport: string): Promise<string> {
+  const child = startCli(["serve", "--transport", transport, "--port", "0", "--rate", "200"]);
+  servers.push(child);
+  let out = "";
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /endpoint: (http:\/\/[^/\s]+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
+}
+
+/** Receives messages until `count` have arrived, then closes; returns their seqs. */
+function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const seqs: number[] = [];
+    const conn = t.connect(
+      { baseUrl, topic: 0, ...(fromSeq !== undefined ? { fromSeq } : {}) },
+      {
+        onOpen() {},
+        onMessage(stream, seq) {
+          assert.equal(stream, 0);
+          seqs.push(seq);
+          if (seqs.length === count) {
+            conn.close();
+            resolve(seqs);
+          }
+        },
+        onClose: (reason) => reject(new Error(`closed early: ${reason}`)),
+      },
+    );
+  });
+}
+
+for (const t of [sse, ws]) {
+  test(`${t.name}: a reconnecting client resumes right after the last message it had`, async () => {
+    const baseUrl = await serve(t.name);
+    const first = await receive(t, baseUrl, 20);
+    for (let i = 1; i < first.length; i++) assert.equal(first[i], first[i - 1]! + 1, "in order, no gap");
+    const last = first.at(-1)!;
+    // Stay away for a while: about 60 messages go by at 200/s.
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await receive(t, baseUrl, 100, last + 1);
+    assert.equal(second[0], last + 1, "the first message after reconnecting is the one after the last received");
+    for (let i = 1; i < second.length; i++) assert.equal(second[i], second[i - 1]! + 1, "replayed then live, no gap, no duplicate");
+  });
+}
+
+test("sse: the Last-Event-ID header on the wire selects the replay start", async () => {
+  const baseUrl = await serve("sse");
+  await new Promise((r) => setTimeout(r, 400)); // ~80 messages published
+  const res = await fetch(`${baseUrl}/sse?topic=0`, { headers: { "Last-Event-ID": "5" } });
+  assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-cache");
+  assert.equal(res.headers.get("x-accel-buffering"), "no");
+  const reader = res.body!.getReader();
+  let text = "";
+  while (!text.includes("id: 8\n")) text += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  assert.match(text, /^retry: \d+\n/);
+  const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(ids.slice(0, 3), [6, 7, 8]);
+});
