@@ -13,7 +13,8 @@ import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
 import { brokers, getTransport, scenarios, transports } from "./registry.js";
 import { startRelay } from "./relay.js";
-import { killChildren, RELAY_DEFAULTS, runCell } from "./runner.js";
+import { connectionPlanProblem } from "./limits.js";
+import { fleetProcessesFor, killChildren, RELAY_DEFAULTS, runCell } from "./runner.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunStore } from "../results/store.js";
@@ -75,6 +76,8 @@ async function run(args: string[]): Promise<number> {
   }
   workload = applyFields(workload, flags, (key) => `flag --${flagName(key)}`, true);
   const outDir = resolve(typeof values.out === "string" ? values.out : "results/runs");
+  const problem = connectionPlanProblem(workload.clients, fleetProcessesFor(workload));
+  if (problem) throw new UsageError(`rtbench run: ${problem}`);
 
   const cells = workload.transports.flatMap((t) =>
     workload.brokers.flatMap((b) => Array.from({ length: workload.repetitions }, (_, r) => ({ transport: t, broker: b, repetition: r + 1 }))),

@@ -4,8 +4,8 @@
  * histograms and counts when the coordinator says the producer is done.
  */
 import { nowNs } from "./clock.js";
-import { createHistogram, encodeHistogram } from "./histogram.js";
-import { send, serveCoordinator, type FleetPlan, type FleetReport, type StartTimes } from "./ipc.js";
+import { createHistogram, encodeHistogram, type Histogram } from "./histogram.js";
+import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type StartTimes } from "./ipc.js";
 import { getTransport } from "./registry.js";
 import { Sampler } from "./sampler.js";
 import { addCounts, SequenceTracker, zeroCounts } from "./tracker.js";
@@ -32,6 +32,8 @@ export class Fleet {
   readonly subscribers: Subscriber[];
   delivered = 0;
   timed = 0;
+  /** Intervals that came out negative: a clock fault, counted and never recorded. */
+  clockAnomalies = 0;
   disconnects = 0;
   private measureFrom = Number.POSITIVE_INFINITY;
   private startAt = Number.POSITIVE_INFINITY;
@@ -57,21 +59,23 @@ export class Fleet {
             onOpen: () => {
               sub.openedAt = nowNs();
               sub.open = true;
-              this.connectTime.recordValue(Math.round((sub.openedAt - sub.connectStartedAt) / US));
+              this.record(this.connectTime, sub.openedAt - sub.connectStartedAt);
               settled = true;
               resolve();
             },
-            onMessage: (stream, seq, intendedAt, sentAt) => {
+            onMessage: (_stream, seq, intendedAt, sentAt) => {
               const now = nowNs();
               if (!sub.tracker.record(seq)) return;
               this.delivered++;
               if (sub.firstAt === 0) {
                 sub.firstAt = now;
-                this.firstEvent.recordValue(Math.round((now - Math.max(sub.openedAt, this.startAt)) / US));
+                // Before the producer starts nothing should arrive; if it does, time it from open.
+                const from = this.startAt === Number.POSITIVE_INFINITY ? sub.openedAt : Math.max(sub.openedAt, this.startAt);
+                this.record(this.firstEvent, now - from);
               }
               if (intendedAt >= this.measureFrom) {
-                this.latency.recordValue(Math.round((now - intendedAt) / US));
-                this.latencyFromSent.recordValue(Math.round((now - sentAt) / US));
+                this.record(this.latency, now - intendedAt);
+                this.record(this.latencyFromSent, now - sentAt);
                 this.timed++;
               }
             },
@@ -94,6 +98,13 @@ export class Fleet {
     const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
     await Promise.all(Array.from({ length: workers }, worker));
     return { open: this.subscribers.length - failed, failed, ...(firstError ? { firstError } : {}) };
+  }
+
+  /** Records a nanosecond interval in µs. */
+  private record(h: Histogram, intervalNs: number): void {
+    const us = Math.round(intervalNs / US);
+    if (us >= 0) h.recordValue(us);
+    else this.clockAnomalies++;
   }
 
   start(times: StartTimes): void {
@@ -127,6 +138,7 @@ export class Fleet {
       open,
       disconnects: this.disconnects,
       timed: this.timed,
+      clockAnomalies: this.clockAnomalies,
       latencyUs: encodeHistogram(this.latency),
       latencyFromSentUs: encodeHistogram(this.latencyFromSent),
       connectUs: encodeHistogram(this.connectTime),
@@ -158,7 +170,7 @@ export function runFleetProcess(): void {
         if (!fleet) throw new Error("finish before init");
         clearInterval(progress);
         const report = await fleet.finish(m.lastSeq, m.drainMs);
-        send(process, { kind: "fleet-result", report });
+        sendFinal({ kind: "fleet-result", report });
         break;
       }
       default:

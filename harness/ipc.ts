@@ -64,6 +64,7 @@ export interface FleetReport {
   disconnects: number;
   /** Deliveries timed (intended at or after measureFrom). */
   timed: number;
+  clockAnomalies: number;
   latencyUs: string;
   latencyFromSentUs: string;
   connectUs: string;
@@ -116,6 +117,26 @@ export function expect<K extends FromChild["kind"]>(
     };
     child.on("message", onMessage);
     child.on("exit", onExit);
+  });
+}
+
+/** For child processes: send the last report, then leave once it is flushed. */
+export function sendFinal(message: FromChild): void {
+  process.send?.(message, undefined, {}, () => process.disconnect());
+}
+
+/** Waits for a child to exit by itself, then kills it. */
+export async function reap(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve();
+    }, graceMs);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 

@@ -2,7 +2,7 @@
  * Child process for one cell's server side: broker connection, relay and (since the
  * in-process broker cannot be shared across processes) the producer.
  */
-import { send, serveCoordinator, type RelayPlan, type StartTimes } from "./ipc.js";
+import { send, sendFinal, serveCoordinator, type RelayPlan, type StartTimes } from "./ipc.js";
 import { runProducer } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "./sampler.js";
@@ -36,7 +36,7 @@ serveCoordinator(async (m) => {
       const samples = sampler.stop();
       const report = { samples, connections: relay?.server.connections() ?? 0, replayed: relay?.server.replayed ?? 0 };
       await relay?.close();
-      send(process, { kind: "relay-result", report });
+      sendFinal({ kind: "relay-result", report });
       break;
     }
     default:

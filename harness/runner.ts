@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { nowNs, NS_PER_S } from "./clock.js";
 import { assessSaturation } from "./guard.js";
 import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
-import { expect, send, type FleetReport, type RelayPlan } from "./ipc.js";
+import { expect, reap, send, type FleetReport, type RelayPlan } from "./ipc.js";
 import { getBroker } from "./registry.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { addCounts, zeroCounts } from "./tracker.js";
@@ -35,7 +35,8 @@ export function killChildren(): void {
 function spawn(script: string): ChildProcess {
   const child = fork(new URL(script, import.meta.url), [], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: ["--expose-gc"],
+    // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
+    execArgv: ["--expose-gc", ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
   });
   live.add(child);
   child.on("exit", () => live.delete(child));
@@ -187,6 +188,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       published: produced.published,
       replayed: relayReport.replayed,
       drainedComplete: reports.every((r) => r.drainedComplete),
+      clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
       resources: { relay: relayReport.samples, fleet: fleetSamples },
       saturated: reasons.length > 0,
       saturationReasons: reasons,
@@ -195,7 +197,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   } catch (err) {
     return failedCell(spec, processes, startedAt, err instanceof Error ? err.message : String(err));
   } finally {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+    // Children leave by themselves after their last report; a stuck one is killed.
+    await Promise.all(children.map((child) => reap(child, 2_000)));
   }
 }
 
@@ -243,6 +246,7 @@ function failedCell(spec: CellSpec, processes: number, startedAt: string, error:
     published: 0,
     replayed: 0,
     drainedComplete: false,
+    clockAnomalies: 0,
     resources: { relay: [], fleet: [] },
     saturated: false,
     saturationReasons: [],

@@ -72,6 +72,8 @@ export interface CellResult {
   published: number;
   replayed: number;
   drainedComplete: boolean;
+  /** Negative intervals seen by clients (a clock fault): counted, never recorded. Should be 0. */
+  clockAnomalies: number;
   resources: { relay: ResourceSample[]; fleet: ResourceSample[][] };
   saturated: boolean;
   saturationReasons: string[];

@@ -57,3 +57,18 @@ test("the smallest run, a single message, is accounted for at every client", asy
   assert.equal(cell.counts.expected, 3);
   assert.equal(cell.counts.delivered, 3);
 });
+
+test("one fleet process holds 2,000 connections of each transport and loses nothing", async () => {
+  const out = tempDir();
+  const r = await runCli(["run", "--clients", "2000", "--rate", "5", "--duration", "2", "--warmup", "0", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const cell of readOnlyRun(out).cells) {
+    assert.equal(cell.params.fleetProcesses, 1);
+    assert.deepEqual(cell.connections, { attempted: 2000, open: 2000, failed: 0, disconnects: 0 }, cell.transport);
+    assert.equal(cell.counts.expected, 20_000, cell.transport);
+    assert.equal(cell.counts.lost, 0, cell.transport);
+    assert.equal(cell.connectUs.count, 2000, cell.transport);
+    assert.equal(cell.firstEventUs.count, 2000, cell.transport);
+    assert.equal(cell.clockAnomalies, 0, cell.transport);
+  }
+});
