@@ -47,6 +47,7 @@ serve flags:
   --rate N             messages per second (default 1)
   --size B             message body bytes (default 64)
   --topics N           streams (default 1)
+  --heartbeat MS       SSE comment heartbeat interval (default 15000)
 
 The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.json
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
@@ -172,6 +173,7 @@ async function serve(args: string[]): Promise<number> {
       rate: { type: "string" },
       size: { type: "string" },
       topics: { type: "string" },
+      heartbeat: { type: "string" },
     },
     "serve",
   );
@@ -192,8 +194,9 @@ async function serve(args: string[]): Promise<number> {
   );
   const port = intFlag(values.port as string | undefined, "port", 0, 65535, 8080);
   const host = (values.host as string | undefined) ?? RELAY_DEFAULTS.host;
+  const heartbeatMs = intFlag(values.heartbeat as string | undefined, "heartbeat", 10, 3_600_000, RELAY_DEFAULTS.heartbeatMs);
 
-  const relay = await startRelay({ ...RELAY_DEFAULTS, transport, broker, topics: fields.topics, port, host });
+  const relay = await startRelay({ ...RELAY_DEFAULTS, transport, broker, topics: fields.topics, port, host, heartbeatMs });
   const schedule = new OpenLoopSchedule(nowNs() + 1e8, fields.rate, Number.MAX_SAFE_INTEGER);
   const producer = runProducer(relay.broker, schedule, { topics: fields.topics, size: fields.size });
   const base = `http://${host.includes(":") ? `[${host}]` : host}:${relay.port}`;

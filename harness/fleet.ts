@@ -35,7 +35,9 @@ export class Fleet {
   /** Intervals that came out negative: a clock fault, counted and never recorded. */
   clockAnomalies = 0;
   disconnects = 0;
+  arrivedInWindow = 0;
   private measureFrom = Number.POSITIVE_INFINITY;
+  private measureUntil = Number.POSITIVE_INFINITY;
   private startAt = Number.POSITIVE_INFINITY;
   private finishing = false;
 
@@ -67,6 +69,7 @@ export class Fleet {
               const now = nowNs();
               if (!sub.tracker.record(seq)) return;
               this.delivered++;
+              if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
               if (sub.firstAt === 0) {
                 sub.firstAt = now;
                 // Before the producer starts nothing should arrive; if it does, time it from open.
@@ -110,6 +113,7 @@ export class Fleet {
   start(times: StartTimes): void {
     this.startAt = times.startAt;
     this.measureFrom = times.measureFrom;
+    this.measureUntil = times.measureUntil;
     this.sampler.start();
   }
 
@@ -138,6 +142,7 @@ export class Fleet {
       open,
       disconnects: this.disconnects,
       timed: this.timed,
+      arrivedInWindow: this.arrivedInWindow,
       clockAnomalies: this.clockAnomalies,
       latencyUs: encodeHistogram(this.latency),
       latencyFromSentUs: encodeHistogram(this.latencyFromSent),

@@ -36,6 +36,8 @@ export interface StartTimes {
   startAt: number;
   /** Messages intended before this are warm-up: counted, not timed. */
   measureFrom: number;
+  /** End of the measured window (intended time of the last message). */
+  measureUntil: number;
 }
 
 /** Coordinator → child. */
@@ -64,6 +66,8 @@ export interface FleetReport {
   disconnects: number;
   /** Deliveries timed (intended at or after measureFrom). */
   timed: number;
+  /** Deliveries that arrived inside the measured window, whatever their intended time. */
+  arrivedInWindow: number;
   clockAnomalies: number;
   latencyUs: string;
   latencyFromSentUs: string;

@@ -65,7 +65,7 @@ export interface CellResult {
   publishDelayUs: Percentiles;
   connectUs: Percentiles;
   firstEventUs: Percentiles;
-  /** Deliveries of messages intended in the measured window, per second of that window. */
+  /** Deliveries that arrived during the measured window, per second of that window. */
   throughput: number;
   /** Messages the producer achieved per second over its whole run. */
   publishedPerSec: number;

@@ -39,7 +39,8 @@ test("sse and ws × inproc deliver every message with plausible latency", async 
     assert.ok(cell.latencyUs.p99 < 500_000, `${name} p99 ${cell.latencyUs.p99} µs is implausible at 400 msg/s`);
     // Measured from the intended time, latency can only be longer than from the send time.
     assert.ok(cell.latencyUs.p50 >= cell.latencyFromSentUs.p50, name);
-    assert.ok(Math.abs(cell.throughput - 8_000) < 1, `${name} throughput ${cell.throughput}`);
+    // 400/s to 20 clients per topic; by arrival time, so only the window's edges may differ.
+    assert.ok(Math.abs(cell.throughput - 8_000) < 80, `${name} throughput ${cell.throughput}`);
     assert.equal(cell.saturated, false, `${name}: ${cell.saturationReasons.join("; ")}`);
     assert.ok(cell.resources.relay.length >= 3, `${name} relay samples`);
     assert.equal(cell.resources.fleet.length, 2, `${name} one sample series per fleet process`);

@@ -13,8 +13,8 @@ import { startCli } from "./helpers.js";
 const servers: ChildProcess[] = [];
 after(() => servers.forEach((s) => s.kill("SIGINT")));
 
-async function serve(transport: string): Promise<string> {
-  const child = startCli(["serve", "--transport", transport, "--port", "0", "--rate", "200"]);
+async function serve(transport: string, ...extra: string[]): Promise<string> {
+  const child = startCli(["serve", "--transport", transport, "--port", "0", "--rate", "200", ...extra]);
   servers.push(child);
   let out = "";
   return new Promise((resolve, reject) => {
@@ -77,4 +77,16 @@ test("sse: the Last-Event-ID header on the wire selects the replay start", async
   assert.match(text, /^retry: \d+\n/);
   const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
   assert.deepEqual(ids.slice(0, 3), [6, 7, 8]);
+});
+
+test("sse: comment heartbeats keep an idle stream alive", async () => {
+  const baseUrl = await serve("sse", "--rate", "0.1", "--heartbeat", "100");
+  const res = await fetch(`${baseUrl}/sse?topic=0`);
+  const reader = res.body!.getReader();
+  let text = "";
+  const deadline = Date.now() + 2_000;
+  while (text.split(":\n\n").length < 4 && Date.now() < deadline) text += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  // At least three heartbeat comments and no event in the meantime (one message per 10 s).
+  assert.ok(text.split(":\n\n").length >= 4, `heartbeats seen: ${JSON.stringify(text)}`);
 });

@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { assessSaturation } from "../harness/guard.js";
+import type { ResourceSample } from "../harness/sampler.js";
+import { readOnlyRun, runCli, tempDir } from "./helpers.js";
+
+const sample = (elu: number, delayMs = 1): ResourceSample => ({
+  t: 1,
+  rssBytes: 1,
+  heapUsedBytes: 1,
+  cpuPct: elu * 100,
+  elu,
+  eventLoopDelayP99Ms: delayMs,
+  eventLoopDelayMaxMs: delayMs,
+});
+
+const healthy = { targetRate: 1000, achievedRate: 1000, publishDelayP99Us: 200, fleet: [[sample(0.4)]], producerSharesRelay: false };
+
+test("a generator that kept up is not flagged", () => {
+  assert.deepEqual(assessSaturation(healthy), []);
+});
+
+test("each way a generator can fail is flagged with its reason", () => {
+  assert.match(assessSaturation({ ...healthy, achievedRate: 900 })[0]!, /producer achieved 900\/s of the 1000\/s target/);
+  assert.match(assessSaturation({ ...healthy, publishDelayP99Us: 80_000 })[0]!, /fell behind its schedule: publish delay p99 80\.0 ms/);
+  assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.4)], [sample(0.97), sample(0.95)]] })[0]!, /fleet process 1 event loop busy 96%/);
+  assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.5, 250)]] })[0]!, /fleet process 0 event-loop delay p99 reached 250 ms/);
+  assert.match(assessSaturation({ ...healthy, achievedRate: 10, producerSharesRelay: true })[0]!, /producer \(shares the relay's process\)/);
+});
+
+test("a producer asked for more than it can send is flagged saturated, not reported as the system's rate", async () => {
+  const out = tempDir();
+  const r = await runCli(["run", "--transports", "ws", "--clients", "1", "--rate", "1000000", "--duration", "1", "--warmup", "0", "--drain", "2", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const cell = readOnlyRun(out).cells[0]!;
+  assert.equal(cell.saturated, true);
+  assert.ok(cell.saturationReasons.some((s) => /producer \(shares the relay's process\) (achieved|fell behind)/.test(s)), cell.saturationReasons.join("; "));
+  assert.match(r.stdout, /SATURATED/);
+  // What arrived per second, not what was offered: the producer alone could not send 10^6/s.
+  assert.ok(cell.throughput <= cell.publishedPerSec * 1.05, `throughput ${cell.throughput} vs published ${cell.publishedPerSec}/s`);
+});
