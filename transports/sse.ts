@@ -9,6 +9,7 @@ import { createParser } from "eventsource-parser";
 import { decodeText, encodeText, type EnvelopeHeader } from "../harness/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
+  closeReporter,
   topicFrom,
   type ClientConnection,
   type ClientHandlers,
@@ -117,12 +118,7 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   const headers: Record<string, string> = { Accept: "text/event-stream" };
   if (options.fromSeq !== undefined && options.fromSeq > 1) headers["Last-Event-ID"] = String(options.fromSeq - 1);
 
-  let closed = false;
-  const finish = (reason: string): void => {
-    if (closed) return;
-    closed = true;
-    handlers.onClose(reason);
-  };
+  const closing = closeReporter(handlers);
   const parser = createParser({
     onEvent(event) {
       const h = decodeText(event.data);
@@ -140,22 +136,22 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   req.on("response", (res) => {
     if (res.statusCode !== 200) {
       res.resume();
-      finish(`HTTP ${res.statusCode}`);
+      closing.report(`HTTP ${res.statusCode}`);
       return;
     }
     res.socket.setNoDelay(true);
     handlers.onOpen();
     res.setEncoding("utf8");
     res.on("data", (chunk: string) => parser.feed(chunk));
-    res.on("end", () => finish("stream ended"));
-    res.on("error", (err) => finish(err.message));
+    res.on("end", () => closing.report("stream ended"));
+    res.on("error", (err) => closing.report(err.message));
   });
-  req.on("error", (err) => finish(err.message));
-  req.on("close", () => finish("closed"));
+  req.on("error", (err) => closing.report(err.message));
+  req.on("close", () => closing.report("closed"));
   req.end();
   return {
     close() {
-      closed = true;
+      closing.silence();
       req.destroy();
     },
   };

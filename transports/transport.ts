@@ -62,6 +62,24 @@ export interface Transport {
   connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection;
 }
 
+/**
+ * Reports a client's close to its handlers at most once, and not at all after the
+ * fleet closed it on purpose (every error path of a socket tends to fire twice).
+ */
+export function closeReporter(handlers: ClientHandlers): { report(reason: string): void; silence(): void } {
+  let done = false;
+  return {
+    report(reason) {
+      if (done) return;
+      done = true;
+      handlers.onClose(reason);
+    },
+    silence() {
+      done = true;
+    },
+  };
+}
+
 /** Reads ?topic= and checks it against the relay's topic count. */
 export function topicFrom(url: URL, topics: number): number | null {
   const raw = url.searchParams.get("topic") ?? "0";

@@ -8,6 +8,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { readBinary, type EnvelopeHeader } from "../harness/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
+  closeReporter,
   topicFrom,
   type ClientConnection,
   type ClientHandlers,
@@ -70,21 +71,16 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   url.searchParams.set("topic", String(options.topic));
   if (options.fromSeq !== undefined) url.searchParams.set("from", String(options.fromSeq));
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });
-  let closed = false;
-  const finish = (reason: string): void => {
-    if (closed) return;
-    closed = true;
-    handlers.onClose(reason);
-  };
+  const closing = closeReporter(handlers);
   ws.on("open", () => handlers.onOpen());
   ws.on("message", (data: Buffer, isBinary: boolean) => {
     if (isBinary) readBinary(data, handlers.onMessage);
   });
-  ws.on("close", (code) => finish(`closed (${code})`));
-  ws.on("error", (err) => finish(err.message));
+  ws.on("close", (code) => closing.report(`closed (${code})`));
+  ws.on("error", (err) => closing.report(err.message));
   return {
     close() {
-      closed = true;
+      closing.silence();
       ws.terminate();
     },
   };
