@@ -33,7 +33,7 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     retryMs: plan.retryMs,
   });
 
-  const httpServer = http.createServer({ noDelay: true, keepAliveTimeout: 0 }, (req, res) => {
+  const httpServer = http.createServer({ noDelay: true }, (req, res) => {
     if (server.handleRequest?.(req, res)) return;
     res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
     res.end(`rtbench relay (${transport.name} × ${plan.broker}). Try ${transport.endpoint}\n`);
@@ -41,10 +41,9 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   httpServer.on("upgrade", (req, socket, head) => {
     if (!server.handleUpgrade?.(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
   });
-  // Thousands of clients connect at once; the default backlog of 511 drops SYNs.
-  httpServer.maxConnections = Infinity;
   await new Promise<void>((resolve, reject) => {
     httpServer.once("error", reject);
+    // Thousands of clients connect at once; the default backlog of 511 drops SYNs.
     httpServer.listen({ port: plan.port, host: plan.host, backlog: 65535 }, resolve);
   });
 
