@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { evaluate, loadClaims, parseCheck, type Claims } from "../reports/claims.js";
+import type { CellResult } from "../results/schema.js";
+import { ROOT } from "./helpers.js";
+
+const SEEDS = join(ROOT, "../shared/seeds");
+const claims = loadClaims();
+const transposed = new Set(claims.tables.filter((t) => t.transposed).map((t) => t.id));
+
+/** Markdown table rows of a seed document: first cell (bold stripped) → the other cells. */
+function seedRows(doc: string): Map<string, string[][]> {
+  const fixed = join(SEEDS, `${doc}.fixed.txt`);
+  const text = readFileSync(existsSync(fixed) ? fixed : join(SEEDS, `${doc}.txt`), "utf8");
+  const rows = new Map<string, string[][]>();
+  for (const line of text.split("\n")) {
+    if (!line.trim().startsWith("|") || /^\|\s*-/.test(line.trim())) continue;
+    const cells = line.trim().replace(/^\||\|$/g, "").split("|").map((c) => c.trim().replace(/\*\*/g, "").trim());
+    const [first, ...rest] = cells;
+    rows.set(first!, [...(rows.get(first!) ?? []), rest]);
+  }
+  return rows;
+}
+
+test("every row of every seed table is transcribed, word for word", { skip: existsSync(SEEDS) ? false : "no ../shared/seeds beside this checkout" }, () => {
+  let cells = 0;
+  for (const table of claims.tables) {
+    const rows = seedRows(table.doc);
+    if (transposed.has(table.id)) {
+      // Technologies are the document's rows; our rows are its columns.
+      assert.ok(rows.get("Technology")?.some((h) => table.rows.every((r, j) => h[j] === r.row)), `${table.id}: header`);
+      table.technologies.forEach((tech, i) => {
+        const seedRow = rows.get(tech)?.[0];
+        assert.deepEqual(seedRow, table.rows.map((r) => r.claims[i]), `${table.id}: ${tech}`);
+        cells += seedRow!.length;
+      });
+      continue;
+    }
+    const header = [...rows.values()].flat().find((r) => table.technologies.every((t, i) => r[i]?.replace(/ \(.*\)$/, "") === t));
+    assert.ok(header, `${table.id}: a header row with ${table.technologies.join(", ")} in ${table.doc}`);
+    for (const row of table.rows) {
+      const candidates = rows.get(row.row) ?? [];
+      assert.ok(
+        candidates.some((c) => c.length === row.claims.length && c.every((v, i) => v === row.claims[i])),
+        `${table.id} row "${row.row}": ${JSON.stringify(row.claims)} not found; the seed has ${JSON.stringify(candidates)}`,
+      );
+      cells += row.claims.length;
+    }
+  }
+  assert.ok(cells >= 150, `${cells} claims`);
+});
+
+test("the seed tables' row counts match the transcription", { skip: existsSync(SEEDS) ? false : "no seeds" }, () => {
+  const expected: Record<string, number> = { "seed000-features": 16, "seed001-transports": 9, "seed002-sse-vs-ws": 8, "seed003-pubsub": 5, "seed004-sse-ws-longpoll": 5 };
+  for (const table of claims.tables) assert.equal(table.rows.length, expected[table.id], table.id);
+});
+
+test("checks parse with units, alternatives and references to another technology", () => {
+  assert.deepEqual(parseCheck("p50 < 1ms && p99 <= 500µs", "t"), [[{ metric: "p50", op: "<", rhs: { value: 1000 } }, { metric: "p99", op: "<=", rhs: { value: 500 } }]]);
+  assert.deepEqual(parseCheck("reorderedRate < 1% || reordered == 0", "t"), [[{ metric: "reorderedRate", op: "<", rhs: { value: 0.01 } }], [{ metric: "reordered", op: "==", rhs: { value: 0 } }]]);
+  assert.deepEqual(parseCheck("framingOverheadBytes > @SSE.framingOverheadBytes", "t"), [[{ metric: "framingOverheadBytes", op: ">", rhs: { technology: "SSE", metric: "framingOverheadBytes" } }]]);
+  assert.throws(() => parseCheck("p50 < 1MiB", "here"), /here: p50 is measured in us, not MiB/);
+  assert.throws(() => parseCheck("latency < 1ms", "here"), /unknown metric "latency"/);
+  assert.throws(() => parseCheck("p50 about 1ms", "here"), /cannot read the check/);
+});
+
+function cell(transport: string, p50Us: number, p99Us: number, extra: Partial<CellResult> = {}): CellResult {
+  // A histogram whose p50 and p99 are the given values: 98 at p50, 2 at p99.
+  return {
+    transport,
+    broker: "inproc",
+    scenario: "steady",
+    status: "ok",
+    saturated: false,
+    histograms: { latencyUs: histogramOf([[p50Us, 98], [p99Us, 2]]) },
+    ...extra,
+  } as unknown as CellResult;
+}
+
+import { createHistogram, encodeHistogram } from "../harness/histogram.js";
+function histogramOf(values: Array<[number, number]>): string {
+  const h = createHistogram();
+  for (const [v, n] of values) h.recordValueWithCount(v, n);
+  return encodeHistogram(h);
+}
+
+function verdictOf(c: Claims, tableId: string, rowName: string, tech: string, cells: CellResult[]) {
+  const table = c.tables.find((t) => t.id === tableId)!;
+  const row = table.rows.find((r) => r.row === rowName)!;
+  return evaluate(c, table, row, table.technologies.indexOf(tech), cells);
+}
+
+test("a latency claim holds or does not hold on measured cells, and says what was measured", () => {
+  const fast = verdictOf(claims, "seed000-features", "Latency", "SSE", [cell("sse", 400, 2_000)]);
+  assert.equal(fast.verdict, "holds");
+  assert.match(fast.measured!, /p99 2 ms/);
+  const slow = verdictOf(claims, "seed000-features", "Latency", "SSE", [cell("sse", 40_000, 250_000)]);
+  assert.equal(slow.verdict, "does not hold");
+  assert.match(slow.measured!, /p99 250 ms/);
+});
+
+test("missing cells, saturated cells and untestable claims are each said as such", () => {
+  assert.equal(verdictOf(claims, "seed000-features", "Latency", "Kafka", [cell("sse", 1, 2)]).verdict, "not measured yet");
+  assert.match(verdictOf(claims, "seed000-features", "Latency", "Kafka", []).basis, /needs the steady scenario on direct × kafka/);
+  const saturated = verdictOf(claims, "seed000-features", "Latency", "SSE", [cell("sse", 1, 2, { saturated: true })]);
+  assert.equal(saturated.verdict, "not measured yet");
+  assert.match(saturated.basis, /saturated/);
+  const protocol = verdictOf(claims, "seed000-features", "Protocol", "SSE", []);
+  assert.equal(protocol.verdict, "not testable");
+  assert.match(protocol.basis, /not a measured property/);
+  assert.match(verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2)]).basis, /comes with the steady scenario/);
+});
