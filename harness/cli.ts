@@ -3,7 +3,7 @@
  * rtbench command line: run, list, serve. Bad input fails before anything starts,
  * with one line naming the file or flag, the field and what was expected (exit 2).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -18,6 +18,7 @@ import { fleetProcessesFor, killChildren, RELAY_DEFAULTS, runCell } from "./runn
 import { OpenLoopSchedule } from "./schedule.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunStore } from "../results/store.js";
+import { writeReport } from "../reports/report.js";
 import { SCHEMA_VERSION } from "../results/schema.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -33,11 +34,13 @@ Usage:
   rtbench run [workload.yaml] [flags]   run every transport × broker cell of a workload
   rtbench list                          transports, brokers, scenarios and workloads
   rtbench serve [flags]                 a relay and producer in the foreground, for curl -N or a browser
+  rtbench report [run dir] [--out DIR]  the HTML report of a run (default: the latest in results/runs)
   rtbench help                          this text
 
 run flags (each overrides the workload file's field of the same name):
 ${FIELDS.map((f) => `  --${flagName(f.key).padEnd(17)} ${f.help}`).join("\n")}
   --out DIR            where run folders go (default: results/runs)
+  --report             write the run's HTML report when it ends (into reports/)
 
 serve flags:
   --transport NAME     ${[...transports.keys()].join(" | ")} (default sse)
@@ -52,7 +55,7 @@ serve flags:
 The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.json
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
 
-type FlagSpec = Record<string, { type: "string" }>;
+type FlagSpec = Record<string, { type: "string" | "boolean" }>;
 
 function parse(args: string[], options: FlagSpec, command: string) {
   try {
@@ -64,7 +67,7 @@ function parse(args: string[], options: FlagSpec, command: string) {
 }
 
 async function run(args: string[]): Promise<number> {
-  const options: FlagSpec = { out: { type: "string" } };
+  const options: FlagSpec = { out: { type: "string" }, report: { type: "boolean" } };
   for (const f of FIELDS) options[flagName(f.key)] = { type: "string" };
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
@@ -132,7 +135,32 @@ async function run(args: string[]): Promise<number> {
   }
   store.finish(false);
   process.stdout.write(`\n${summaryTable(store.cells)}\n\nresults: ${relative(process.cwd(), store.file) || store.file}\n`);
+  if (values.report === true) {
+    const { index } = await writeReport(store.dir, resolve("reports"));
+    process.stdout.write(`report:  ${relative(process.cwd(), index) || index}\n`);
+  }
   return store.cells.some((c) => c.status === "failed") ? 1 : 0;
+}
+
+async function report(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: "string" } }, "report");
+  if (positionals.length > 1) throw new UsageError(`rtbench report: expected at most one run folder, got ${positionals.join(" ")}`);
+  let runDir = positionals[0];
+  if (runDir === undefined) {
+    const runs = existsSync("results/runs") ? readdirSync("results/runs").filter((d) => existsSync(resolve("results/runs", d, "result.json"))).sort() : [];
+    if (runs.length === 0) throw new UsageError("rtbench report: no run folder given and none in results/runs (run rtbench run first)");
+    runDir = resolve("results/runs", runs.at(-1)!);
+  }
+  if (!existsSync(resolve(runDir, "result.json"))) {
+    throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
+  }
+  const { index, model } = await writeReport(resolve(runDir), resolve(typeof values.out === "string" ? values.out : "reports"));
+  const v = model.verdicts;
+  process.stdout.write(
+    `report: ${relative(process.cwd(), index) || index}\n` +
+      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["not testable"]} not testable\n`,
+  );
+  return 0;
 }
 
 function list(): number {
@@ -225,6 +253,8 @@ async function main(argv: string[]): Promise<number> {
       return list();
     case "serve":
       return serve(rest);
+    case "report":
+      return report(rest);
     case undefined:
     case "help":
     case "--help":
@@ -235,7 +265,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report or help)`);
   }
 }
 

@@ -110,7 +110,6 @@ export interface Subject {
 
 export interface ClaimRow {
   row: string;
-  scenario: string;
   claims: string[];
   /** Per claim: a check, or the reason it cannot be tested. */
   tests: Array<{ check: Check; text: string } | { untestable: string }>;
@@ -133,7 +132,6 @@ export interface Claims {
 
 interface RawRow {
   row?: unknown;
-  scenario?: unknown;
   claims?: unknown;
   checks?: unknown;
   untestable?: unknown;
@@ -167,7 +165,7 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
         if (c === null && typeof r.untestable === "string") return { untestable: r.untestable };
         throw new ClaimsError(`${at}: expected a check, {untestable: reason}, or a row-level untestable reason`);
       });
-      return { row: r.row, scenario: typeof r.scenario === "string" ? r.scenario : "steady", claims: claims.map(String), tests };
+      return { row: r.row, claims: claims.map(String), tests };
     });
     return { id: t.id, doc: t.doc, title: t.title, transposed: t.transposed === true, technologies: t.technologies, rows };
   });
@@ -182,8 +180,10 @@ export interface ClaimResult {
   verdict: Verdict;
   /** The measured figures, e.g. "p50 0.45 ms, p99 2.4 ms". */
   measured?: string;
-  /** The check, or why there is none / why it is not measured. */
-  basis: string;
+  /** The check that decides the claim, as written in claims.yaml. */
+  check?: string;
+  /** Why the claim is not testable, or why it is not measured yet. */
+  reason?: string;
 }
 
 interface Measured {
@@ -205,12 +205,12 @@ function cellsFor(claims: Claims, technology: string, scenario: string, cells: r
   return s ? `needs the ${scenario} scenario on ${s.transport} × ${s.broker}` : `no subject for ${technology}`;
 }
 
-function metricValue(claims: Claims, technology: string, metric: string, scenario: string, cells: readonly CellResult[]): number | string {
+function metricValue(claims: Claims, technology: string, metric: string, cells: readonly CellResult[]): number | string {
   const spec = METRICS[metric]!;
-  if (!spec.read) return `${metric} (${spec.describe}) comes with the ${spec.scenario} scenario`;
-  const found = cellsFor(claims, technology, scenario, cells);
+  if (!spec.read) return `${metric} comes with the ${spec.scenario} scenario`;
+  const found = cellsFor(claims, technology, spec.scenario, cells);
   if (typeof found === "string") return found;
-  return spec.read(found.cells) ?? `no ${metric} in the ${scenario} cells of ${technology}`;
+  return spec.read(found.cells) ?? `no ${metric} in the ${spec.scenario} cells of ${technology}`;
 }
 
 const OPS: Record<Op, (a: number, b: number) => boolean> = {
@@ -244,7 +244,7 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
   const technology = table.technologies[index]!;
   const claim = row.claims[index]!;
   const test = row.tests[index]!;
-  if ("untestable" in test) return { technology, claim, verdict: "not testable", basis: test.untestable };
+  if ("untestable" in test) return { technology, claim, verdict: "not testable", reason: test.untestable };
 
   const figures = new Map<string, number>();
   for (const alt of test.check) {
@@ -252,8 +252,8 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
       for (const [tech, metric] of [[technology, cmp.metric], ..."technology" in cmp.rhs ? [[cmp.rhs.technology, cmp.rhs.metric]] : []] as Array<[string, string]>) {
         const key = `${tech}.${metric}`;
         if (figures.has(key)) continue;
-        const v = metricValue(claims, tech, metric, row.scenario, cells);
-        if (typeof v === "string") return { technology, claim, verdict: "not measured yet", basis: `${test.text}: ${v}` };
+        const v = metricValue(claims, tech, metric, cells);
+        if (typeof v === "string") return { technology, claim, verdict: "not measured yet", check: test.text, reason: v };
         figures.set(key, v);
       }
     }
@@ -271,5 +271,5 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
       return `${tech === technology ? "" : `${tech} `}${metric} ${formatMetric(metric, v)}`;
     })
     .join(", ");
-  return { technology, claim, verdict: holds ? "holds" : "does not hold", measured, basis: test.text };
+  return { technology, claim, verdict: holds ? "holds" : "does not hold", measured, check: test.text };
 }

@@ -103,12 +103,14 @@ test("a latency claim holds or does not hold on measured cells, and says what wa
 
 test("missing cells, saturated cells and untestable claims are each said as such", () => {
   assert.equal(verdictOf(claims, "seed000-features", "Latency", "Kafka", [cell("sse", 1, 2)]).verdict, "not measured yet");
-  assert.match(verdictOf(claims, "seed000-features", "Latency", "Kafka", []).basis, /needs the steady scenario on direct × kafka/);
+  assert.match(verdictOf(claims, "seed000-features", "Latency", "Kafka", []).reason!, /needs the steady scenario on direct × kafka/);
   const saturated = verdictOf(claims, "seed000-features", "Latency", "SSE", [cell("sse", 1, 2, { saturated: true })]);
   assert.equal(saturated.verdict, "not measured yet");
-  assert.match(saturated.basis, /saturated/);
+  assert.match(saturated.reason!, /saturated/);
   const protocol = verdictOf(claims, "seed000-features", "Protocol", "SSE", []);
   assert.equal(protocol.verdict, "not testable");
-  assert.match(protocol.basis, /not a measured property/);
-  assert.match(verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2)]).basis, /comes with the steady scenario/);
+  assert.match(protocol.reason!, /not a measured property/);
+  const overhead = verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2)]);
+  assert.equal(overhead.check, "framingOverheadBytes < 100B");
+  assert.match(overhead.reason!, /framingOverheadBytes comes with the steady scenario/);
 });

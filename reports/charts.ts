@@ -1,0 +1,168 @@
+/**
+ * The report's charts as vega-lite specs over the report model, and their static SVG
+ * (rendered in Node by vega's View.toSVG) for summary.md and for pages without scripts.
+ */
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import type { CellSummary } from "./model.js";
+
+export interface Chart {
+  id: string;
+  title: string;
+  /** Shown under the chart: what it shows, or why it is empty in this run. */
+  note: string;
+  spec: TopLevelSpec;
+}
+
+const WIDTH = 560;
+
+const cellLabel = (c: CellSummary): string => `${c.transport} × ${c.broker}${c.scenario === "steady" ? "" : ` (${c.scenario})`}`;
+
+function heatmap(id: string, title: string, cells: CellSummary[], field: "p99Ms" | "throughput", legend: string, note: string): Chart {
+  const values = cells.filter((c) => c.status === "ok").map((c) => ({
+    transport: c.transport,
+    broker: c.broker,
+    value: field === "p99Ms" ? c.latencyUs.p99 / 1000 : c.throughput,
+    label: field === "p99Ms" ? `${(c.latencyUs.p99 / 1000).toPrecision(3)} ms` : `${Math.round(c.throughput).toLocaleString("en")}/s`,
+    flag: c.saturated ? "saturated" : "",
+  }));
+  return {
+    id,
+    title,
+    note,
+    spec: {
+      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      width: { step: 110 },
+      height: { step: 44 },
+      data: { values },
+      encoding: {
+        x: { field: "broker", type: "nominal", title: "broker", axis: { labelAngle: 0 } },
+        y: { field: "transport", type: "nominal", title: "transport" },
+      },
+      layer: [
+        {
+          mark: "rect",
+          encoding: {
+            color: {
+              field: "value",
+              type: "quantitative",
+              title: legend,
+              // Throughput from zero, so a 0.1% difference does not look like a large one.
+              scale: { scheme: field === "p99Ms" ? "orangered" : "blues", ...(field === "p99Ms" ? { type: "log" } : { zero: true }) },
+            },
+          },
+        },
+        { mark: { type: "text", fontSize: 12 }, encoding: { text: { field: "label" } } },
+        { mark: { type: "text", dy: 14, fontSize: 9 }, encoding: { text: { field: "flag" } } },
+      ],
+    },
+  };
+}
+
+export function buildCharts(cells: CellSummary[]): Chart[] {
+  const ok = cells.filter((c) => c.status === "ok");
+  const spectrum = ok.flatMap((c) =>
+    c.spectrum.map((s) => ({ cell: cellLabel(c), percentile: s.percentile, inverse: 1 / (1 - s.percentile / 100), latencyMs: Math.max(s.latencyUs, 1) / 1000 })),
+  );
+  const rates = new Set(ok.map((c) => c.rate));
+  const clientCounts = new Set(ok.map((c) => c.clients));
+  const losses = ok.flatMap((c) =>
+    (["lost", "duplicated", "reordered", "disconnects"] as const).map((kind) => ({ cell: cellLabel(c), kind, count: kind === "disconnects" ? c.disconnects : c.counts[kind] })),
+  );
+  return [
+    heatmap("p99", "Latency p99 by transport × broker", ok, "p99Ms", "p99 (ms)", "End-to-end p99 from the intended send time, steady workload. Saturated cells are marked and are not the system's figure."),
+    heatmap("throughput", "Throughput by transport × broker", ok, "throughput", "deliveries/s", "Deliveries per second that arrived in the measured window, fan-out included."),
+    {
+      id: "spectrum",
+      title: "Latency percentile spectrum",
+      note: "HDR percentile spectrum of each cell (repetitions merged), from the intended send time. Log axes.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: 300,
+        data: { values: spectrum },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: {
+            field: "inverse",
+            type: "quantitative",
+            title: "percentile",
+            scale: { type: "log" },
+            axis: { values: [1, 2, 10, 100, 1000, 10000, 100000], labelExpr: "format(100 - 100 / datum.value, '.3~f') + '%'" },
+          },
+          y: { field: "latencyMs", type: "quantitative", title: "latency (ms)", scale: { type: "log" } },
+          color: { field: "cell", type: "nominal", title: "cell" },
+          tooltip: [{ field: "cell" }, { field: "percentile" }, { field: "latencyMs", format: ".3f" }],
+        },
+      },
+    },
+    {
+      id: "latency-vs-rate",
+      title: "Latency vs rate",
+      note:
+        rates.size > 1
+          ? "p50 and p99 of each cell against its target rate."
+          : "This run used one rate, so each cell is one point; the saturation scenario sweeps rates.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: 260,
+        data: { values: ok.flatMap((c) => [{ cell: cellLabel(c), rate: c.rate, stat: "p50", ms: c.latencyUs.p50 / 1000 }, { cell: cellLabel(c), rate: c.rate, stat: "p99", ms: c.latencyUs.p99 / 1000 }]) },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "rate", type: "quantitative", title: "target rate (messages/s)", scale: { type: "log" } },
+          y: { field: "ms", type: "quantitative", title: "latency (ms)", scale: { type: "log" } },
+          color: { field: "cell", type: "nominal" },
+          strokeDash: { field: "stat", type: "nominal" },
+        },
+      },
+    },
+    {
+      id: "memory-per-connection",
+      title: "Connections vs relay memory per connection",
+      note:
+        (clientCounts.size > 1 ? "" : "This run used one connection count; the connections scenario steps it up. ") +
+        "Peak relay RSS divided by connections, under load and without a forced GC: an upper bound, not the idle figure.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: 240,
+        data: { values: ok.map((c) => ({ cell: cellLabel(c), clients: c.clients, kib: c.relayPeakRssBytes / 1024 / c.clients })) },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "clients", type: "quantitative", title: "connections", scale: { type: "log" } },
+          y: { field: "kib", type: "quantitative", title: "relay RSS per connection (KiB)" },
+          color: { field: "cell", type: "nominal" },
+        },
+      },
+    },
+    {
+      id: "loss",
+      title: "Loss, duplicates, reordering and disconnects",
+      note: "Counts per cell over the whole run (warm-up included). Reconnect times come with the reconnect scenario.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: { step: 14 },
+        data: { values: losses },
+        mark: "bar",
+        encoding: {
+          y: { field: "cell", type: "nominal", title: null },
+          yOffset: { field: "kind" },
+          x: { field: "count", type: "quantitative", title: "messages (disconnects: connections)" },
+          color: { field: "kind", type: "nominal", title: null },
+        },
+      },
+    },
+  ];
+}
+
+/** Renders a chart to SVG in Node (no browser, no canvas). */
+export async function renderSvg(chart: Chart): Promise<string> {
+  const view = new vega.View(vega.parse(compile(chart.spec).spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * What a report shows, computed once from a run: cells with their repetitions merged
+ * (histograms added, never percentiles averaged) and every seed claim decided.
+ */
+import { mergeEncoded, percentiles, type Percentiles } from "../harness/histogram.js";
+import { addCounts, zeroCounts, type DeliveryCounts } from "../harness/tracker.js";
+import type { CellResult, RunResult } from "../results/schema.js";
+import { evaluate, loadClaims, type ClaimResult, type Verdict } from "./claims.js";
+
+/** One transport × broker × scenario × parameters, repetitions merged. */
+export interface CellSummary {
+  key: string;
+  transport: string;
+  broker: string;
+  scenario: string;
+  rate: number;
+  clients: number;
+  size: number;
+  repetitions: number;
+  status: "ok" | "failed";
+  errors: string[];
+  counts: DeliveryCounts;
+  disconnects: number;
+  latencyUs: Percentiles;
+  latencyFromSentUs: Percentiles;
+  publishDelayUs: Percentiles;
+  /** Median of the repetitions' throughputs. */
+  throughput: number;
+  saturated: boolean;
+  saturationReasons: string[];
+  relayPeakRssBytes: number;
+  spectrum: Array<{ percentile: number; latencyUs: number }>;
+}
+
+export interface TableReport {
+  id: string;
+  title: string;
+  doc: string;
+  technologies: string[];
+  rows: Array<{ row: string; results: ClaimResult[] }>;
+}
+
+export interface ReportModel {
+  run: Omit<RunResult, "cells">;
+  cells: CellSummary[];
+  tables: TableReport[];
+  verdicts: Record<Verdict, number>;
+}
+
+const SPECTRUM = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
+  const groups = new Map<string, CellResult[]>();
+  for (const c of cells) {
+    const p = c.params;
+    const key = `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups].map(([key, reps]) => {
+    const ok = reps.filter((c) => c.status === "ok");
+    const latency = mergeEncoded(ok.map((c) => c.histograms.latencyUs));
+    const first = reps[0]!;
+    return {
+      key,
+      transport: first.transport,
+      broker: first.broker,
+      scenario: first.scenario,
+      rate: first.params.rate,
+      clients: first.params.clients,
+      size: first.params.size,
+      repetitions: reps.length,
+      status: ok.length > 0 ? "ok" : "failed",
+      errors: reps.flatMap((c) => (c.error ? [c.error] : [])),
+      counts: ok.reduce((sum, c) => addCounts(sum, c.counts), zeroCounts()),
+      disconnects: ok.reduce((n, c) => n + c.connections.disconnects, 0),
+      latencyUs: percentiles(latency),
+      latencyFromSentUs: percentiles(mergeEncoded(ok.map((c) => c.histograms.latencyFromSentUs))),
+      publishDelayUs: percentiles(mergeEncoded(ok.map((c) => c.histograms.publishDelayUs))),
+      throughput: median(ok.map((c) => c.throughput)),
+      saturated: ok.some((c) => c.saturated),
+      saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
+      relayPeakRssBytes: Math.max(0, ...ok.flatMap((c) => c.resources.relay.map((s) => s.rssBytes))),
+      spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
+    };
+  });
+}
+
+export function buildModel(run: RunResult): ReportModel {
+  const claims = loadClaims();
+  const verdicts: Record<Verdict, number> = { holds: 0, "does not hold": 0, "not measured yet": 0, "not testable": 0 };
+  const tables = claims.tables.map((table) => ({
+    id: table.id,
+    title: table.title,
+    doc: table.doc,
+    technologies: table.technologies,
+    rows: table.rows.map((row) => ({
+      row: row.row,
+      results: row.claims.map((_, i) => {
+        const r = evaluate(claims, table, row, i, run.cells);
+        verdicts[r.verdict]++;
+        return r;
+      }),
+    })),
+  }));
+  const { cells, ...meta } = run;
+  return { run: meta, cells: summarizeCells(cells), tables, verdicts };
+}

@@ -1,0 +1,240 @@
+/**
+ * `rtbench report`: a run folder → reports/<run id>/ with index.html (one offline
+ * page: vega inlined, a Content-Security-Policy that allows no request, every string
+ * escaped), summary.md, data.json and the charts as static SVG.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
+import type { RunResult } from "../results/schema.js";
+import { buildCharts, renderSvg, type Chart } from "./charts.js";
+import type { ClaimResult } from "./claims.js";
+import { buildModel, type CellSummary, type ReportModel } from "./model.js";
+
+const require = createRequire(import.meta.url);
+
+/** Browser builds, in load order: the interpreter adds itself to the `vega` global. */
+const LIBRARIES = [
+  "vega/build/vega.min.js",
+  "vega-lite/build/vega-lite.min.js",
+  "vega-interpreter/build/vega-interpreter.min.js",
+  "vega-embed/build/vega-embed.min.js",
+];
+
+// Vega is told to interpret expressions rather than compile them, so the page needs no 'unsafe-eval'.
+const INIT = `
+const specs = JSON.parse(document.getElementById("rtbench-charts").textContent);
+for (const el of document.querySelectorAll("[data-chart]")) {
+  vegaEmbed(el, specs[el.dataset.chart], { actions: false, renderer: "svg", ast: true, expr: vega.expressionInterpreter })
+    .then(() => { el.dataset.rendered = "true"; })
+    .catch((err) => { el.dataset.rendered = "error"; el.textContent = "chart failed: " + err.message; console.error(err); });
+}`;
+
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
+
+/** JSON safe inside a <script> element: no "</script>", no "<!--". */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+}
+
+function sha256(text: string): string {
+  return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+}
+
+/** A package's folder, found from its entry point (its "exports" may hide the build files). */
+function packageDir(name: string): string {
+  let dir = dirname(require.resolve(name));
+  while (!existsSync(join(dir, "package.json")) || !dir.endsWith(name)) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`cannot find the folder of the ${name} package`);
+    dir = up;
+  }
+  return dir;
+}
+
+function libraryScripts(): string[] {
+  return LIBRARIES.map((lib) => {
+    const [pkg, ...rest] = lib.split("/");
+    return readFileSync(join(packageDir(pkg!), ...rest), "utf8").replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
+  });
+}
+
+const ms = (us: number): string => (us >= 1000 ? `${+(us / 1000).toPrecision(3)} ms` : `${us} µs`);
+const VERDICT_CLASS: Record<string, string> = { holds: "holds", "does not hold": "fails", "not measured yet": "pending", "not testable": "untestable" };
+
+function cellsTable(cells: CellSummary[]): string {
+  const head = ["transport", "broker", "scenario", "clients", "rate/s", "reps", "delivered / expected", "lost", "dup", "reord.", "p50", "p99", "p99.9", "from send p50", "publish delay p99", "deliveries/s", "note"];
+  const rows = cells.map((c) => [
+    c.transport, c.broker, c.scenario, c.clients, c.rate, c.repetitions,
+    `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, c.counts.duplicated, c.counts.reordered,
+    ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), ms(c.latencyFromSentUs.p50), ms(c.publishDelayUs.p99),
+    Math.round(c.throughput).toLocaleString("en"),
+    c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.saturated ? `saturated (not the system's figure): ${c.saturationReasons.join("; ")}` : "",
+  ]);
+  return `<table class="cells"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((v) => `<td>${escapeHtml(v)}</td>`).join("")}</tr>`)
+    .join("")}</tbody></table>`;
+}
+
+function claimCell(r: ClaimResult): string {
+  return `<td class="claim ${VERDICT_CLASS[r.verdict]}"><div class="words">${escapeHtml(r.claim)}</div>${
+    r.measured ? `<div class="measured">${escapeHtml(r.measured)}</div>` : ""
+  }<div class="verdict">${escapeHtml(r.verdict)}</div>${r.check ? `<code class="check">${escapeHtml(r.check)}</code>` : ""}${
+    r.reason ? `<div class="reason">${escapeHtml(r.reason)}</div>` : ""
+  }</td>`;
+}
+
+function claimTables(model: ReportModel): string {
+  return model.tables
+    .map(
+      (t) => `<h3>${escapeHtml(t.title)} <small>seed ${escapeHtml(t.doc)}</small></h3>
+<table class="claims"><thead><tr><th></th>${t.technologies.map((x) => `<th>${escapeHtml(x)}</th>`).join("")}</tr></thead><tbody>${t.rows
+        .map((r) => `<tr><th>${escapeHtml(r.row)}</th>${r.results.map(claimCell).join("")}</tr>`)
+        .join("")}</tbody></table>`,
+    )
+    .join("\n");
+}
+
+function figure(chart: Chart, svg: string): string {
+  return `<figure class="chart" id="chart-${escapeHtml(chart.id)}"><figcaption><b>${escapeHtml(chart.title)}</b></figcaption>
+<div class="vega" data-chart="${escapeHtml(chart.id)}"></div><noscript>${svg}</noscript>
+<p class="note">${escapeHtml(chart.note)}</p></figure>`;
+}
+
+function environmentTable(model: ReportModel): string {
+  const r = model.run;
+  const e = r.environment;
+  const rows: Array<[string, unknown]> = [
+    ["run", r.id],
+    ["started / finished", `${r.startedAt} / ${r.finishedAt ?? "unfinished"}${r.interrupted ? " (interrupted)" : ""}`],
+    ["rtbench", `${r.rtbenchVersion}, git ${r.gitSha ?? "unknown"}${r.gitDirty ? " (modified)" : ""}`],
+    ["command", r.command.join(" ")],
+    ["CPU", `${e.cpuModel}, ${e.cores} cores`],
+    ["memory", `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
+    ["OS", `${e.os}, kernel ${e.kernel}`],
+    ["Node.js", e.node],
+    ["brokers", Object.entries(e.brokers).map(([b, v]) => `${b} ${v}`).join(", ")],
+  ];
+  return `<table class="env">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
+}
+
+function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, resultLink: string): string {
+  const libs = libraryScripts();
+  const csp = [
+    "default-src 'none'",
+    `script-src ${[...libs, INIT].map(sha256).join(" ")}`,
+    "style-src 'unsafe-inline'",
+    "img-src data:",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join("; ");
+  const byId = new Map(charts.map((c) => [c.id, c]));
+  const fig = (id: string): string => figure(byId.get(id)!, svgs.get(id)!);
+  const v = model.verdicts;
+  const w = model.run.workload;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rtbench report ${escapeHtml(model.run.id)}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1rem 1.5rem;color:#1d1d1f}
+h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem} h3 small{color:#777;font-weight:normal}
+table{border-collapse:collapse;margin:.5rem 0 1rem} th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}
+table.cells td{font-variant-numeric:tabular-nums;white-space:nowrap} table.cells td:last-child{white-space:normal}
+td.claim{min-width:8rem} .words{font-weight:600} .measured{font-variant-numeric:tabular-nums} .verdict{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
+.reason{font-size:11px;color:#666} code.check{font-size:11px;display:block;color:#333} .holds{background:#e8f6ec} .fails{background:#fdeaea} .pending{background:#f6f6f6} .untestable{background:#fff}
+.holds .verdict{color:#137333} .fails .verdict{color:#b3261e} .pending .verdict,.untestable .verdict{color:#777}
+figure.chart{margin:1rem 0} .note{color:#555;font-size:12px} nav a{margin-right:.8rem} .summary span{margin-right:1rem}
+</style></head><body>
+<h1>rtbench report</h1>
+<p>Run <b>${escapeHtml(model.run.id)}</b>, workload <b>${escapeHtml(w.name)}</b>: ${escapeHtml(w.clients)} clients, ${escapeHtml(w.rate)} messages/s of ${escapeHtml(w.size)} B over ${escapeHtml(w.topics)} topic(s), ${escapeHtml(w.duration)} s measured after ${escapeHtml(w.warmup)} s warm-up, ${escapeHtml(w.repetitions)} repetition(s). Latency runs from each message's intended send time (open loop).</p>
+<nav><a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
+<section id="matrix"><h2>Transport × broker</h2>${fig("p99")}${fig("throughput")}${cellsTable(model.cells)}</section>
+<section id="claims"><h2>The seed tables as measured data</h2>
+<p class="summary"><span>holds: <b>${v.holds}</b></span><span>does not hold: <b>${v["does not hold"]}</b></span><span>not measured yet: <b>${v["not measured yet"]}</b></span><span>not testable: <b>${v["not testable"]}</b></span></p>
+<p class="note">Each cell: the document's claim, the figure measured in this run, the verdict, and the check behind it (reports/claims.yaml).</p>
+${claimTables(model)}</section>
+<section id="spectrum"><h2>Latency percentile spectra</h2>${fig("spectrum")}</section>
+<section id="rate"><h2>Latency vs rate</h2>${fig("latency-vs-rate")}</section>
+<section id="memory"><h2>Connections vs memory</h2>${fig("memory-per-connection")}</section>
+<section id="loss"><h2>Loss and reconnects</h2>${fig("loss")}</section>
+<section id="environment"><h2>Environment and provenance</h2>${environmentTable(model)}
+<p>Data: <a href="data.json">data.json</a> (this page's model), <a href="${escapeHtml(resultLink)}">result.json</a> (the run, with raw HDR histograms). Workload as run:</p>
+<pre>${escapeHtml(JSON.stringify(w, null, 2))}</pre></section>
+<script type="application/json" id="rtbench-charts">${scriptJson(Object.fromEntries(charts.map((c) => [c.id, c.spec])))}</script>
+${[...libs, INIT].map((s) => `<script>${s}</script>`).join("\n")}
+</body></html>
+`;
+}
+
+function mdEscape(value: unknown): string {
+  return String(value).replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\n/g, " ");
+}
+
+function summaryMarkdown(model: ReportModel, charts: Chart[]): string {
+  const v = model.verdicts;
+  const lines = [
+    `# rtbench report ${mdEscape(model.run.id)}`,
+    "",
+    `Workload **${mdEscape(model.run.workload.name)}** on ${mdEscape(model.run.environment.cpuModel)} (${model.run.environment.cores} cores), Node ${mdEscape(model.run.environment.node)}. Latency from the intended send time.`,
+    "",
+    "## Cells",
+    "",
+    "| transport | broker | scenario | clients | rate/s | delivered / expected | lost | p50 | p99 | p99.9 | deliveries/s | note |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...model.cells.map((c) =>
+      `| ${[c.transport, c.broker, c.scenario, c.clients, c.rate, `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), Math.round(c.throughput), c.status === "failed" ? "FAILED" : c.saturated ? "saturated" : ""].map(mdEscape).join(" | ")} |`,
+    ),
+    "",
+    "## The seed tables as measured data",
+    "",
+    `holds ${v.holds}, does not hold ${v["does not hold"]}, not measured yet ${v["not measured yet"]}, not testable ${v["not testable"]}.`,
+  ];
+  for (const t of model.tables) {
+    lines.push("", `### ${mdEscape(t.title)} (seed ${mdEscape(t.doc)})`, "", `| | ${t.technologies.map(mdEscape).join(" | ")} |`, `|---|${t.technologies.map(() => "---").join("|")}|`);
+    for (const r of t.rows) {
+      lines.push(`| **${mdEscape(r.row)}** | ${r.results.map((x) => `${mdEscape(x.claim)}: **${x.verdict}**${x.measured ? ` (${mdEscape(x.measured)})` : ""}`).join(" | ")} |`);
+    }
+  }
+  lines.push("", "## Charts", "");
+  for (const c of charts) lines.push(`### ${mdEscape(c.title)}`, "", `![${mdEscape(c.title)}](charts/${c.id}.svg)`, "", mdEscape(c.note), "");
+  return `${lines.join("\n")}\n`;
+}
+
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Writes the report of the run in runDir into outRoot/<run id>/ and returns the page's path. */
+export async function writeReport(runDir: string, outRoot: string): Promise<{ dir: string; index: string; model: ReportModel }> {
+  const resultFile = join(runDir, "result.json");
+  let run: RunResult;
+  try {
+    run = JSON.parse(readFileSync(resultFile, "utf8")) as RunResult;
+  } catch (err) {
+    throw new Error(`${resultFile}: cannot read a run result (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (run.schemaVersion !== 1 || !Array.isArray(run.cells)) {
+    throw new Error(`${resultFile}: expected a result with schemaVersion 1 and cells, got schemaVersion ${JSON.stringify(run.schemaVersion)}`);
+  }
+  const model = buildModel(run);
+  const charts = buildCharts(model.cells);
+  const dir = join(outRoot, run.id.replace(/[^\w.-]/g, "_"));
+  mkdirSync(join(dir, "charts"), { recursive: true });
+  const svgs = new Map<string, string>();
+  for (const chart of charts) {
+    const svg = await renderSvg(chart);
+    svgs.set(chart.id, svg);
+    writeAtomic(join(dir, "charts", `${chart.id}.svg`), svg);
+  }
+  writeAtomic(join(dir, "data.json"), JSON.stringify(model, null, 1));
+  writeAtomic(join(dir, "summary.md"), summaryMarkdown(model, charts));
+  const index = join(dir, "index.html");
+  writeAtomic(index, page(model, charts, svgs, relative(dir, resultFile)));
+  return { dir, index, model };
+}

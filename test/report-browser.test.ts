@@ -1,0 +1,97 @@
+/**
+ * The report as a person sees it: built from a fixture run, opened from file:// in a
+ * real headless Chromium (Debian's, driven by playwright-core).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { chromium, type Browser } from "playwright-core";
+import { writeReport } from "../reports/report.js";
+import type { RunResult } from "../results/schema.js";
+import { ROOT, tempDir } from "./helpers.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const FIXTURE = join(ROOT, "test/fixtures/run");
+/** Screenshots land here (git-ignored) so a person can look at them after the tests. */
+const OUTPUTS = join(ROOT, "reports/test-output");
+let browser: Browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => browser?.close());
+
+async function open(index: string) {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors: string[] = [];
+  const requests: string[] = [];
+  const dialogs: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => consoleErrors.push(e.message));
+  page.on("request", (r) => requests.push(r.url()));
+  page.on("dialog", (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  await page.goto(pathToFileURL(index).href);
+  await page.waitForFunction(() => [...document.querySelectorAll("[data-chart]")].every((el) => (el as HTMLElement).dataset.rendered), null, { timeout: 20_000 });
+  return { page, consoleErrors, requests, dialogs };
+}
+
+test("the report opens offline: every chart renders, no console error, no request but the page", async () => {
+  const { index, model } = await writeReport(FIXTURE, tempDir());
+  const { page, consoleErrors, requests } = await open(index);
+  const states = await page.$$eval("[data-chart]", (els) => els.map((el) => [(el as HTMLElement).dataset.chart, (el as HTMLElement).dataset.rendered, el.querySelectorAll("svg").length]));
+  assert.ok(states.length >= 6, `charts: ${JSON.stringify(states)}`);
+  for (const [id, rendered, svgs] of states) assert.ok(rendered === "true" && (svgs as number) > 0, `chart ${id}: ${rendered}`);
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(requests, [pathToFileURL(index).href]);
+  // Every seed table is there with a verdict in every cell.
+  const tables = await page.$$eval("table.claims", (ts) => ts.map((t) => t.querySelectorAll("td.claim").length));
+  assert.equal(tables.length, model.tables.length);
+  assert.equal(tables.reduce((a, b) => a + b, 0), Object.values(model.verdicts).reduce((a, b) => a + b, 0));
+  assert.ok(model.verdicts.holds + model.verdicts["does not hold"] > 0, "the fixture's cells decide some claims");
+  mkdirSync(OUTPUTS, { recursive: true });
+  await page.screenshot({ path: join(OUTPUTS, "report.png"), fullPage: false });
+  await page.close();
+});
+
+test("hostile strings in a results file render as text, inert", async () => {
+  const run = JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as RunResult;
+  const hostile = `<script>alert("workload")</script><img src=x onerror=alert(1)>`;
+  run.id = "hostile";
+  run.workload.name = hostile;
+  run.command = ["rtbench", "run", hostile];
+  run.cells[0]!.transport = `<img src=x onerror=alert("transport")>`;
+  run.cells[0]!.saturationReasons = ["</script><script>alert(2)</script>"];
+  run.cells[0]!.saturated = true;
+  const dir = tempDir();
+  writeFileSync(join(dir, "result.json"), JSON.stringify(run));
+  const { index } = await writeReport(dir, join(dir, "out"));
+  const { page, consoleErrors, requests, dialogs } = await open(index);
+  assert.deepEqual(dialogs, [], "no script from the data ran");
+  assert.deepEqual(requests, [pathToFileURL(index).href], "no image from the data was fetched");
+  assert.deepEqual(consoleErrors, []);
+  assert.equal(await page.locator("img").count(), 0);
+  assert.ok((await page.textContent("body"))!.includes(hostile), "the hostile name is shown as text");
+  await page.screenshot({ path: join(OUTPUTS, "hostile.png") });
+  await page.close();
+});
+
+test("the static SVG charts and summary.md are written beside the page", async () => {
+  const { dir } = await writeReport(FIXTURE, tempDir());
+  const md = readFileSync(join(dir, "summary.md"), "utf8");
+  for (const id of ["p99", "throughput", "spectrum", "latency-vs-rate", "memory-per-connection", "loss"]) {
+    assert.ok(existsSync(join(dir, "charts", `${id}.svg`)), id);
+    assert.ok(readFileSync(join(dir, "charts", `${id}.svg`), "utf8").startsWith("<svg"), id);
+    assert.ok(md.includes(`charts/${id}.svg`), `summary.md links ${id}`);
+  }
+  assert.match(md, /\| \*\*Latency\*\* \| Low to medium: \*\*holds\*\*/);
+});

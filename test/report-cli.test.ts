@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ROOT, runCli, tempDir } from "./helpers.js";
+
+const FIXTURE = join(ROOT, "test/fixtures/run");
+
+test("rtbench report writes index.html, summary.md, data.json and charts, and says where", async () => {
+  const out = tempDir();
+  const r = await runCli(["report", FIXTURE, "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = (JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as { id: string }).id;
+  assert.match(r.stdout, new RegExp(`report: .*${id}/index\\.html`));
+  assert.match(r.stdout, /claims: \d+ hold, \d+ do not hold, \d+ not measured yet, \d+ not testable/);
+  for (const f of ["index.html", "summary.md", "data.json", "charts/spectrum.svg"]) assert.ok(existsSync(join(out, id, f)), f);
+  const model = JSON.parse(readFileSync(join(out, id, "data.json"), "utf8")) as { cells: Array<{ repetitions: number }> };
+  assert.deepEqual(model.cells.map((c) => c.repetitions), [2, 2], "repetitions are merged into one cell each");
+});
+
+test("rtbench report on something that is not a run says so in one line, exit 2", async () => {
+  const r = await runCli(["report", "/nonexistent/run"]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim(), "rtbench report: /nonexistent/run: expected a run folder holding result.json");
+  const empty = await runCli(["report"], { cwd: tempDir() });
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /no run folder given and none in results\/runs/);
+});
