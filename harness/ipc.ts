@@ -79,6 +79,8 @@ export interface FleetReport {
 
 export interface RelayReport {
   samples: ResourceSample[];
+  /** Relay RSS once listening, before any client connected: the baseline for memory per connection. */
+  rssAtReadyBytes: number;
   connections: number;
   replayed: number;
 }

@@ -11,6 +11,7 @@ import { OpenLoopSchedule } from "./schedule.js";
 let plan: RelayPlan | undefined;
 let relay: RunningRelay | undefined;
 let producer: ReturnType<typeof runProducer> | undefined;
+let rssAtReadyBytes = 0;
 const sampler = new Sampler();
 
 function start(times: StartTimes): void {
@@ -26,6 +27,7 @@ serveCoordinator(async (m) => {
     case "init-relay":
       plan = m.plan;
       relay = await startRelay(plan);
+      rssAtReadyBytes = process.memoryUsage().rss;
       send(process, { kind: "ready", port: relay.port });
       break;
     case "start":
@@ -34,7 +36,7 @@ serveCoordinator(async (m) => {
     case "stop": {
       producer?.stop();
       const samples = sampler.stop();
-      const report = { samples, connections: relay?.server.connections() ?? 0, replayed: relay?.server.replayed ?? 0 };
+      const report = { samples, rssAtReadyBytes, connections: relay?.server.connections() ?? 0, replayed: relay?.server.replayed ?? 0 };
       await relay?.close();
       sendFinal({ kind: "relay-result", report });
       break;

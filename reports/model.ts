@@ -29,6 +29,8 @@ export interface CellSummary {
   saturated: boolean;
   saturationReasons: string[];
   relayPeakRssBytes: number;
+  /** Relay RSS before any client connected (0 in results that predate the field). */
+  relayRssAtReadyBytes: number;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
 }
 
@@ -87,6 +89,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       saturated: ok.some((c) => c.saturated),
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
       relayPeakRssBytes: Math.max(0, ...ok.flatMap((c) => c.resources.relay.map((s) => s.rssBytes))),
+      relayRssAtReadyBytes: Math.min(...ok.map((c) => c.resources.relayRssAtReadyBytes ?? 0)),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
     };
   });

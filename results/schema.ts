@@ -74,7 +74,7 @@ export interface CellResult {
   drainedComplete: boolean;
   /** Negative intervals seen by clients (a clock fault): counted, never recorded. Should be 0. */
   clockAnomalies: number;
-  resources: { relay: ResourceSample[]; fleet: ResourceSample[][] };
+  resources: { relay: ResourceSample[]; fleet: ResourceSample[][]; relayRssAtReadyBytes: number };
   saturated: boolean;
   saturationReasons: string[];
   /** Raw HDR histograms, compressed base64 (HdrHistogram V2 encoding). */
