@@ -85,6 +85,16 @@ test("hostile strings in a results file render as text, inert", async () => {
   await page.close();
 });
 
+test("with scripts off, the page shows the static SVG charts instead", async () => {
+  const { index } = await writeReport(FIXTURE, tempDir());
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(pathToFileURL(index).href);
+  const figures = await page.$$eval("figure.chart", (fs) => fs.map((f) => f.querySelectorAll("noscript svg, svg").length));
+  assert.ok(figures.length >= 6 && figures.every((n) => n > 0), `svg per figure: ${JSON.stringify(figures)}`);
+  await context.close();
+});
+
 test("the static SVG charts and summary.md are written beside the page", async () => {
   const { dir } = await writeReport(FIXTURE, tempDir());
   const md = readFileSync(join(dir, "summary.md"), "utf8");
