@@ -12,13 +12,14 @@ import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
 import { brokers, getTransport, scenarios, transports } from "./registry.js";
-import { startRelay } from "./relay.js";
+import { relayBurnUs, startRelay } from "./relay.js";
 import { connectionPlanProblem } from "./limits.js";
 import { fleetProcessesFor, killChildren, RELAY_DEFAULTS, runCell } from "./runner.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunStore } from "../results/store.js";
 import { writeReport } from "../reports/report.js";
+import { baselineForThisMachine, compareFiles, GateInputError, runAb, toMarkdown, updateBaseline } from "./gate.js";
 import { SCHEMA_VERSION } from "../results/schema.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,12 +35,20 @@ Usage:
   rtbench run [workload.yaml] [flags]   run every transport × broker cell of a workload
   rtbench list                          transports, brokers, scenarios and workloads
   rtbench serve [flags]                 a relay and producer in the foreground, for curl -N or a browser
-  rtbench report [run dir] [--out DIR]  the HTML report of a run (default: the latest in results/runs)
+  rtbench report [run dir] [--out DIR] [--baseline RUN]
+                                        the HTML report of a run (default: the latest in results/runs)
+  rtbench compare <baseline> <candidate> [--format md|json] [--force] [--noise-floor p99=25%,...]
+                                        the regression gate: exit 1 on a regression
+  rtbench ab [workload.yaml] [--repeat N] [--a-root DIR] [--b-root DIR] [--a-env K=V] [--b-env K=V] [run flags]
+                                        A and B interleaved (A B A B ...) in one job, then compared
+  rtbench baseline update <run> [--profile NAME] | show [--profile NAME]
+                                        baselines kept in git under results/baselines/
   rtbench help                          this text
 
 run flags (each overrides the workload file's field of the same name):
 ${FIELDS.map((f) => `  --${flagName(f.key).padEnd(17)} ${f.help}`).join("\n")}
   --out DIR            where run folders go (default: results/runs)
+  --repeat N           the same as --repetitions N
   --report             write the run's HTML report when it ends (into reports/)
 
 serve flags:
@@ -67,7 +76,7 @@ function parse(args: string[], options: FlagSpec, command: string) {
 }
 
 async function run(args: string[]): Promise<number> {
-  const options: FlagSpec = { out: { type: "string" }, report: { type: "boolean" } };
+  const options: FlagSpec = { out: { type: "string" }, report: { type: "boolean" }, repeat: { type: "string" } };
   for (const f of FIELDS) options[flagName(f.key)] = { type: "string" };
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
@@ -78,14 +87,19 @@ async function run(args: string[]): Promise<number> {
     const v = values[flagName(f.key)];
     if (v !== undefined) flags[f.key] = v;
   }
+  if (values.repeat !== undefined) {
+    if (flags.repetitions !== undefined) throw new UsageError("rtbench run: give --repeat or --repetitions, not both");
+    flags.repetitions = values.repeat;
+  }
   workload = applyFields(workload, flags, (key) => `flag --${flagName(key)}`, true);
   const outDir = resolve(typeof values.out === "string" ? values.out : "results/runs");
   const problem = connectionPlanProblem(workload.clients, fleetProcessesFor(workload));
   if (problem) throw new UsageError(`rtbench run: ${problem}`);
 
-  const cells = workload.transports.flatMap((t) =>
-    workload.brokers.flatMap((b) => Array.from({ length: workload.repetitions }, (_, r) => ({ transport: t, broker: b, repetition: r + 1 }))),
-  );
+  // Repetitions go round the whole matrix (1: a b c, 2: a b c, ...), so drift on the machine hits every cell alike.
+  const cells = Array.from({ length: workload.repetitions }, (_, r) =>
+    workload.transports.flatMap((t) => workload.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1 }))),
+  ).flat();
   const git = gitState(ROOT);
   const store = new RunStore(outDir, {
     schemaVersion: SCHEMA_VERSION,
@@ -97,6 +111,7 @@ async function run(args: string[]): Promise<number> {
     command: ["rtbench", "run", ...args],
     workload,
     environment: describeEnvironment(Object.fromEntries(workload.brokers.map((b) => [b, "builtin"]))),
+    ...(relayBurnUs() > 0 ? { injected: { relayBurnUsPerMessage: relayBurnUs() } } : {}),
   });
   const shown = relative(process.cwd(), store.dir) || store.dir;
   process.stderr.write(
@@ -143,7 +158,7 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function report(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { out: { type: "string" } }, "report");
+  const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" } }, "report");
   if (positionals.length > 1) throw new UsageError(`rtbench report: expected at most one run folder, got ${positionals.join(" ")}`);
   let runDir = positionals[0];
   if (runDir === undefined) {
@@ -154,13 +169,98 @@ async function report(args: string[]): Promise<number> {
   if (!existsSync(resolve(runDir, "result.json"))) {
     throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
   }
-  const { index, model } = await writeReport(resolve(runDir), resolve(typeof values.out === "string" ? values.out : "reports"));
+  const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false }) : undefined;
+  const { index, model } = await writeReport(resolve(runDir), resolve(typeof values.out === "string" ? values.out : "reports"), comparison);
   const v = model.verdicts;
   process.stdout.write(
     `report: ${relative(process.cwd(), index) || index}\n` +
-      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["not testable"]} not testable\n`,
+      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["not testable"]} not testable\n` +
+      (comparison ? `compared with ${values.baseline}: ${comparison.regressions} regression(s)\n` : ""),
   );
   return 0;
+}
+
+function parseFloorsFlag(value: unknown): Record<string, number> {
+  if (value === undefined) return {};
+  return applyFields(DEFAULTS, { noiseFloors: value }, () => "flag --noise-floor", true).noiseFloors;
+}
+
+async function compare(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { format: { type: "string" }, force: { type: "boolean" }, "noise-floor": { type: "string" } },
+    "compare",
+  );
+  if (positionals.length !== 2) throw new UsageError("rtbench compare: expected <baseline> <candidate> (run folders or result.json files)");
+  const format = (values.format as string | undefined) ?? "md";
+  if (format !== "md" && format !== "json") throw new UsageError(`rtbench compare: flag --format: expected md or json, got ${JSON.stringify(format)}`);
+  const cmp = compareFiles(positionals[0]!, positionals[1]!, { floors: parseFloorsFlag(values["noise-floor"]), force: values.force === true });
+  process.stdout.write(format === "json" ? `${JSON.stringify(cmp, null, 2)}\n` : toMarkdown(cmp));
+  return cmp.regressions > 0 ? 1 : 0;
+}
+
+function envPairs(value: unknown, flag: string): Record<string, string> {
+  if (value === undefined) return {};
+  const out: Record<string, string> = {};
+  for (const pair of String(value).split(",").filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`rtbench ab: flag --${flag}: expected KEY=VALUE[,KEY=VALUE], got ${JSON.stringify(value)}`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+async function ab(args: string[]): Promise<number> {
+  const options: FlagSpec = {
+    repeat: { type: "string" },
+    out: { type: "string" },
+    "a-root": { type: "string" },
+    "b-root": { type: "string" },
+    "a-env": { type: "string" },
+    "b-env": { type: "string" },
+    "noise-floor": { type: "string" },
+  };
+  for (const f of FIELDS) if (f.key !== "repetitions") options[flagName(f.key)] = { type: "string" };
+  const { values, positionals } = parse(args, options, "ab");
+  if (positionals.length > 1) throw new UsageError(`rtbench ab: expected at most one workload file, got ${positionals.join(" ")}`);
+  const repeat = Number(values.repeat ?? 3);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+    throw new UsageError(`rtbench ab: flag --repeat: expected an integer >= 1 and <= 100, got ${JSON.stringify(values.repeat)}`);
+  }
+  // Validate the workload and flags here, before anything starts; both sides get the same.
+  const file = positionals[0] ?? DEFAULT_WORKLOAD;
+  const forwarded: string[] = [resolve(file)];
+  const flags: Record<string, unknown> = {};
+  for (const f of FIELDS) {
+    const v = values[flagName(f.key)];
+    if (v === undefined) continue;
+    flags[f.key] = v;
+    forwarded.push(`--${flagName(f.key)}`, String(v));
+  }
+  applyFields(loadWorkloadFile(file), flags, (key) => `flag --${flagName(key)}`, true);
+  const side = (root: unknown, env: unknown, flag: string) => ({ root: resolve(typeof root === "string" ? root : ROOT), env: envPairs(env, flag) });
+  const a = side(values["a-root"], values["a-env"], "a-env");
+  const b = side(values["b-root"], values["b-env"], "b-env");
+  const dirs = await runAb(a, b, forwarded, repeat, resolve(typeof values.out === "string" ? values.out : "results/runs"), (t) => process.stderr.write(`rtbench ab: ${t}\n`));
+  const cmp = compareFiles(dirs.a, dirs.b, { floors: parseFloorsFlag(values["noise-floor"]), force: false });
+  process.stdout.write(`${toMarkdown(cmp)}\nA: ${relative(process.cwd(), dirs.a)}\nB: ${relative(process.cwd(), dirs.b)}\n`);
+  return cmp.regressions > 0 ? 1 : 0;
+}
+
+async function baseline(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { profile: { type: "string" } }, "baseline");
+  const [action, run, ...extra] = positionals;
+  const profile = values.profile as string | undefined;
+  if (action === "update" && run !== undefined && extra.length === 0) {
+    process.stdout.write(`baseline: ${relative(process.cwd(), updateBaseline(ROOT, resolve(run), profile))}\n`);
+    return 0;
+  }
+  if (action === "show" && run === undefined) {
+    const path = baselineForThisMachine(ROOT, profile ?? "ci");
+    process.stdout.write(`${relative(process.cwd(), path)}${existsSync(path) ? "" : " (none yet: rtbench baseline update <run>)"}\n`);
+    return 0;
+  }
+  throw new UsageError("rtbench baseline: expected `update <run dir> [--profile NAME]` or `show [--profile NAME]`");
 }
 
 function list(): number {
@@ -255,6 +355,12 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "report":
       return report(rest);
+    case "compare":
+      return compare(rest);
+    case "ab":
+      return ab(rest);
+    case "baseline":
+      return baseline(rest);
     case undefined:
     case "help":
     case "--help":
@@ -265,14 +371,14 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, baseline or help)`);
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === "ConfigError")) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof GateInputError || (err instanceof Error && err.name === "ConfigError")) {
       process.stderr.write(`${err.message.startsWith("rtbench") ? "" : "rtbench: "}${err.message}\n`);
       process.exit(2);
     }

@@ -7,6 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { topicName, type BrokerConnection, type Subscription } from "../brokers/broker.js";
 import type { TransportServer } from "../transports/transport.js";
+import { nowNs } from "./clock.js";
 import { decodeBinary } from "./envelope.js";
 import type { RelayPlan } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
@@ -47,10 +48,20 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     httpServer.listen({ port: plan.port, host: plan.host, backlog: 65535 }, resolve);
   });
 
+  const burnNs = relayBurnUs() * 1000;
+  const onMessage =
+    burnNs > 0
+      ? (raw: Buffer): void => {
+          // Test-only slowdown (calibrates the regression gate): spin before fanning out.
+          const until = nowNs() + burnNs;
+          while (nowNs() < until) {
+            /* burn */
+          }
+          server.broadcast(decodeBinary(raw), raw);
+        }
+      : (raw: Buffer): void => server.broadcast(decodeBinary(raw), raw);
   const subscriptions: Subscription[] = [];
-  for (let t = 0; t < plan.topics; t++) {
-    subscriptions.push(await broker.subscribe(topicName(t), (raw) => server.broadcast(decodeBinary(raw), raw)));
-  }
+  for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(t), onMessage));
 
   return {
     port: (httpServer.address() as AddressInfo).port,
@@ -64,4 +75,10 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
       await broker.close();
     },
   };
+}
+
+/** CPU burned per message before fan-out, from RTBENCH_TEST_RELAY_BURN_US: for calibrating the gate only. */
+export function relayBurnUs(): number {
+  const n = Number(process.env.RTBENCH_TEST_RELAY_BURN_US ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }

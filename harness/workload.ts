@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { HEADER_BYTES } from "./envelope.js";
+import { COMPARED } from "./compare.js";
 import { brokers, scenarios, transports } from "./registry.js";
 
 export interface Workload {
@@ -28,6 +29,8 @@ export interface Workload {
   fleetProcesses: number;
   /** Seconds to wait after the last send for deliveries still in flight. */
   drain: number;
+  /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
+  noiseFloors: Record<string, number>;
 }
 
 /** A bad workload file or flag. Its message is the one line a user sees. */
@@ -44,7 +47,7 @@ function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-type Kind = "int" | "number" | "seconds" | "names" | "choice" | "string";
+type Kind = "int" | "number" | "seconds" | "names" | "choice" | "string" | "floors";
 
 interface FieldSpec {
   key: keyof Workload;
@@ -70,6 +73,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "repetitions", kind: "int", min: 1, max: 1_000, help: "repetitions of each cell" },
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
+  { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
 export const DEFAULTS: Workload = {
@@ -86,6 +90,7 @@ export const DEFAULTS: Workload = {
   repetitions: 1,
   fleetProcesses: 0,
   drain: 10,
+  noiseFloors: {},
 };
 
 /** CLI flag name for a field: fleetProcesses → fleet-processes. */
@@ -141,6 +146,23 @@ function coerce(spec: FieldSpec, value: unknown, where: string, fromFlag: boolea
       const choices = spec.choices!();
       if (typeof value !== "string" || !choices.includes(value)) fail(`one of ${choices.join(", ")}`);
       return value;
+    }
+    case "floors": {
+      const choices = spec.choices!();
+      const expected = `metric=percent pairs for ${choices.join(", ")} (e.g. p99=25%)`;
+      const entries: Array<[string, unknown]> =
+        typeof value === "string"
+          ? value.split(",").filter(Boolean).map((pair) => pair.split("=").map((s) => s.trim()) as [string, string])
+          : value !== null && typeof value === "object" && !Array.isArray(value)
+            ? Object.entries(value)
+            : fail(expected);
+      const out: Record<string, number> = {};
+      for (const [metric, raw] of entries) {
+        const pct = typeof raw === "string" && /^\d+(\.\d+)?%$/.test(raw) ? Number(raw.slice(0, -1)) / 100 : typeof raw === "string" && raw !== "" ? Number(raw) : raw;
+        if (!choices.includes(metric) || typeof pct !== "number" || !(pct >= 0 && pct < 1)) fail(expected);
+        out[metric] = pct as number;
+      }
+      return out;
     }
     case "names": {
       const choices = spec.choices!();

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import type { RunResult } from "../results/schema.js";
+import { formatCompared, type Comparison } from "../harness/compare.js";
 import { buildCharts, renderSvg, type Chart } from "./charts.js";
 import type { ClaimResult } from "./claims.js";
 import { buildModel, type CellSummary, type ReportModel } from "./model.js";
@@ -104,6 +105,26 @@ function figure(chart: Chart, svg: string): string {
 <p class="note">${escapeHtml(chart.note)}</p></figure>`;
 }
 
+function comparisonSection(cmp: Comparison | undefined): string {
+  if (!cmp) return "";
+  const cls: Record<string, string> = { regressed: "fails", improved: "holds", "within noise": "", "not comparable": "pending" };
+  const rows = cmp.cells.flatMap((c) =>
+    c.metrics.map(
+      (m) => `<tr class="${cls[m.verdict]}"><td>${escapeHtml(c.key)}</td><td>${escapeHtml(m.metric)}</td><td>${escapeHtml(formatCompared(m.metric, m.baseline))}</td><td>${escapeHtml(
+        formatCompared(m.metric, m.candidate),
+      )}</td><td>${m.ratio === null ? "–" : m.ratio.toFixed(3)}</td><td>${m.interval === null ? "–" : `${m.interval[0].toFixed(3)}–${m.interval[1].toFixed(3)}`}</td><td>±${Math.round(
+        m.floor * 100,
+      )}%</td><td>${escapeHtml(m.verdict)}${m.note ? ` <span class="reason">(${escapeHtml(m.note)})</span>` : ""}</td></tr>`,
+    ),
+  );
+  const envNote = cmp.environmentDifferences.length
+    ? `<p><b>Environments differ</b>: ${escapeHtml(cmp.environmentDifferences.join("; "))}${cmp.forced ? " (compared anyway)" : ""}.</p>`
+    : "";
+  return `<section id="comparison"><h2>Comparison with the baseline</h2>
+<p>Baseline ${escapeHtml(cmp.baseline)}: <b>${cmp.regressions} regression(s)</b>. Median of repetitions; 95% bootstrap interval on candidate/baseline; a verdict needs the whole interval beyond the noise floor.</p>${envNote}
+<div class="wide"><table class="cells"><thead><tr><th>cell</th><th>metric</th><th>baseline</th><th>this run</th><th>ratio</th><th>95% interval</th><th>floor</th><th>verdict</th></tr></thead><tbody>${rows.join("")}</tbody></table></div></section>`;
+}
+
 function environmentTable(model: ReportModel): string {
   const r = model.run;
   const e = r.environment;
@@ -117,11 +138,12 @@ function environmentTable(model: ReportModel): string {
     ["OS", `${e.os}, kernel ${e.kernel}`],
     ["Node.js", e.node],
     ["brokers", Object.entries(e.brokers).map(([b, v]) => `${b} ${v}`).join(", ")],
+    ...(r.injected ? ([["injected slowdown (test only)", `${r.injected.relayBurnUsPerMessage} µs of CPU per message in the relay`]] as Array<[string, unknown]>) : []),
   ];
   return `<table class="env">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
 }
 
-function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, resultLink: string): string {
+function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, resultLink: string, comparison?: Comparison): string {
   const libs = libraryScripts();
   const csp = [
     "default-src 'none'",
@@ -148,12 +170,13 @@ table.cells td{font-variant-numeric:tabular-nums;white-space:nowrap} table.cells
 td.claim{min-width:8rem} .words{font-weight:600} .measured{font-variant-numeric:tabular-nums} .verdict{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .reason{font-size:11px;color:#666} code.check{font-size:11px;display:block;color:#333} .holds{background:#e8f6ec} .fails{background:#fdeaea} .pending{background:#f6f6f6} .untestable{background:#fff}
 .holds .verdict{color:#137333} .fails .verdict{color:#b3261e} .pending .verdict,.untestable .verdict{color:#777}
-figure.chart{margin:1rem 0} .note{color:#555;font-size:12px} nav a{margin-right:.8rem} .summary span{margin-right:1rem}
+figure.chart{margin:1rem 0} .wide{overflow-x:auto} .note{color:#555;font-size:12px} nav a{margin-right:.8rem} .summary span{margin-right:1rem}
 </style></head><body>
 <h1>rtbench report</h1>
 <p>Run <b>${escapeHtml(model.run.id)}</b>, workload <b>${escapeHtml(w.name)}</b>: ${escapeHtml(w.clients)} clients, ${escapeHtml(w.rate)} messages/s of ${escapeHtml(w.size)} B over ${escapeHtml(w.topics)} topic(s), ${escapeHtml(w.duration)} s measured after ${escapeHtml(w.warmup)} s warm-up, ${escapeHtml(w.repetitions)} repetition(s). Latency runs from each message's intended send time (open loop).</p>
-<nav><a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
-<section id="matrix"><h2>Transport × broker</h2>${fig("p99")}${fig("throughput")}${cellsTable(model.cells)}</section>
+<nav>${comparison ? `<a href="#comparison">Comparison</a>` : ""}<a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
+${comparisonSection(comparison)}
+<section id="matrix"><h2>Transport × broker</h2>${fig("p99")}${fig("throughput")}<div class="wide">${cellsTable(model.cells)}</div></section>
 <section id="claims"><h2>The seed tables as measured data</h2>
 <p class="summary"><span>holds: <b>${v.holds}</b></span><span>does not hold: <b>${v["does not hold"]}</b></span><span>not measured yet: <b>${v["not measured yet"]}</b></span><span>not testable: <b>${v["not testable"]}</b></span></p>
 <p class="note">Each cell: the document's claim, the figure measured in this run, the verdict, and the check behind it (reports/claims.yaml).</p>
@@ -211,7 +234,11 @@ function writeAtomic(file: string, text: string): void {
 }
 
 /** Writes the report of the run in runDir into outRoot/<run id>/ and returns the page's path. */
-export async function writeReport(runDir: string, outRoot: string): Promise<{ dir: string; index: string; model: ReportModel }> {
+export async function writeReport(
+  runDir: string,
+  outRoot: string,
+  comparison?: Comparison,
+): Promise<{ dir: string; index: string; model: ReportModel }> {
   const resultFile = join(runDir, "result.json");
   let run: RunResult;
   try {
@@ -235,6 +262,7 @@ export async function writeReport(runDir: string, outRoot: string): Promise<{ di
   writeAtomic(join(dir, "data.json"), JSON.stringify(model, null, 1));
   writeAtomic(join(dir, "summary.md"), summaryMarkdown(model, charts));
   const index = join(dir, "index.html");
-  writeAtomic(index, page(model, charts, svgs, relative(dir, resultFile)));
+  writeAtomic(index, page(model, charts, svgs, relative(dir, resultFile), comparison));
+  if (comparison) writeAtomic(join(dir, "comparison.json"), JSON.stringify(comparison, null, 1));
   return { dir, index, model };
 }

@@ -32,6 +32,8 @@ export interface RunMeta {
   command: string[];
   workload: Workload;
   environment: Environment;
+  /** Present when a test-only slowdown was injected (RTBENCH_TEST_RELAY_BURN_US): never a real figure. */
+  injected?: { relayBurnUsPerMessage: number };
 }
 
 export interface CellParams {

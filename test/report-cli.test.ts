@@ -26,3 +26,16 @@ test("rtbench report on something that is not a run says so in one line, exit 2"
   assert.equal(empty.code, 2);
   assert.match(empty.stderr, /no run folder given and none in results\/runs/);
 });
+
+test("rtbench report --baseline adds the comparison: ratio, interval and verdict per metric", async () => {
+  const out = tempDir();
+  const r = await runCli(["report", FIXTURE, "--baseline", FIXTURE, "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /compared with .*: 0 regression\(s\)/);
+  const id = (JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as { id: string }).id;
+  const html = readFileSync(join(out, id, "index.html"), "utf8");
+  assert.match(html, /<h2>Comparison with the baseline<\/h2>/);
+  // The same run on both sides: ratio 1; the interval is the resampling spread around it.
+  assert.match(html, /<td>p99<\/td><td>[\d.]+ ms<\/td><td>[\d.]+ ms<\/td><td>1\.000<\/td><td>0\.\d+–1\.\d+<\/td><td>±20%<\/td><td>within noise/);
+  assert.ok(existsSync(join(out, id, "comparison.json")));
+});

@@ -1,0 +1,236 @@
+/**
+ * The regression gate: compares two runs cell by cell. Per metric the statistic is the
+ * median of per-repetition values; a 95% bootstrap interval on the ratio
+ * candidate/baseline is set against a noise floor, and a regression is called only
+ * when the whole interval lies beyond the floor on the bad side.
+ */
+import { createHash } from "node:crypto";
+import { decodeHistogram } from "./histogram.js";
+import type { CellResult, Environment, RunResult } from "../results/schema.js";
+
+export type Direction = "higher" | "lower";
+
+export interface MetricDef {
+  direction: Direction;
+  /** Default noise floor, as a fraction of the baseline. */
+  floor: number;
+  describe: string;
+  /** The metric for one repetition; undefined where that cell cannot give it. */
+  read(cell: CellResult): number | undefined;
+}
+
+function relayGrowthPerConnection(c: CellResult): number | undefined {
+  const peak = Math.max(0, ...c.resources.relay.map((s) => s.rssBytes));
+  const base = c.resources.relayRssAtReadyBytes;
+  return base > 0 && peak > 0 ? (peak - base) / c.params.clients : undefined;
+}
+
+export const COMPARED: Readonly<Record<string, MetricDef>> = {
+  throughput: { direction: "higher", floor: 0.1, describe: "deliveries/s", read: (c) => c.throughput },
+  p50: { direction: "lower", floor: 0.1, describe: "latency p50 (µs)", read: (c) => latencyAt(c, 50) },
+  p99: { direction: "lower", floor: 0.2, describe: "latency p99 (µs)", read: (c) => latencyAt(c, 99) },
+  memoryPerConnection: { direction: "lower", floor: 0.1, describe: "relay RSS growth per connection (bytes)", read: relayGrowthPerConnection },
+  lossRate: { direction: "lower", floor: 0.1, describe: "lost / expected", read: (c) => (c.counts.expected > 0 ? c.counts.lost / c.counts.expected : undefined) },
+};
+
+function latencyAt(c: CellResult, p: number): number | undefined {
+  const h = decodeHistogram(c.histograms.latencyUs);
+  return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
+}
+
+export type Verdict = "regressed" | "improved" | "within noise" | "not comparable";
+
+export interface MetricComparison {
+  metric: string;
+  direction: Direction;
+  floor: number;
+  baseline: number | null;
+  candidate: number | null;
+  ratio: number | null;
+  /** 95% bootstrap interval on the ratio of medians. */
+  interval: [number, number] | null;
+  verdict: Verdict;
+  note?: string;
+}
+
+export interface CellComparison {
+  key: string;
+  transport: string;
+  broker: string;
+  scenario: string;
+  repetitions: { baseline: number; candidate: number };
+  metrics: MetricComparison[];
+}
+
+export interface Comparison {
+  baseline: string;
+  candidate: string;
+  comparable: boolean;
+  /** Why the environments differ, if they do. */
+  environmentDifferences: string[];
+  forced: boolean;
+  cells: CellComparison[];
+  regressions: number;
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Small seeded PRNG (mulberry32) so the same inputs give the same interval. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 95% percentile-bootstrap interval of median(candidate) / median(baseline). */
+export function bootstrapRatio(baseline: readonly number[], candidate: readonly number[], resamples = 4000, seed = 1): [number, number] {
+  const random = rng(seed);
+  const pick = (xs: readonly number[]): number[] => xs.map(() => xs[Math.floor(random() * xs.length)]!);
+  const ratios: number[] = [];
+  for (let i = 0; i < resamples; i++) {
+    const b = median(pick(baseline));
+    if (b > 0) ratios.push(median(pick(candidate)) / b);
+  }
+  ratios.sort((x, y) => x - y);
+  if (ratios.length === 0) return [Number.NaN, Number.NaN];
+  return [ratios[Math.floor(0.025 * (ratios.length - 1))]!, ratios[Math.ceil(0.975 * (ratios.length - 1))]!];
+}
+
+export function decide(direction: Direction, floor: number, [lo, hi]: [number, number]): Verdict {
+  const worse = direction === "higher" ? hi < 1 - floor : lo > 1 + floor;
+  const better = direction === "higher" ? lo > 1 + floor : hi < 1 - floor;
+  return worse ? "regressed" : better ? "improved" : "within noise";
+}
+
+/** What must match for two runs to be comparable: CPU model, cores, Node major, broker versions. */
+export function fingerprintOf(env: Environment): Record<string, string> {
+  return {
+    cpuModel: env.cpuModel,
+    cores: String(env.cores),
+    nodeMajor: env.node.replace(/^v(\d+).*$/, "$1"),
+    ...Object.fromEntries(Object.entries(env.brokers).map(([b, v]) => [`broker ${b}`, v])),
+  };
+}
+
+/** A short, stable name for an environment, used to name baselines. */
+export function fingerprintId(env: Environment): string {
+  const f = fingerprintOf(env);
+  const canonical = JSON.stringify(Object.keys(f).sort().map((k) => [k, f[k]]));
+  return createHash("sha256").update(canonical).digest("hex").slice(0, 10);
+}
+
+function environmentDifferences(a: Environment, b: Environment): string[] {
+  const fa = fingerprintOf(a);
+  const fb = fingerprintOf(b);
+  const keys = [...new Set([...Object.keys(fa), ...Object.keys(fb)])].filter((k) => !k.startsWith("broker ") || (k in fa && k in fb));
+  return keys.filter((k) => fa[k] !== fb[k]).map((k) => `${k}: ${fa[k] ?? "absent"} → ${fb[k] ?? "absent"}`);
+}
+
+function cellKey(c: CellResult): string {
+  const p = c.params;
+  return `${c.transport} × ${c.broker} ${c.scenario} (${p.clients} clients, ${p.rate}/s, ${p.size} B, ${p.topics} topics)`;
+}
+
+function group(run: RunResult): Map<string, CellResult[]> {
+  const out = new Map<string, CellResult[]>();
+  for (const c of run.cells) if (c.status === "ok") out.set(cellKey(c), [...(out.get(cellKey(c)) ?? []), c]);
+  return out;
+}
+
+function compareMetric(metric: string, def: MetricDef, floor: number, base: CellResult[], cand: CellResult[], comparable: boolean): MetricComparison {
+  const bv = base.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const cv = cand.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const out = { metric, direction: def.direction, floor, baseline: bv.length ? median(bv) : null, candidate: cv.length ? median(cv) : null, ratio: null, interval: null };
+  if (!comparable) return { ...out, verdict: "not comparable", note: "environments differ" };
+  if (bv.length === 0 || cv.length === 0) return { ...out, verdict: "not comparable", note: "not measured on both sides" };
+  const b = median(bv);
+  const c = median(cv);
+  if (b === 0) {
+    // A ratio to zero means nothing (no loss in the baseline): compare the values themselves.
+    if (c === 0) return { ...out, ratio: 1, interval: [1, 1], verdict: "within noise", note: "zero on both sides" };
+    const allWorse = cv.every((v) => (def.direction === "lower" ? v > 0 : v < 0));
+    return { ...out, verdict: allWorse ? "regressed" : "within noise", note: `baseline is zero; candidate ${allWorse ? "non-zero in every repetition" : "non-zero in some repetitions"}` };
+  }
+  const interval = bootstrapRatio(bv, cv);
+  const note = bv.length < 2 || cv.length < 2 ? "one repetition on a side: the interval is a point; use --repeat" : undefined;
+  return { ...out, ratio: c / b, interval, verdict: decide(def.direction, floor, interval), ...(note ? { note } : {}) };
+}
+
+export function compareRuns(
+  baseline: RunResult,
+  candidate: RunResult,
+  options: { floors?: Record<string, number>; force?: boolean; names?: [string, string] } = {},
+): Comparison {
+  const differences = environmentDifferences(baseline.environment, candidate.environment);
+  const comparable = differences.length === 0 || options.force === true;
+  const base = group(baseline);
+  const cand = group(candidate);
+  const cells: CellComparison[] = [];
+  for (const key of [...new Set([...base.keys(), ...cand.keys()])]) {
+    const b = base.get(key) ?? [];
+    const c = cand.get(key) ?? [];
+    const first = (b[0] ?? c[0])!;
+    const metrics = Object.entries(COMPARED).map(([metric, def]) => {
+      const floor = options.floors?.[metric] ?? def.floor;
+      if (b.length === 0 || c.length === 0) {
+        return { metric, direction: def.direction, floor, baseline: null, candidate: null, ratio: null, interval: null, verdict: "not comparable" as const, note: `cell missing in the ${b.length === 0 ? "baseline" : "candidate"}` };
+      }
+      return compareMetric(metric, def, floor, b, c, comparable);
+    });
+    cells.push({ key, transport: first.transport, broker: first.broker, scenario: first.scenario, repetitions: { baseline: b.length, candidate: c.length }, metrics });
+  }
+  return {
+    baseline: options.names?.[0] ?? baseline.id,
+    candidate: options.names?.[1] ?? candidate.id,
+    comparable,
+    environmentDifferences: differences,
+    forced: options.force === true && differences.length > 0,
+    cells,
+    regressions: cells.reduce((n, c) => n + c.metrics.filter((m) => m.verdict === "regressed").length, 0),
+  };
+}
+
+/** A compared metric's value with its unit, for people. */
+export function formatCompared(metric: string, v: number | null): string {
+  if (v === null) return "–";
+  if (metric === "p50" || metric === "p99") return v >= 1000 ? `${+(v / 1000).toPrecision(3)} ms` : `${Math.round(v)} µs`;
+  if (metric === "throughput") return `${Math.round(v).toLocaleString("en")}/s`;
+  if (metric === "memoryPerConnection") return `${+(v / 1024).toPrecision(3)} KiB`;
+  if (metric === "lossRate") return `${+(v * 100).toPrecision(3)}%`;
+  return String(v);
+}
+
+const MARK: Record<Verdict, string> = { regressed: "🔴 regressed", improved: "🟢 improved", "within noise": "within noise", "not comparable": "not comparable" };
+
+/** Markdown fit for a pull-request comment or a CI job summary. */
+export function toMarkdown(cmp: Comparison): string {
+  const md = (s: string): string => s.replace(/\|/g, "\\|").replace(/</g, "&lt;");
+  const lines = [
+    `### rtbench compare: ${cmp.regressions > 0 ? `🔴 ${cmp.regressions} regression(s)` : "no regression"}`,
+    "",
+    `Baseline \`${md(cmp.baseline)}\`, candidate \`${md(cmp.candidate)}\`. Median of repetitions; 95% bootstrap interval on candidate/baseline; a verdict needs the whole interval beyond the noise floor.`,
+  ];
+  if (cmp.environmentDifferences.length > 0) {
+    lines.push("", `**Environments differ** (${cmp.environmentDifferences.map(md).join("; ")})${cmp.forced ? ": compared anyway (--force)." : ": not comparable. Use --force to compare anyway."}`);
+  }
+  lines.push("", "| cell | metric | baseline | candidate | ratio | 95% interval | floor | verdict |", "|---|---|---|---|---|---|---|---|");
+  for (const cell of cmp.cells) {
+    for (const m of cell.metrics) {
+      lines.push(
+        `| ${md(cell.key)} | ${m.metric} | ${formatCompared(m.metric, m.baseline)} | ${formatCompared(m.metric, m.candidate)} | ${m.ratio === null ? "–" : m.ratio.toFixed(3)} | ${
+          m.interval === null ? "–" : `${m.interval[0].toFixed(3)}–${m.interval[1].toFixed(3)}`
+        } | ±${Math.round(m.floor * 100)}% | ${MARK[m.verdict]}${m.note ? ` (${md(m.note)})` : ""} |`,
+      );
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,118 @@
+/**
+ * The CI regression gate's commands: compare two runs, run A and B interleaved in one
+ * job, keep baselines in git. Kept apart from cli.ts so that file stays a router.
+ */
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { compareRuns, fingerprintId, toMarkdown, type Comparison } from "./compare.js";
+import { describeEnvironment } from "./environment.js";
+import { loadWorkloadFile } from "./workload.js";
+import { newRunId, RunStore } from "../results/store.js";
+import type { RunResult } from "../results/schema.js";
+
+/** Bad input to a gate command: one line, exit 2. */
+export class GateInputError extends Error {}
+
+/** Reads a run given as its folder or its result.json. */
+export function loadRun(path: string, label: string): RunResult {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, "result.json") : path;
+  let run: RunResult;
+  try {
+    run = JSON.parse(readFileSync(file, "utf8")) as RunResult;
+  } catch (err) {
+    throw new GateInputError(`${label} ${file}: cannot read a run result (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (run.schemaVersion !== 1 || !Array.isArray(run.cells)) {
+    throw new GateInputError(`${label} ${file}: expected a result with schemaVersion 1 and cells`);
+  }
+  return run;
+}
+
+export function compareFiles(
+  baselinePath: string,
+  candidatePath: string,
+  options: { floors: Record<string, number>; force: boolean },
+): Comparison {
+  const baseline = loadRun(baselinePath, "baseline");
+  const candidate = loadRun(candidatePath, "candidate");
+  const floors = { ...baseline.workload.noiseFloors, ...candidate.workload.noiseFloors, ...options.floors };
+  return compareRuns(baseline, candidate, { floors, force: options.force, names: [baselinePath, candidatePath] });
+}
+
+export interface AbSide {
+  /** An rtbench checkout (built) to run; this one when absent. */
+  root: string;
+  env: Record<string, string>;
+}
+
+function runOnce(side: AbSide, args: string[], out: string): Promise<RunResult> {
+  const cli = join(side.root, "dist/harness/cli.js");
+  if (!existsSync(cli)) throw new GateInputError(`${side.root}: no built rtbench there (expected ${cli}; run npm ci in it)`);
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [cli, "run", ...args, "--repetitions", "1", "--out", out], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, ...side.env },
+    });
+    child.on("exit", (code) => {
+      const runs = existsSync(out) ? readdirSync(out) : [];
+      if (code !== 0 || runs.length !== 1) reject(new Error(`run in ${side.root} exited with ${code}`));
+      else resolveRun(loadRun(join(out, runs[0]!), "run"));
+    });
+  });
+}
+
+/**
+ * Runs A and B alternately (A B A B ...), one repetition each turn, so both see the
+ * same machine at nearly the same time; returns the two merged run folders.
+ */
+export async function runAb(
+  a: AbSide,
+  b: AbSide,
+  args: string[],
+  repeat: number,
+  outDir: string,
+  progress: (text: string) => void,
+): Promise<{ a: string; b: string }> {
+  const scratch = mkdtempSync(join(tmpdir(), "rtbench-ab-"));
+  const id = newRunId();
+  const stores: Partial<Record<"a" | "b", RunStore>> = {};
+  for (let i = 1; i <= repeat; i++) {
+    for (const [name, side] of [["a", a], ["b", b]] as const) {
+      progress(`[${i}/${repeat}] ${name.toUpperCase()} (${side.root})`);
+      const run = await runOnce(side, args, join(scratch, `${name}${i}`));
+      const { cells, ...meta } = run;
+      stores[name] ??= new RunStore(outDir, { ...meta, id: `${id}-${name}`, command: ["rtbench", "ab", name, ...args] });
+      for (const cell of cells) stores[name]!.addCell({ ...cell, params: { ...cell.params, repetition: i } });
+    }
+  }
+  stores.a!.finish(false);
+  stores.b!.finish(false);
+  return { a: stores.a!.dir, b: stores.b!.dir };
+}
+
+export const BASELINES = "results/baselines";
+
+/** results/baselines/<profile>.<environment fingerprint>.json */
+export function baselinePath(root: string, profile: string, run: Pick<RunResult, "environment">): string {
+  return join(root, BASELINES, `${profile.replace(/[^\w.-]/g, "_")}.${fingerprintId(run.environment)}.json`);
+}
+
+export function updateBaseline(root: string, runPath: string, profile?: string): string {
+  const run = loadRun(runPath, "run");
+  const target = baselinePath(root, profile ?? run.workload.name, run);
+  mkdirSync(join(root, BASELINES), { recursive: true });
+  const source = existsSync(runPath) && statSync(runPath).isDirectory() ? join(runPath, "result.json") : runPath;
+  copyFileSync(source, target);
+  return target;
+}
+
+/** The baseline this machine would use for a profile (a workload in workloads/). */
+export function baselineForThisMachine(root: string, profile: string): string {
+  const workloadFile = resolve(root, "workloads", `${profile}.yaml`);
+  const brokers = existsSync(workloadFile) ? loadWorkloadFile(workloadFile).brokers : [];
+  return baselinePath(root, profile, { environment: describeEnvironment(Object.fromEntries(brokers.map((b) => [b, "builtin"]))) });
+}
+
+export { toMarkdown };
