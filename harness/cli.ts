@@ -17,7 +17,7 @@ import { connectionPlanProblem } from "./limits.js";
 import { fleetProcessesFor, killChildren, RELAY_DEFAULTS, runCell } from "./runner.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
-import { newRunId, RunStore } from "../results/store.js";
+import { newRunId, RunReadError, RunStore } from "../results/store.js";
 import { writeReport } from "../reports/report.js";
 import { baselineForThisMachine, compareFiles, GateInputError, runAb, toMarkdown, updateBaseline } from "./gate.js";
 import { SCHEMA_VERSION } from "../results/schema.js";
@@ -378,7 +378,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof GateInputError || (err instanceof Error && err.name === "ConfigError")) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof GateInputError || err instanceof RunReadError || (err instanceof Error && err.name === "ConfigError")) {
       process.stderr.write(`${err.message.startsWith("rtbench") ? "" : "rtbench: "}${err.message}\n`);
       process.exit(2);
     }

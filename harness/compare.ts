@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { decodeHistogram } from "./histogram.js";
+import { formatMicros, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, Environment, RunResult } from "../results/schema.js";
 
 export type Direction = "higher" | "lower";
@@ -17,12 +18,6 @@ export interface MetricDef {
   describe: string;
   /** The metric for one repetition; undefined where that cell cannot give it. */
   read(cell: CellResult): number | undefined;
-}
-
-function relayGrowthPerConnection(c: CellResult): number | undefined {
-  const peak = Math.max(0, ...c.resources.relay.map((s) => s.rssBytes));
-  const base = c.resources.relayRssAtReadyBytes;
-  return base > 0 && peak > 0 ? (peak - base) / c.params.clients : undefined;
 }
 
 export const COMPARED: Readonly<Record<string, MetricDef>> = {
@@ -71,12 +66,6 @@ export interface Comparison {
   forced: boolean;
   cells: CellComparison[];
   regressions: number;
-}
-
-export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Small seeded PRNG (mulberry32) so the same inputs give the same interval. */
@@ -202,7 +191,7 @@ export function compareRuns(
 /** A compared metric's value with its unit, for people. */
 export function formatCompared(metric: string, v: number | null): string {
   if (v === null) return "–";
-  if (metric === "p50" || metric === "p99") return v >= 1000 ? `${+(v / 1000).toPrecision(3)} ms` : `${Math.round(v)} µs`;
+  if (metric === "p50" || metric === "p99") return formatMicros(v);
   if (metric === "throughput") return `${Math.round(v).toLocaleString("en")}/s`;
   if (metric === "memoryPerConnection") return `${+(v / 1024).toPrecision(3)} KiB`;
   if (metric === "lossRate") return `${+(v * 100).toPrecision(3)}%`;

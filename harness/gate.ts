@@ -3,40 +3,25 @@
  * job, keep baselines in git. Kept apart from cli.ts so that file stays a router.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compareRuns, fingerprintId, toMarkdown, type Comparison } from "./compare.js";
 import { describeEnvironment } from "./environment.js";
 import { loadWorkloadFile } from "./workload.js";
-import { newRunId, RunStore } from "../results/store.js";
+import { newRunId, readRun, RunStore } from "../results/store.js";
 import type { RunResult } from "../results/schema.js";
 
 /** Bad input to a gate command: one line, exit 2. */
 export class GateInputError extends Error {}
-
-/** Reads a run given as its folder or its result.json. */
-export function loadRun(path: string, label: string): RunResult {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, "result.json") : path;
-  let run: RunResult;
-  try {
-    run = JSON.parse(readFileSync(file, "utf8")) as RunResult;
-  } catch (err) {
-    throw new GateInputError(`${label} ${file}: cannot read a run result (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  if (run.schemaVersion !== 1 || !Array.isArray(run.cells)) {
-    throw new GateInputError(`${label} ${file}: expected a result with schemaVersion 1 and cells`);
-  }
-  return run;
-}
 
 export function compareFiles(
   baselinePath: string,
   candidatePath: string,
   options: { floors: Record<string, number>; force: boolean },
 ): Comparison {
-  const baseline = loadRun(baselinePath, "baseline");
-  const candidate = loadRun(candidatePath, "candidate");
+  const baseline = readRun(baselinePath, "baseline");
+  const candidate = readRun(candidatePath, "candidate");
   const floors = { ...baseline.workload.noiseFloors, ...candidate.workload.noiseFloors, ...options.floors };
   return compareRuns(baseline, candidate, { floors, force: options.force, names: [baselinePath, candidatePath] });
 }
@@ -58,7 +43,7 @@ function runOnce(side: AbSide, args: string[], out: string): Promise<RunResult> 
     child.on("exit", (code) => {
       const runs = existsSync(out) ? readdirSync(out) : [];
       if (code !== 0 || runs.length !== 1) reject(new Error(`run in ${side.root} exited with ${code}`));
-      else resolveRun(loadRun(join(out, runs[0]!), "run"));
+      else resolveRun(readRun(join(out, runs[0]!), "run"));
     });
   });
 }
@@ -100,7 +85,7 @@ export function baselinePath(root: string, profile: string, run: Pick<RunResult,
 }
 
 export function updateBaseline(root: string, runPath: string, profile?: string): string {
-  const run = loadRun(runPath, "run");
+  const run = readRun(runPath, "run");
   const target = baselinePath(root, profile ?? run.workload.name, run);
   mkdirSync(join(root, BASELINES), { recursive: true });
   const source = existsSync(runPath) && statSync(runPath).isDirectory() ? join(runPath, "result.json") : runPath;

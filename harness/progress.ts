@@ -2,6 +2,7 @@
  * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
  * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
  */
+import { formatMicros } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export class Progress {
@@ -48,12 +49,7 @@ export class Progress {
   }
 }
 
-export function ms(us: number): string {
-  if (us === 0) return "0";
-  if (us < 1000) return `${us}µs`;
-  if (us < 10_000) return `${(us / 1000).toFixed(2)}ms`;
-  return `${(us / 1000).toFixed(0)}ms`;
-}
+const ms = formatMicros;
 
 /** The table printed when a run ends. */
 export function summaryTable(cells: readonly CellResult[]): string {

@@ -129,9 +129,9 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
         width: WIDTH,
         height: 240,
         data: {
-          values: ok
-            .filter((c) => c.relayRssAtReadyBytes > 0)
-            .map((c) => ({ cell: cellLabel(c), clients: c.clients, kib: (c.relayPeakRssBytes - c.relayRssAtReadyBytes) / 1024 / c.clients })),
+          values: ok.flatMap((c) =>
+            c.relayGrowthPerConnectionBytes === null ? [] : [{ cell: cellLabel(c), clients: c.clients, kib: c.relayGrowthPerConnectionBytes / 1024 }],
+          ),
         },
         mark: { type: "line", point: true },
         encoding: {

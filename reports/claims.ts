@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { mergeEncoded, percentiles } from "../harness/histogram.js";
+import { formatMicros, median } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export const CLAIMS_FILE = fileURLToPath(new URL("../../reports/claims.yaml", import.meta.url));
@@ -27,11 +28,6 @@ function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined 
   return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
 }
 const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
-const median = (values: number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 /** Every metric a check may name. Those without `read` are produced by scenarios still to come. */
 export const METRICS: Readonly<Record<string, MetricSpec>> = {
@@ -224,7 +220,7 @@ const OPS: Record<Op, (a: number, b: number) => boolean> = {
 export function formatMetric(metric: string, value: number): string {
   switch (METRICS[metric]?.unit) {
     case "us":
-      return value >= 1000 ? `${+(value / 1000).toPrecision(3)} ms` : `${value} µs`;
+      return formatMicros(value);
     case "rate":
       return `${Math.round(value).toLocaleString("en")}/s`;
     case "ratio":

@@ -4,6 +4,7 @@
  */
 import { mergeEncoded, percentiles, type Percentiles } from "../harness/histogram.js";
 import { addCounts, zeroCounts, type DeliveryCounts } from "../harness/tracker.js";
+import { median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
 import { evaluate, loadClaims, type ClaimResult, type Verdict } from "./claims.js";
 
@@ -28,9 +29,8 @@ export interface CellSummary {
   throughput: number;
   saturated: boolean;
   saturationReasons: string[];
-  relayPeakRssBytes: number;
-  /** Relay RSS before any client connected (0 in results that predate the field). */
-  relayRssAtReadyBytes: number;
+  /** Median over repetitions of the relay's RSS growth per connection; null where not measured. */
+  relayGrowthPerConnectionBytes: number | null;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
 }
 
@@ -51,11 +51,9 @@ export interface ReportModel {
 
 const SPECTRUM = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
 
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+function growth(cells: CellResult[]): number | null {
+  const values = cells.map(relayGrowthPerConnection).filter((v): v is number => v !== undefined);
+  return values.length ? median(values) : null;
 }
 
 export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
@@ -85,11 +83,10 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       latencyUs: percentiles(latency),
       latencyFromSentUs: percentiles(mergeEncoded(ok.map((c) => c.histograms.latencyFromSentUs))),
       publishDelayUs: percentiles(mergeEncoded(ok.map((c) => c.histograms.publishDelayUs))),
-      throughput: median(ok.map((c) => c.throughput)),
+      throughput: ok.length ? median(ok.map((c) => c.throughput)) : 0,
       saturated: ok.some((c) => c.saturated),
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
-      relayPeakRssBytes: Math.max(0, ...ok.flatMap((c) => c.resources.relay.map((s) => s.rssBytes))),
-      relayRssAtReadyBytes: Math.min(...ok.map((c) => c.resources.relayRssAtReadyBytes ?? 0)),
+      relayGrowthPerConnectionBytes: growth(ok),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
     };
   });

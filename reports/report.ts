@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
-import type { RunResult } from "../results/schema.js";
+import { formatMicros } from "../results/cell-metrics.js";
+import { readRun } from "../results/store.js";
 import { formatCompared, type Comparison } from "../harness/compare.js";
 import { buildCharts, renderSvg, type Chart } from "./charts.js";
 import type { ClaimResult } from "./claims.js";
@@ -63,7 +64,7 @@ function libraryScripts(): string[] {
   });
 }
 
-const ms = (us: number): string => (us >= 1000 ? `${+(us / 1000).toPrecision(3)} ms` : `${us} µs`);
+const ms = formatMicros;
 const VERDICT_CLASS: Record<string, string> = { holds: "holds", "does not hold": "fails", "not measured yet": "pending", "not testable": "untestable" };
 
 function cellsTable(cells: CellSummary[]): string {
@@ -240,15 +241,7 @@ export async function writeReport(
   comparison?: Comparison,
 ): Promise<{ dir: string; index: string; model: ReportModel }> {
   const resultFile = join(runDir, "result.json");
-  let run: RunResult;
-  try {
-    run = JSON.parse(readFileSync(resultFile, "utf8")) as RunResult;
-  } catch (err) {
-    throw new Error(`${resultFile}: cannot read a run result (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  if (run.schemaVersion !== 1 || !Array.isArray(run.cells)) {
-    throw new Error(`${resultFile}: expected a result with schemaVersion 1 and cells, got schemaVersion ${JSON.stringify(run.schemaVersion)}`);
-  }
+  const run = readRun(resultFile, "run");
   const model = buildModel(run);
   const charts = buildCharts(model.cells);
   const dir = join(outRoot, run.id.replace(/[^\w.-]/g, "_"));

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { bootstrapRatio, compareRuns, decide, fingerprintId, median, type Comparison } from "../harness/compare.js";
+import { bootstrapRatio, compareRuns, decide, fingerprintId, type Comparison } from "../harness/compare.js";
+import { median } from "../results/cell-metrics.js";
 import type { RunResult } from "../results/schema.js";
 import { ROOT, runCli, tempDir } from "./helpers.js";
 
