@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * rtbench command line: run, list, serve. Bad input fails before anything starts,
+ * rtbench command line: run, list, serve, report, compare, ab, baseline. Bad input fails before anything starts,
  * with one line naming the file or flag, the field and what was expected (exit 2).
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";

@@ -80,19 +80,36 @@ export function encodeText(header: EnvelopeHeader, size: number): string {
   return head + pad(size - head.length);
 }
 
-/** Parses the text form; returns null when it is not one (a client must not crash on it). */
-export function decodeText(text: string): EnvelopeHeader | null {
+/** Decimal digits of text[start, end) as a number; NaN unless all are digits. No allocation. */
+function digits(text: string, start: number, end: number): number {
+  if (end <= start) return Number.NaN;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Hot-path decode of the text form: passes the fields flat, allocates nothing.
+ * Returns false (and calls nothing) when the text is not an envelope.
+ */
+export function readText(
+  text: string,
+  onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
+): boolean {
   const a = text.indexOf(",");
   const b = text.indexOf(",", a + 1);
   const c = text.indexOf(",", b + 1);
   const d = text.indexOf(",", c + 1);
-  if (a < 0 || b < 0 || c < 0 || d < 0) return null;
-  const header = {
-    stream: Number(text.slice(0, a)),
-    seq: Number(text.slice(a + 1, b)),
-    intendedAt: Number(text.slice(b + 1, c)),
-    sentAt: Number(text.slice(c + 1, d)),
-  };
-  if (Number.isNaN(header.seq + header.stream + header.intendedAt + header.sentAt)) return null;
-  return header;
+  if (a < 0 || b < 0 || c < 0 || d < 0) return false;
+  const stream = digits(text, 0, a);
+  const seq = digits(text, a + 1, b);
+  const intendedAt = digits(text, b + 1, c);
+  const sentAt = digits(text, c + 1, d);
+  if (Number.isNaN(stream + seq + intendedAt + sentAt)) return false;
+  onMessage(stream, seq, intendedAt, sentAt);
+  return true;
 }

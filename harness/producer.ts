@@ -55,9 +55,10 @@ export function runProducer(
     const due = Math.min(schedule.dueBy(nowNs()), next + MAX_BATCH);
     while (next < due) {
       const stream = next % options.topics;
-      const intendedAt = schedule.intendedAt(next);
+      // Whole nanoseconds: the unit every process reads, and what the text envelope carries.
+      const intendedAt = Math.round(schedule.intendedAt(next));
       const seq = ++lastSeq[stream]!;
-      const sentAt = nowNs();
+      const sentAt = Math.round(nowNs());
       const pending = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size));
       if (pending) pending.catch(onPublishError);
       if (next === 0) firstSentAt = sentAt;

@@ -31,6 +31,10 @@ async function serve(transport: string, ...extra: string[]): Promise<string> {
 function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const seqs: number[] = [];
+    const timer = setTimeout(() => {
+      conn.close();
+      reject(new Error(`only ${seqs.length} of ${count} messages within 10 s`));
+    }, 10_000);
     const conn = t.connect(
       { baseUrl, topic: 0, ...(fromSeq !== undefined ? { fromSeq } : {}) },
       {
@@ -39,11 +43,15 @@ function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number)
           assert.equal(stream, 0);
           seqs.push(seq);
           if (seqs.length === count) {
+            clearTimeout(timer);
             conn.close();
             resolve(seqs);
           }
         },
-        onClose: (reason) => reject(new Error(`closed early: ${reason}`)),
+        onClose: (reason) => {
+          clearTimeout(timer);
+          reject(new Error(`closed early: ${reason}`));
+        },
       },
     );
   });

@@ -6,7 +6,7 @@
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createParser } from "eventsource-parser";
-import { decodeText, encodeText, type EnvelopeHeader } from "../harness/envelope.js";
+import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,
@@ -121,8 +121,7 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   const closing = closeReporter(handlers);
   const parser = createParser({
     onEvent(event) {
-      const h = decodeText(event.data);
-      if (h !== null) handlers.onMessage(h.stream, h.seq, h.intendedAt, h.sentAt);
+      readText(event.data, handlers.onMessage);
     },
   });
   const req = http.request({
