@@ -32,5 +32,4 @@ export function nowNs(): number {
   return offsetNs + performance.now() * 1e6;
 }
 
-export const NS_PER_MS = 1e6;
 export const NS_PER_S = 1e9;

@@ -62,11 +62,6 @@ export function readBinary(
   return true;
 }
 
-/** The body size the producer chose (so a text transport can pad to the same size). */
-export function bodySize(buf: Buffer): number {
-  return buf.readUInt32LE(Offset.Size);
-}
-
 let padding = "";
 function pad(n: number): string {
   if (n <= 0) return "";
