@@ -92,7 +92,8 @@ async function minimalSeries(): Promise<Step[]> {
 /** Seconds of CPU in a sample series (cpuPct is % of one core over each interval). */
 function cpuSeconds(samples: readonly ResourceSample[]): number {
   let total = 0;
-  let prev = 0;
+  // The first sample closes the sampler's first one-second interval.
+  let prev = (samples[0]?.t ?? 1) - 1;
   for (const s of samples) {
     total += (s.cpuPct / 100) * (s.t - prev);
     prev = s.t;

@@ -31,7 +31,6 @@ export class Fleet {
   readonly sampler = new Sampler();
   readonly subscribers: Subscriber[];
   delivered = 0;
-  timed = 0;
   /** Intervals that came out negative: a clock fault, counted and never recorded. */
   clockAnomalies = 0;
   disconnects = 0;
@@ -79,7 +78,6 @@ export class Fleet {
               if (intendedAt >= this.measureFrom) {
                 this.record(this.latency, now - intendedAt);
                 this.record(this.latencyFromSent, now - sentAt);
-                this.timed++;
               }
             },
             onClose: (reason) => {
@@ -114,7 +112,7 @@ export class Fleet {
     this.startAt = times.startAt;
     this.measureFrom = times.measureFrom;
     this.measureUntil = times.measureUntil;
-    this.sampler.start();
+    this.sampler.start(times.startAt);
   }
 
   /** Waits until every subscriber has every message or the drain time runs out. */
@@ -141,7 +139,6 @@ export class Fleet {
       subscribersWithLoss,
       open,
       disconnects: this.disconnects,
-      timed: this.timed,
       arrivedInWindow: this.arrivedInWindow,
       clockAnomalies: this.clockAnomalies,
       latencyUs: encodeHistogram(this.latency),

@@ -24,6 +24,22 @@ export interface GuardInput {
   fleet: ResourceSample[][];
   /** Whether the producer shares its event loop with the relay (in-process broker). */
   producerSharesRelay: boolean;
+  /** The measured window, in seconds since the first intended send (sample time `t`). */
+  window: { fromS: number; toS: number };
+}
+
+/**
+ * The samples whose interval lies mostly inside the measured window, so the idle
+ * moments before the start and after the end do not dilute a saturated stretch.
+ * A run too short to have any falls back to all its samples.
+ */
+export function samplesInWindow(samples: readonly ResourceSample[], window: { fromS: number; toS: number }): ResourceSample[] {
+  const inside = samples.filter((s, i) => {
+    const from = i > 0 ? samples[i - 1]!.t : s.t - 1;
+    const mid = (from + s.t) / 2;
+    return mid >= window.fromS && mid <= window.toS;
+  });
+  return inside.length > 0 ? inside : [...samples];
 }
 
 export function assessSaturation(input: GuardInput): string[] {
@@ -36,8 +52,9 @@ export function assessSaturation(input: GuardInput): string[] {
   if (delayMs > GUARD.maxPublishDelayP99Ms) {
     reasons.push(`${where} fell behind its schedule: publish delay p99 ${fmt(delayMs)} ms`);
   }
-  input.fleet.forEach((samples, i) => {
-    if (samples.length === 0) return;
+  input.fleet.forEach((all, i) => {
+    if (all.length === 0) return;
+    const samples = samplesInWindow(all, input.window);
     const elu = samples.reduce((sum, s) => sum + s.elu, 0) / samples.length;
     if (elu > GUARD.maxFleetElu) reasons.push(`fleet process ${i} event loop busy ${Math.round(elu * 100)}% of the time`);
     const worst = Math.max(...samples.map((s) => s.eventLoopDelayP99Ms));

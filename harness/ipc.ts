@@ -64,8 +64,6 @@ export interface FleetReport {
   subscribersWithLoss: number;
   open: number;
   disconnects: number;
-  /** Deliveries timed (intended at or after measureFrom). */
-  timed: number;
   /** Deliveries that arrived inside the measured window, whatever their intended time. */
   arrivedInWindow: number;
   clockAnomalies: number;

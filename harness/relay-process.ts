@@ -16,7 +16,7 @@ const sampler = new Sampler();
 
 function start(times: StartTimes): void {
   if (!plan || !relay) throw new Error("start before init");
-  sampler.start();
+  sampler.start(times.startAt);
   const schedule = new OpenLoopSchedule(times.startAt, plan.rate, plan.total);
   producer = runProducer(relay.broker, schedule, { topics: plan.topics, size: plan.size, measureFrom: times.measureFrom });
   void producer.done.then((report) => send(process, { kind: "produced", report }));

@@ -153,6 +153,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       publishDelayP99Us: percentiles(publishDelay).p99,
       fleet: fleetSamples,
       producerSharesRelay: getBroker(spec.broker).inProcess,
+      window: { fromS: w.warmup, toS: w.warmup + w.duration },
     });
     const histograms = {
       latencyUs: encodeHistogram(latency),

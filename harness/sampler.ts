@@ -3,9 +3,10 @@
  * event-loop utilization and delay. The generator guard reads these.
  */
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from "node:perf_hooks";
+import { nowNs } from "./clock.js";
 
 export interface ResourceSample {
-  /** Seconds since the sampler started. */
+  /** Seconds since the run's first intended send (negative before it), at the end of the interval. */
   t: number;
   rssBytes: number;
   heapUsedBytes: number;
@@ -21,15 +22,17 @@ export class Sampler {
   readonly samples: ResourceSample[] = [];
   private readonly delay = monitorEventLoopDelay({ resolution: 10 });
   private timer: NodeJS.Timeout | undefined;
-  private startedAt = 0;
+  private originNs = 0;
   private lastAt = 0;
   private lastCpu = process.cpuUsage();
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
   constructor(private readonly intervalMs = 1000) {}
 
-  start(): void {
-    this.startedAt = this.lastAt = performance.now();
+  /** Starts sampling; sample times are counted from originNs (the run's first intended send). */
+  start(originNs = nowNs()): void {
+    this.originNs = originNs;
+    this.lastAt = performance.now();
     this.lastCpu = process.cpuUsage();
     this.lastElu = performance.eventLoopUtilization();
     this.delay.enable();
@@ -56,7 +59,7 @@ export class Sampler {
     const elapsedUs = (now - this.lastAt) * 1000;
     const cpuUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
     this.samples.push({
-      t: (now - this.startedAt) / 1000,
+      t: (nowNs() - this.originNs) / 1e9,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       cpuPct: elapsedUs > 0 ? (100 * cpuUs) / elapsedUs : 0,

@@ -14,7 +14,14 @@ const sample = (elu: number, delayMs = 1): ResourceSample => ({
   eventLoopDelayMaxMs: delayMs,
 });
 
-const healthy = { targetRate: 1000, achievedRate: 1000, publishDelayP99Us: 200, fleet: [[sample(0.4)]], producerSharesRelay: false };
+const healthy = {
+  targetRate: 1000,
+  achievedRate: 1000,
+  publishDelayP99Us: 200,
+  fleet: [[sample(0.4)]],
+  producerSharesRelay: false,
+  window: { fromS: 0, toS: 10 },
+};
 
 test("a generator that kept up is not flagged", () => {
   assert.deepEqual(assessSaturation(healthy), []);
@@ -26,6 +33,16 @@ test("each way a generator can fail is flagged with its reason", () => {
   assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.4)], [sample(0.97), sample(0.95)]] })[0]!, /fleet process 1 event loop busy 96%/);
   assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.5, 250)]] })[0]!, /fleet process 0 event-loop delay p99 reached 250 ms/);
   assert.match(assessSaturation({ ...healthy, achievedRate: 10, producerSharesRelay: true })[0]!, /producer \(shares the relay's process\)/);
+});
+
+test("the fleet is judged on the measured window: idle moments before and after do not dilute it", () => {
+  const at = (t: number, elu: number): ResourceSample => ({ ...sample(elu), t });
+  // Warm-up 2 s, measured 2..5 s, then a second of drain: busy only while measured.
+  const series = [at(-0.3, 0.05), at(0.7, 0.3), at(1.7, 0.3), at(2.7, 0.97), at(3.7, 0.97), at(4.7, 0.97), at(5.7, 0.1), at(6.2, 0.05)];
+  const reasons = assessSaturation({ ...healthy, fleet: [series], window: { fromS: 2, toS: 5 } });
+  assert.match(reasons[0] ?? "", /fleet process 0 event loop busy 97%/);
+  // Over every sample the mean is 46%: the dilution this prevents.
+  assert.deepEqual(assessSaturation({ ...healthy, fleet: [series], window: { fromS: -10, toS: 100 } }), []);
 });
 
 test("a producer asked for more than it can send is flagged saturated, not reported as the system's rate", async () => {

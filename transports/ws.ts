@@ -20,6 +20,9 @@ import {
 
 export const WS_PATH = "/ws";
 
+/** One options object for every send: the fan-out loop allocates nothing per connection. */
+const BINARY = { binary: true } as const;
+
 class WsServer implements TransportServer {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly fanout: StreamFanout<WebSocket, Buffer>;
@@ -35,7 +38,7 @@ class WsServer implements TransportServer {
   broadcast(header: EnvelopeHeader, raw: Buffer): void {
     if (header.stream >= this.options.topics) return;
     // The envelope is the frame payload: no per-connection copy, only the 2-10 byte header.
-    for (const ws of this.fanout.publish(header.stream, header.seq, raw)) ws.send(raw, { binary: true });
+    for (const ws of this.fanout.publish(header.stream, header.seq, raw)) ws.send(raw, BINARY);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -49,7 +52,7 @@ class WsServer implements TransportServer {
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      for (const frame of this.fanout.subscribe(topic, ws, fromSeq)) ws.send(frame, { binary: true });
+      for (const frame of this.fanout.subscribe(topic, ws, fromSeq)) ws.send(frame, BINARY);
       ws.on("close", () => this.fanout.unsubscribe(topic, ws));
       ws.on("error", () => ws.terminate());
     });
