@@ -60,6 +60,7 @@ serve flags:
   --size B             message body bytes (default 64)
   --topics N           streams (default 1)
   --heartbeat MS       SSE comment heartbeat interval (default 15000)
+  --retry MS           reconnect delay SSE advises with retry: (default 3000)
 
 The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.json
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
@@ -302,6 +303,7 @@ async function serve(args: string[]): Promise<number> {
       size: { type: "string" },
       topics: { type: "string" },
       heartbeat: { type: "string" },
+      retry: { type: "string" },
     },
     "serve",
   );
@@ -323,16 +325,18 @@ async function serve(args: string[]): Promise<number> {
   const port = intFlag(values.port as string | undefined, "port", 0, 65535, 8080);
   const host = (values.host as string | undefined) ?? RELAY_DEFAULTS.host;
   const heartbeatMs = intFlag(values.heartbeat as string | undefined, "heartbeat", 10, 3_600_000, RELAY_DEFAULTS.heartbeatMs);
+  const retryMs = intFlag(values.retry as string | undefined, "retry", 0, 3_600_000, RELAY_DEFAULTS.retryMs);
 
-  const relay = await startRelay({ ...RELAY_DEFAULTS, transport, broker, topics: fields.topics, port, host, heartbeatMs });
+  const relay = await startRelay({ ...RELAY_DEFAULTS, transport, broker, topics: fields.topics, port, host, heartbeatMs, retryMs });
   const schedule = new OpenLoopSchedule(nowNs() + 1e8, fields.rate, Number.MAX_SAFE_INTEGER);
   const producer = runProducer(relay.broker, schedule, { topics: fields.topics, size: fields.size });
-  const base = `http://${host.includes(":") ? `[${host}]` : host}:${relay.port}`;
+  const base = relay.baseUrl;
   const t = getTransport(transport);
   process.stdout.write(
     `rtbench serve: ${transport} × ${broker}, ${fields.rate} msg/s of ${fields.size} B over ${fields.topics} topic(s)\n` +
       `  endpoint: ${base}${t.endpoint}\n` +
-      (transport === "sse" ? `  try:      curl -N ${base}${t.endpoint}\n` : "") +
+      // Text over plain HTTP reads well in curl; WebSocket, Socket.IO and gRPC need their own clients.
+      (/^\/(sse|poll)/.test(t.endpoint) ? `  try:      curl -N${t.listener === "h2-tls" ? " -k --http2" : ""} '${base}${t.endpoint}'\n` : "") +
       `Ctrl-C stops.\n`,
   );
   await new Promise<void>((resolveStop) => {

@@ -55,7 +55,12 @@ export class Fleet {
         sub.connectStartedAt = nowNs();
         let settled = false;
         sub.conn = transport.connect(
-          { baseUrl: this.plan.baseUrl, topic: sub.topic, localAddress: this.plan.localAddress },
+          {
+            baseUrl: this.plan.baseUrl,
+            topic: sub.topic,
+            pollIntervalMs: this.plan.pollIntervalMs,
+            ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
+          },
           {
             onOpen: () => {
               sub.openedAt = nowNs();

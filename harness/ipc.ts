@@ -29,6 +29,7 @@ export interface FleetPlan {
   topics: number[];
   localAddress?: string;
   connectConcurrency: number;
+  pollIntervalMs: number;
 }
 
 export interface StartTimes {
@@ -46,6 +47,7 @@ export type ToChild =
   | { kind: "init-fleet"; plan: FleetPlan }
   | { kind: "start"; times: StartTimes }
   | { kind: "finish"; lastSeq: number[]; drainMs: number }
+  | { kind: "probe-memory" }
   | { kind: "stop" };
 
 export interface ProducerReport {
@@ -81,11 +83,22 @@ export interface RelayReport {
   rssAtReadyBytes: number;
   connections: number;
   replayed: number;
+  /** Bytes read and written on every client socket of the relay, framing, headers and TLS included. */
+  wireBytes: number;
+}
+
+/** The relay's memory after a forced GC: at ready (no client) and with every client connected, idle. */
+export interface MemoryProbe {
+  rssBytes: number;
+  /** V8 heap in use plus memory outside it that JS objects hold (Buffers). */
+  heapBytes: number;
+  connections: number;
 }
 
 /** Child → coordinator. */
 export type FromChild =
-  | { kind: "ready"; port: number }
+  | { kind: "ready"; port: number; baseUrl: string; idle: MemoryProbe }
+  | { kind: "memory"; idle: MemoryProbe }
   | { kind: "connected"; open: number; failed: number; firstError?: string }
   | { kind: "produced"; report: ProducerReport }
   | { kind: "progress"; delivered: number }

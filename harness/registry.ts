@@ -4,14 +4,16 @@
  */
 import type { Broker } from "../brokers/broker.js";
 import { inproc } from "../brokers/inproc.js";
-import { sse } from "../transports/sse.js";
+import { grpcStream } from "../transports/grpc.js";
+import { longPolling, shortPolling } from "../transports/polling.js";
+import { socketIo, socketIoPolling } from "../transports/socketio.js";
+import { sse, sseH2 } from "../transports/sse.js";
 import type { Transport } from "../transports/transport.js";
-import { ws } from "../transports/ws.js";
+import { ws, wsDeflate } from "../transports/ws.js";
 
-export const transports: ReadonlyMap<string, Transport> = new Map([
-  [sse.name, sse],
-  [ws.name, ws],
-]);
+export const transports: ReadonlyMap<string, Transport> = new Map(
+  [sse, sseH2, ws, wsDeflate, socketIo, socketIoPolling, longPolling, shortPolling, grpcStream].map((t) => [t.name, t]),
+);
 
 export const brokers: ReadonlyMap<string, Broker> = new Map([[inproc.name, inproc]]);
 

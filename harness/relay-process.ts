@@ -2,7 +2,7 @@
  * Child process for one cell's server side: broker connection, relay and (since the
  * in-process broker cannot be shared across processes) the producer.
  */
-import { send, sendFinal, serveCoordinator, type RelayPlan, type StartTimes } from "./ipc.js";
+import { send, sendFinal, serveCoordinator, type MemoryProbe, type RelayPlan, type StartTimes } from "./ipc.js";
 import { runProducer } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "./sampler.js";
@@ -13,6 +13,15 @@ let relay: RunningRelay | undefined;
 let producer: ReturnType<typeof runProducer> | undefined;
 let rssAtReadyBytes = 0;
 const sampler = new Sampler();
+
+/** Memory after a full collection, so what is left is what connections really hold. */
+function probeMemory(): MemoryProbe {
+  // The relay runs with --expose-gc; twice, since the first pass can leave finalizers' garbage.
+  globalThis.gc?.();
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapBytes: m.heapUsed + m.external, connections: relay?.server.connections() ?? 0 };
+}
 
 function start(times: StartTimes): void {
   if (!plan || !relay) throw new Error("start before init");
@@ -28,7 +37,10 @@ serveCoordinator(async (m) => {
       plan = m.plan;
       relay = await startRelay(plan);
       rssAtReadyBytes = process.memoryUsage().rss;
-      send(process, { kind: "ready", port: relay.port });
+      send(process, { kind: "ready", port: relay.port, baseUrl: relay.baseUrl, idle: probeMemory() });
+      break;
+    case "probe-memory":
+      send(process, { kind: "memory", idle: probeMemory() });
       break;
     case "start":
       start(m.times);
@@ -36,7 +48,13 @@ serveCoordinator(async (m) => {
     case "stop": {
       producer?.stop();
       const samples = sampler.stop();
-      const report = { samples, rssAtReadyBytes, connections: relay?.server.connections() ?? 0, replayed: relay?.server.replayed ?? 0 };
+      const report = {
+        samples,
+        rssAtReadyBytes,
+        connections: relay?.server.connections() ?? 0,
+        replayed: relay?.server.replayed ?? 0,
+        wireBytes: relay?.wireBytes() ?? 0,
+      };
       await relay?.close();
       sendFinal({ kind: "relay-result", report });
       break;

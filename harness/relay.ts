@@ -4,9 +4,11 @@
  * `rtbench run`.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import http2 from "node:http2";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { generate as selfSigned } from "selfsigned";
 import { topicName, type BrokerConnection, type Subscription } from "../brokers/broker.js";
-import type { TransportServer } from "../transports/transport.js";
+import { baseUrlFor, type Transport, type TransportServer } from "../transports/transport.js";
 import { nowNs } from "./clock.js";
 import { decodeBinary } from "./envelope.js";
 import type { RelayPlan } from "./ipc.js";
@@ -14,6 +16,10 @@ import { getBroker, getTransport } from "./registry.js";
 
 export interface RunningRelay {
   readonly port: number;
+  /** Where clients connect: http://host:port, or https:// for HTTP/2 over TLS. */
+  readonly baseUrl: string;
+  /** Bytes read and written on every client socket so far, framing, headers and TLS included. */
+  wireBytes(): number;
   readonly server: TransportServer;
   readonly broker: BrokerConnection;
   close(): Promise<void>;
@@ -34,19 +40,15 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     retryMs: plan.retryMs,
   });
 
-  const httpServer = http.createServer({ noDelay: true }, (req, res) => {
-    if (server.handleRequest?.(req, res)) return;
-    res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
-    res.end(`rtbench relay (${transport.name} × ${plan.broker}). Try ${transport.endpoint}\n`);
-  });
-  httpServer.on("upgrade", (req, socket, head) => {
-    if (!server.handleUpgrade?.(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
-  });
+  const listener = await createListener(transport, server, plan.broker);
+  const wire = new WireCounter();
+  listener.on("connection", (socket: Socket) => wire.track(socket));
   await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
+    listener.once("error", reject);
     // Thousands of clients connect at once; the default backlog of 511 drops SYNs.
-    httpServer.listen({ port: plan.port, host: plan.host, backlog: 65535 }, resolve);
+    listener.listen({ port: plan.port, host: plan.host, backlog: 65535 }, resolve);
   });
+  const port = (listener.address() as AddressInfo).port;
 
   const burnNs = relayBurnUs() * 1000;
   const onMessage =
@@ -64,17 +66,86 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(t), onMessage));
 
   return {
-    port: (httpServer.address() as AddressInfo).port,
+    port,
+    baseUrl: baseUrlFor(transport, plan.host, port),
+    wireBytes: () => wire.total(),
     server,
     broker,
     async close() {
       for (const s of subscriptions) await s.close();
       await server.close();
-      httpServer.closeAllConnections();
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      wire.destroyAll();
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
       await broker.close();
     },
   };
+}
+
+function notFound(transport: Transport, broker: string): string {
+  return `rtbench relay (${transport.name} × ${broker}). Try ${transport.endpoint}\n`;
+}
+
+/** The server the transport asks for, with its routes wired to the transport's handlers. */
+async function createListener(transport: Transport, server: TransportServer, broker: string): Promise<net.Server> {
+  switch (transport.listener ?? "http") {
+    case "http": {
+      const s = http.createServer({ noDelay: true }, (req, res) => {
+        if (server.handleRequest?.(req, res)) return;
+        res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" }).end(notFound(transport, broker));
+      });
+      s.on("upgrade", (req, socket, head) => {
+        if (!server.handleUpgrade?.(req, socket, head)) socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+      });
+      return s;
+    }
+    case "h2-tls": {
+      // A throw-away certificate made at start-up: nothing secret is checked in, and
+      // clients on loopback are told not to verify it.
+      const pem = await selfSigned([{ name: "commonName", value: "rtbench relay" }], {
+        keyType: "ec",
+        notAfterDate: new Date(Date.now() + 7 * 86_400_000),
+        extensions: [{ name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }] }],
+      });
+      const s = http2.createSecureServer({ key: pem.private, cert: pem.cert, allowHTTP1: false });
+      s.on("stream", (stream, headers) => {
+        if (server.handleStream?.(stream, headers)) return;
+        stream.respond({ ":status": 404, "content-type": "text/plain; charset=utf-8" });
+        stream.end(notFound(transport, broker));
+      });
+      // A session error (a client gone mid-write) must not take the relay down.
+      s.on("sessionError", () => {});
+      return s;
+    }
+    case "tcp":
+      return net.createServer({ noDelay: true }, (socket) => server.handleConnection!(socket));
+  }
+}
+
+/**
+ * Bytes on the wire per client socket, read off the TCP sockets themselves, so
+ * framing, headers, heartbeats, polls and TLS records all count.
+ */
+class WireCounter {
+  private readonly open = new Set<Socket>();
+  private closedBytes = 0;
+
+  track(socket: Socket): void {
+    this.open.add(socket);
+    socket.once("close", () => {
+      this.open.delete(socket);
+      this.closedBytes += socket.bytesRead + socket.bytesWritten;
+    });
+  }
+
+  total(): number {
+    let n = this.closedBytes;
+    for (const s of this.open) n += s.bytesRead + s.bytesWritten;
+    return n;
+  }
+
+  destroyAll(): void {
+    for (const s of this.open) s.destroy();
+  }
 }
 
 /** CPU burned per message before fan-out, from RTBENCH_TEST_RELAY_BURN_US: for calibrating the gate only. */

@@ -7,8 +7,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import { nowNs, NS_PER_S } from "./clock.js";
 import { assessSaturation } from "./guard.js";
 import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
-import { expect, reap, send, type FleetReport, type RelayPlan } from "./ipc.js";
-import { getBroker } from "./registry.js";
+import { expect, reap, send, type FleetReport, type MemoryProbe, type RelayPlan } from "./ipc.js";
+import { getBroker, getTransport } from "./registry.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { addCounts, zeroCounts } from "./tracker.js";
 import type { Workload } from "./workload.js";
@@ -89,8 +89,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       ...RELAY_DEFAULTS,
     };
     send(relay, { kind: "init-relay", plan });
-    const { port } = await expect(relay, "ready", 20_000, "relay");
-    const baseUrl = `http://${RELAY_DEFAULTS.host}:${port}`;
+    const { baseUrl, idle: idleBefore } = await expect(relay, "ready", 20_000, "relay");
 
     hooks.phase(`connecting ${w.clients} clients`);
     const fleets: ChildProcess[] = [];
@@ -108,6 +107,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             // Spread source addresses so each process has its own ephemeral port range.
             localAddress: `127.0.0.${1 + (k % 250)}`,
             connectConcurrency: 256,
+            pollIntervalMs: w.pollInterval * 1000,
           },
         });
         return expect(fleet, "connected", 30_000 + 5 * w.clients, `fleet process ${k}`);
@@ -115,6 +115,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     );
     const failedConnections = connected.reduce((n, c) => n + c.failed, 0);
     const firstError = connected.find((c) => c.firstError)?.firstError;
+    // Every client connected and nothing sent yet: what an idle connection costs the relay.
+    send(relay, { kind: "probe-memory" });
+    const idleAfter = (await expect(relay, "memory", 20_000, "relay")).idle;
 
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
@@ -190,6 +193,11 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       publishedPerSec: achievedRate,
       published: produced.published,
       replayed: relayReport.replayed,
+      idleMemoryPerConnection: idleMemoryPerConnection(idleBefore, idleAfter),
+      wire: {
+        bytes: relayReport.wireBytes,
+        bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null,
+      },
       drainedComplete: reports.every((r) => r.drainedComplete),
       clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
       resources: { relay: relayReport.samples, fleet: fleetSamples, relayRssAtReadyBytes: relayReport.rssAtReadyBytes },
@@ -203,6 +211,15 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
+}
+
+function idleMemoryPerConnection(before: MemoryProbe, after: MemoryProbe): CellResult["idleMemoryPerConnection"] {
+  const n = after.connections;
+  return {
+    connections: n,
+    rssBytes: n > 0 ? (after.rssBytes - before.rssBytes) / n : null,
+    heapBytes: n > 0 ? (after.heapBytes - before.heapBytes) / n : null,
+  };
 }
 
 function cellId(spec: CellSpec): string {
@@ -220,6 +237,8 @@ function paramsOf(spec: CellSpec, fleetProcesses: number): CellResult["params"] 
     warmupS: w.warmup,
     fleetProcesses,
     repetition: spec.repetition,
+    ...(spec.transport === "shortpoll" ? { pollIntervalS: w.pollInterval } : {}),
+    ...(getTransport(spec.transport).details ?? {}),
   };
 }
 
@@ -248,6 +267,8 @@ function failedCell(spec: CellSpec, processes: number, startedAt: string, error:
     publishedPerSec: 0,
     published: 0,
     replayed: 0,
+    idleMemoryPerConnection: { connections: 0, rssBytes: null, heapBytes: null },
+    wire: { bytes: 0, bytesPerDelivery: null },
     drainedComplete: false,
     clockAnomalies: 0,
     resources: { relay: [], fleet: [], relayRssAtReadyBytes: 0 },

@@ -29,6 +29,8 @@ export interface Workload {
   fleetProcesses: number;
   /** Seconds to wait after the last send for deliveries still in flight. */
   drain: number;
+  /** Seconds between polls for short polling. */
+  pollInterval: number;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -73,6 +75,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "repetitions", kind: "int", min: 1, max: 1_000, help: "repetitions of each cell" },
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
+  { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
@@ -90,6 +93,7 @@ export const DEFAULTS: Workload = {
   repetitions: 1,
   fleetProcesses: 0,
   drain: 10,
+  pollInterval: 1,
   noiseFloors: {},
 };
 

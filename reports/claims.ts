@@ -39,7 +39,15 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   lossRate: { unit: "ratio", scenario: "steady", describe: "lost / expected", read: (cells) => sum(cells, (c) => c.counts.lost) / Math.max(1, sum(cells, (c) => c.counts.expected)) },
   reordered: { unit: "count", scenario: "ordering", describe: "messages that arrived after a later one of their stream", read: (cells) => sum(cells, (c) => c.counts.reordered) },
   reorderedRate: { unit: "ratio", scenario: "ordering", describe: "reordered / delivered", read: (cells) => sum(cells, (c) => c.counts.reordered) / Math.max(1, sum(cells, (c) => c.counts.delivered)) },
-  framingOverheadBytes: { unit: "bytes", scenario: "steady", describe: "bytes on the wire per delivered message beyond the body (framing, headers, polls)" },
+  framingOverheadBytes: {
+    unit: "bytes",
+    scenario: "steady",
+    describe: "bytes on the wire per delivered message beyond the body (framing, headers, polls)",
+    read: (cells) => {
+      const perCell = cells.flatMap((c) => (c.wire?.bytesPerDelivery != null ? [c.wire.bytesPerDelivery - c.params.size] : []));
+      return perCell.length > 0 ? median(perCell) : undefined;
+    },
+  },
   maxConnections: { unit: "count", scenario: "connections", describe: "most connections held before failure or the limit" },
   memoryPerConnectionKiB: { unit: "KiB", scenario: "connections", describe: "relay memory per idle connection after a forced GC" },
   scaleOutEfficiency: { unit: "ratio", scenario: "scale-out", describe: "throughput with K relays / (K × throughput with one)" },

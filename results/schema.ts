@@ -45,6 +45,10 @@ export interface CellParams {
   warmupS: number;
   fleetProcesses: number;
   repetition: number;
+  /** Short polling only. */
+  pollIntervalS?: number;
+  /** The transport variant's own facts (compression, HTTP version, streams per session, ...). */
+  [detail: string]: string | number | boolean | undefined;
 }
 
 export interface CellResult {
@@ -73,6 +77,14 @@ export interface CellResult {
   publishedPerSec: number;
   published: number;
   replayed: number;
+  /**
+   * The relay's memory per connection with every client connected and idle, after a
+   * forced GC, less the same taken before any client connected. null without connections.
+   * Added within version 1: absent in older runs.
+   */
+  idleMemoryPerConnection?: { connections: number; rssBytes: number | null; heapBytes: number | null };
+  /** Bytes on the relay's client sockets (both directions, framing, headers, TLS) per delivered message. */
+  wire?: { bytes: number; bytesPerDelivery: number | null };
   drainedComplete: boolean;
   /** Negative intervals seen by clients (a clock fault): counted, never recorded. Should be 0. */
   clockAnomalies: number;

@@ -112,5 +112,10 @@ test("missing cells, saturated cells and untestable claims are each said as such
   assert.match(protocol.reason!, /not a measured property/);
   const overhead = verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2)]);
   assert.equal(overhead.check, "framingOverheadBytes < 100B");
-  assert.match(overhead.reason!, /framingOverheadBytes comes with the steady scenario/);
+  assert.match(overhead.reason!, /no framingOverheadBytes in the steady cells of SSE/, "a run from before wire bytes were counted");
+  const wire = (perDelivery: number) => ({ params: { size: 256 }, wire: { bytes: 1, bytesPerDelivery: perDelivery } }) as Partial<CellResult>;
+  assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2, wire(280))]).verdict, "holds");
+  // Long polling's claim is "Medium": 100 to 500 bytes beyond the 256-byte body.
+  assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(556))]).verdict, "holds");
+  assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(900))]).verdict, "does not hold");
 });

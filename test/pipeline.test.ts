@@ -73,3 +73,36 @@ test("one fleet process holds 2,000 connections of each transport and loses noth
     assert.equal(cell.clockAnomalies, 0, cell.transport);
   }
 });
+
+test("every transport delivers everything, with idle memory and bytes on the wire per message", async () => {
+  const out = tempDir();
+  const r = await runCli(
+    ["run", "--transports", "all", "--clients", "20", "--rate", "100", "--duration", "2", "--warmup", "1", "--poll-interval", "200ms", "--out", out],
+    { timeoutMs: 170_000 },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const cells = readOnlyRun(out).cells;
+  const byName = new Map(cells.map((c) => [c.transport, c]));
+  assert.deepEqual(
+    [...byName.keys()],
+    ["sse", "sse-h2", "ws", "ws-deflate", "socketio", "socketio-polling", "longpoll", "shortpoll", "grpc"],
+  );
+  for (const cell of cells) {
+    const name = cell.transport;
+    assert.equal(cell.status, "ok", `${name}: ${cell.error}`);
+    assert.deepEqual(cell.counts, { expected: 6_000, delivered: 6_000, lost: 0, duplicated: 0, reordered: 0 }, name);
+    assert.equal(cell.idleMemoryPerConnection?.connections, 20, `${name}: the relay counts its idle connections`);
+    assert.equal(typeof cell.idleMemoryPerConnection?.heapBytes, "number", name);
+    const perMessage = cell.wire?.bytesPerDelivery ?? 0;
+    // Framing adds to the 256-byte body (compression aside), and no transport should need 10× the body.
+    if (name !== "ws-deflate") assert.ok(perMessage >= 256, `${name}: ${perMessage} bytes on the wire per message`);
+    assert.ok(perMessage < 2_560, `${name}: ${perMessage} bytes on the wire per message`);
+  }
+  // The padding compresses well, so permessage-deflate must show on the wire.
+  assert.ok(byName.get("ws-deflate")!.wire!.bytesPerDelivery! < byName.get("ws")!.wire!.bytesPerDelivery! / 2);
+  assert.equal(byName.get("sse-h2")!.params.tls, true, "the variant's details are recorded");
+  assert.equal(byName.get("shortpoll")!.params.pollIntervalS, 0.2);
+  // A short poll every 200 ms: the wait shows in the latency, as it does for users.
+  assert.ok(byName.get("shortpoll")!.latencyUs.p50 > 20_000, `shortpoll p50 ${byName.get("shortpoll")!.latencyUs.p50} µs`);
+  assert.deepEqual(await rtbenchChildren(), [], "no child process is left running");
+});

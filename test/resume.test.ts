@@ -1,13 +1,13 @@
 /**
- * Resume after reconnect against `rtbench serve` in its own process: SSE with
- * Last-Event-ID, WebSocket with ?from=. The relay's replay buffer fills the gap.
+ * Resume after reconnect against `rtbench serve` in its own process, for every
+ * transport: SSE Last-Event-ID, WebSocket ?from=, Socket.IO auth.from, the polling
+ * cursor, gRPC from_seq. The relay's replay buffer fills the gap.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { after, test } from "node:test";
-import { sse } from "../transports/sse.js";
+import { transports } from "../harness/registry.js";
 import type { Transport } from "../transports/transport.js";
-import { ws } from "../transports/ws.js";
 import { startCli } from "./helpers.js";
 
 const servers: ChildProcess[] = [];
@@ -20,7 +20,7 @@ async function serve(transport: string, ...extra: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     child.stdout!.on("data", (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /endpoint: (http:\/\/[^/\s]+)/.exec(out);
+      const m = /endpoint: (https?:\/\/[^/\s]+)/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
@@ -36,7 +36,8 @@ function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number)
       reject(new Error(`only ${seqs.length} of ${count} messages within 10 s`));
     }, 10_000);
     const conn = t.connect(
-      { baseUrl, topic: 0, ...(fromSeq !== undefined ? { fromSeq } : {}) },
+      // Short polls every 50 ms, so a test waits no second per poll.
+      { baseUrl, topic: 0, pollIntervalMs: 50, ...(fromSeq !== undefined ? { fromSeq } : {}) },
       {
         onOpen() {},
         onMessage(stream, seq) {
@@ -57,7 +58,7 @@ function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number)
   });
 }
 
-for (const t of [sse, ws]) {
+for (const t of transports.values()) {
   test(`${t.name}: a reconnecting client resumes right after the last message it had`, async () => {
     const baseUrl = await serve(t.name);
     const first = await receive(t, baseUrl, 20);

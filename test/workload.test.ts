@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { transports } from "../harness/registry.js";
 import { applyFields, DEFAULTS, loadWorkloadFile } from "../harness/workload.js";
 import { ROOT, runCli, tempDir } from "./helpers.js";
 
@@ -23,7 +24,7 @@ test("durations accept seconds as numbers or with units", () => {
   assert.equal(applyFields(DEFAULTS, { duration: "2m" }, at, false).duration, 120);
   assert.equal(applyFields(DEFAULTS, { warmup: "500ms" }, at, false).warmup, 0.5);
   assert.equal(applyFields(DEFAULTS, { duration: "7" }, at, true).duration, 7);
-  assert.deepEqual(applyFields(DEFAULTS, { transports: "all" }, at, true).transports, ["sse", "ws"]);
+  assert.deepEqual(applyFields(DEFAULTS, { transports: "all" }, at, true).transports, [...transports.keys()]);
 });
 
 test("a bad field in a file is named with the file, the field and what was expected", () => {
@@ -35,7 +36,7 @@ test("a bad field in a file is named with the file, the field and what was expec
 });
 
 test("an unknown transport, an unknown field and broken YAML are each one clear line", () => {
-  assert.throws(() => loadWorkloadFile(writeWorkload("transports: [sse, carrier-pigeon]\n")), /field "transports": expected a list of sse, ws \(or all\)/);
+  assert.throws(() => loadWorkloadFile(writeWorkload("transports: [sse, carrier-pigeon]\n")), /field "transports": expected a list of sse, sse-h2, ws, .*grpc \(or all\), got \["sse","carrier-pigeon"\]/);
   assert.throws(() => loadWorkloadFile(writeWorkload("rtae: 100\n")), /field "rtae": expected one of the fields name, transports/);
   assert.throws(() => loadWorkloadFile(writeWorkload("rate: [1000\n")), /bad\.yaml: not valid YAML/);
   assert.throws(() => loadWorkloadFile(writeWorkload("- just\n- a list\n")), /expected a mapping of workload fields/);

@@ -24,6 +24,11 @@ export class StreamFanout<C, F> {
     return missed;
   }
 
+  /** The frames kept for a stream with seq >= fromSeq, without subscribing (polling). */
+  since(topic: number, fromSeq: number): F[] {
+    return this.replays[topic]!.since(fromSeq);
+  }
+
   unsubscribe(topic: number, conn: C): void {
     this.subscribers[topic]?.delete(conn);
   }

@@ -1,19 +1,25 @@
 /**
- * Server-Sent Events over HTTP/1.1 (text/event-stream, WHATWG HTML §9.2).
+ * Server-Sent Events (text/event-stream, WHATWG HTML §9.2), over HTTP/1.1 (`sse`) and
+ * over HTTP/2 with TLS (`sse-h2`, many streams multiplexed over few sessions).
  * Resume: the client sends Last-Event-ID (the last seq it holds) and the server
  * replays newer frames from its bounded buffer.
  */
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import http2 from "node:http2";
+import tls from "node:tls";
+import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { createParser } from "eventsource-parser";
 import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,
+  seqParam,
   topicFrom,
   type ClientConnection,
   type ClientHandlers,
   type ClientOptions,
+  type Codec,
   type ServerOptions,
   type Transport,
   type TransportServer,
@@ -52,8 +58,14 @@ function singleLine(field: string, value: string): string {
 
 export const SSE_HEARTBEAT = Buffer.from(":\n\n");
 
+/** An HTTP/1.1 response or an HTTP/2 stream: all the fan-out needs. */
+interface EventSink {
+  write(chunk: Buffer | string): unknown;
+  destroy(): void;
+}
+
 class SseServer implements TransportServer {
-  private readonly fanout: StreamFanout<ServerResponse, Buffer>;
+  private readonly fanout: StreamFanout<EventSink, Buffer>;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: ServerOptions) {
@@ -71,10 +83,31 @@ class SseServer implements TransportServer {
 
   broadcast(header: EnvelopeHeader, raw: Buffer): void {
     if (header.stream >= this.options.topics) return;
-    const frame = Buffer.from(
-      formatSseEvent({ id: String(header.seq), data: encodeText(header, raw.length) }),
-    );
+    const frame = encodeFrame(header, raw);
     for (const res of this.fanout.publish(header.stream, header.seq, frame)) res.write(frame);
+  }
+
+  /** The part both HTTP versions share: hello, replay, and unsubscribe on close. */
+  private open(sink: EventSink, topic: number, lastEventId: number | null, onClose: (f: () => void) => void): void {
+    sink.write(`retry: ${this.options.retryMs}\n: rtbench topic ${topic}\n\n`);
+    for (const frame of this.fanout.subscribe(topic, sink, lastEventId === null ? null : lastEventId + 1)) sink.write(frame);
+    onClose(() => this.fanout.unsubscribe(topic, sink));
+  }
+
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+    const url = new URL(headers[":path"] ?? "/", "https://relay");
+    if (url.pathname !== SSE_PATH) return false;
+    const topic = topicFrom(url, this.options.topics);
+    if (topic === null) {
+      stream.respond({ ":status": 400, "content-type": "text/plain" });
+      stream.end(`topic must be 0..${this.options.topics - 1}\n`);
+      return true;
+    }
+    // HTTP/2 forbids connection-specific headers (Connection, Keep-Alive).
+    stream.respond({ ":status": 200, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
+    stream.on("error", () => stream.destroy());
+    this.open(stream, topic, seqParam(headers["last-event-id"] ?? url.searchParams.get("lastEventId")), (f) => stream.on("close", f));
+    return true;
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
@@ -86,8 +119,7 @@ class SseServer implements TransportServer {
       return true;
     }
     // Last-Event-ID header on reconnect; ?lastEventId= lets a first connection resume too.
-    const lastId = req.headers["last-event-id"] ?? url.searchParams.get("lastEventId");
-    const last = typeof lastId === "string" && /^\d+$/.test(lastId) ? Number(lastId) : null;
+    const last = seqParam(req.headers["last-event-id"] ?? url.searchParams.get("lastEventId"));
 
     req.socket.setNoDelay(true);
     res.writeHead(200, {
@@ -96,9 +128,7 @@ class SseServer implements TransportServer {
       Connection: "keep-alive",
       "X-Accel-Buffering": "no",
     });
-    res.write(`retry: ${this.options.retryMs}\n: rtbench topic ${topic}\n\n`);
-    for (const frame of this.fanout.subscribe(topic, res, last === null ? null : last + 1)) res.write(frame);
-    res.on("close", () => this.fanout.unsubscribe(topic, res));
+    this.open(res, topic, last, (f) => res.on("close", f));
     return true;
   }
 
@@ -112,22 +142,30 @@ class SseServer implements TransportServer {
   }
 }
 
-function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
-  const url = new URL(SSE_PATH, options.baseUrl);
-  url.searchParams.set("topic", String(options.topic));
-  const headers: Record<string, string> = { Accept: "text/event-stream" };
-  if (options.fromSeq !== undefined && options.fromSeq > 1) headers["Last-Event-ID"] = String(options.fromSeq - 1);
+function encodeFrame(header: EnvelopeHeader, raw: Buffer): Buffer {
+  return Buffer.from(formatSseEvent({ id: String(header.seq), data: encodeText(header, raw.length) }));
+}
 
-  const closing = closeReporter(handlers);
+/** Request headers and the event parser both clients share. */
+function clientSetup(options: ClientOptions, handlers: ClientHandlers) {
+  const path = `${SSE_PATH}?topic=${options.topic}`;
+  const headers: Record<string, string> = { accept: "text/event-stream" };
+  if (options.fromSeq !== undefined && options.fromSeq > 1) headers["last-event-id"] = String(options.fromSeq - 1);
   const parser = createParser({
     onEvent(event) {
       readText(event.data, handlers.onMessage);
     },
   });
+  return { path, headers, parser, closing: closeReporter(handlers) };
+}
+
+function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
+  const url = new URL(options.baseUrl);
+  const { path, headers, parser, closing } = clientSetup(options, handlers);
   const req = http.request({
     host: url.hostname,
     port: url.port,
-    path: url.pathname + url.search,
+    path,
     headers,
     agent: false,
     localAddress: options.localAddress,
@@ -156,10 +194,115 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   };
 }
 
+/**
+ * Streams per HTTP/2 session on the client side. Browsers put every EventSource to
+ * one origin on one session; 100 is the common SETTINGS_MAX_CONCURRENT_STREAMS.
+ */
+export const H2_STREAMS_PER_SESSION = 100;
+
+interface PooledSession {
+  session: ClientHttp2Session;
+  streams: number;
+}
+
+/** Open sessions per relay and source address, filled up to H2_STREAMS_PER_SESSION each. */
+const h2Pools = new Map<string, PooledSession[]>();
+
+function h2Session(baseUrl: string, localAddress: string | undefined): PooledSession {
+  const key = `${baseUrl}|${localAddress ?? ""}`;
+  const pool = h2Pools.get(key) ?? [];
+  h2Pools.set(key, pool);
+  let entry = pool.find((p) => p.streams < H2_STREAMS_PER_SESSION && !p.session.closed && !p.session.destroyed);
+  if (!entry) {
+    const url = new URL(baseUrl);
+    const session = http2.connect(baseUrl, {
+      settings: { initialWindowSize: 1 << 20 },
+      // Our own TLS socket, to send small events without Nagle's delay.
+      createConnection: () =>
+        tls
+          .connect({
+            host: url.hostname,
+            port: Number(url.port),
+            ALPNProtocols: ["h2"],
+            // The relay's certificate is made at its start-up, on loopback: nothing to verify it against.
+            rejectUnauthorized: false,
+            ...(localAddress ? { localAddress } : {}),
+          })
+          .setNoDelay(true),
+    });
+    session.on("error", () => {});
+    const fresh: PooledSession = { session, streams: 0 };
+    session.on("close", () => pool.splice(pool.indexOf(fresh) >>> 0, 1));
+    pool.push(fresh);
+    entry = fresh;
+  }
+  entry.streams++;
+  return entry;
+}
+
+function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
+  const { path, headers, parser, closing } = clientSetup(options, handlers);
+  const entry = h2Session(options.baseUrl, options.localAddress);
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    // The last stream of a session closes it, so a finished fleet leaves no socket open.
+    if (--entry.streams === 0) entry.session.close();
+  };
+  const stream = entry.session.request({ ":path": path, ...headers });
+  stream.on("response", (h) => {
+    if (h[":status"] !== 200) {
+      stream.resume();
+      closing.report(`HTTP ${h[":status"]}`);
+      return;
+    }
+    handlers.onOpen();
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => parser.feed(chunk));
+  });
+  stream.on("end", () => closing.report("stream ended"));
+  stream.on("error", (err) => closing.report(err.message));
+  stream.on("close", () => {
+    release();
+    closing.report("closed");
+  });
+  return {
+    close() {
+      closing.silence();
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      release();
+    },
+  };
+}
+
+/** One parser, as a client keeps one per connection; a whole event in, so no state carries over. */
+let codecTarget: ClientHandlers["onMessage"] = () => {};
+const codecParser = createParser({ onEvent: (event) => readText(event.data, codecTarget) });
+const codec: Codec = {
+  encode: encodeFrame,
+  decode(frame, onMessage) {
+    codecTarget = onMessage;
+    codecParser.feed(typeof frame === "string" ? frame : frame.toString("utf8"));
+  },
+};
+
 export const sse: Transport = {
   name: "sse",
   summary: "Server-Sent Events over HTTP/1.1 (text/event-stream, Last-Event-ID resume)",
   endpoint: `${SSE_PATH}?topic=0`,
+  codec,
   createServer: (options) => new SseServer(options),
   connect,
+};
+
+export const sseH2: Transport = {
+  name: "sse-h2",
+  summary: `Server-Sent Events over HTTP/2 with TLS, up to ${H2_STREAMS_PER_SESSION} streams per session (Last-Event-ID resume)`,
+  endpoint: `${SSE_PATH}?topic=0`,
+  listener: "h2-tls",
+  details: { http: "2", tls: true, streamsPerSession: H2_STREAMS_PER_SESSION },
+  codec,
+  createServer: (options) => new SseServer(options),
+  connect: connectH2,
 };

@@ -4,6 +4,8 @@
  * client side that the fleet opens thousands of times per process.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { EnvelopeHeader } from "../harness/envelope.js";
 
@@ -18,6 +20,12 @@ export interface ServerOptions {
   retryMs: number;
 }
 
+/**
+ * What the relay listens with: plain HTTP/1.1 (requests and upgrades), HTTP/2 over
+ * TLS with a certificate made at start-up, or raw TCP handed to the transport (gRPC).
+ */
+export type Listener = "http" | "h2-tls" | "tcp";
+
 export interface TransportServer {
   /** Called once per message per relay: serialize once here, then fan out. */
   broadcast(header: EnvelopeHeader, raw: Buffer): void;
@@ -25,6 +33,10 @@ export interface TransportServer {
   handleRequest?(req: IncomingMessage, res: ServerResponse): boolean;
   /** Returns true when the upgrade belonged to this transport. */
   handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** HTTP/2 listener: returns true when the stream belonged to this transport. */
+  handleStream?(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
+  /** TCP listener: every accepted connection. */
+  handleConnection?(socket: Socket): void;
   /** Open client connections right now. */
   connections(): number;
   /** Frames sent from the replay buffer to resuming clients. */
@@ -40,6 +52,8 @@ export interface ClientOptions {
   fromSeq?: number;
   /** Source address, to spread connections over 127.0.0.x. */
   localAddress?: string;
+  /** Short polling: time between polls. */
+  pollIntervalMs?: number;
 }
 
 /** Hot path: fields are passed flat so a delivery allocates nothing of ours. */
@@ -53,13 +67,35 @@ export interface ClientConnection {
   close(): void;
 }
 
+/** One message's encode (server) and decode (client) as the transport does them, for `npm run bench:codec`. */
+export interface Codec {
+  encode(header: EnvelopeHeader, raw: Buffer): Buffer | string;
+  decode(frame: Buffer | string, onMessage: ClientHandlers["onMessage"]): void;
+}
+
 export interface Transport {
   readonly name: string;
   readonly summary: string;
   /** Where a person points a client at a relay, e.g. "/sse?topic=0". */
   readonly endpoint: string;
+  /** Defaults to "http". */
+  readonly listener?: Listener;
+  /** Facts of this variant that every cell records (compression, streams per session, ...). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+  readonly codec: Codec;
   createServer(options: ServerOptions): TransportServer;
   connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection;
+}
+
+/** The relay's base URL for a transport: https for the TLS listener. */
+export function baseUrlFor(transport: Transport, host: string, port: number): string {
+  const h = host.includes(":") ? `[${host}]` : host;
+  return `${transport.listener === "h2-tls" ? "https" : "http"}://${h}:${port}`;
+}
+
+/** Reads a non-negative integer query or header value; null when absent or malformed. */
+export function seqParam(value: string | string[] | null | undefined): number | null {
+  return typeof value === "string" && /^\d+$/.test(value) ? Number(value) : null;
 }
 
 /**

@@ -1,9 +1,12 @@
 /**
  * WebSocket (RFC 6455) with the `ws` library: one binary frame per message carrying
  * the envelope as-is. Resume: ?from=N asks for messages with seq >= N.
+ * Two variants: permessage-deflate off (`ws`, the default of most servers) and on
+ * (`ws-deflate`). `bufferutil` speeds masking where it installed.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import WebSocket, { WebSocketServer } from "ws";
 import { readBinary, type EnvelopeHeader } from "../harness/envelope.js";
 import { StreamFanout } from "./fanout.js";
@@ -13,6 +16,8 @@ import {
   type ClientConnection,
   type ClientHandlers,
   type ClientOptions,
+  seqParam,
+  type Codec,
   type ServerOptions,
   type Transport,
   type TransportServer,
@@ -24,10 +29,14 @@ export const WS_PATH = "/ws";
 const BINARY = { binary: true } as const;
 
 class WsServer implements TransportServer {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
   private readonly fanout: StreamFanout<WebSocket, Buffer>;
 
-  constructor(private readonly options: ServerOptions) {
+  constructor(
+    private readonly options: ServerOptions,
+    deflate: boolean,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: deflate });
     this.fanout = new StreamFanout(options.topics, options.replayCapacity);
   }
 
@@ -45,8 +54,7 @@ class WsServer implements TransportServer {
     const url = new URL(req.url ?? "/", "http://relay");
     if (url.pathname !== WS_PATH) return false;
     const topic = topicFrom(url, this.options.topics);
-    const from = url.searchParams.get("from");
-    const fromSeq = from !== null && /^\d+$/.test(from) ? Number(from) : null;
+    const fromSeq = seqParam(url.searchParams.get("from"));
     if (topic === null) {
       socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
       return true;
@@ -69,30 +77,80 @@ class WsServer implements TransportServer {
   }
 }
 
-function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
-  const url = new URL(WS_PATH, options.baseUrl.replace(/^http/, "ws"));
-  url.searchParams.set("topic", String(options.topic));
-  if (options.fromSeq !== undefined) url.searchParams.set("from", String(options.fromSeq));
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });
-  const closing = closeReporter(handlers);
-  ws.on("open", () => handlers.onOpen());
-  ws.on("message", (data: Buffer, isBinary: boolean) => {
-    if (isBinary) readBinary(data, handlers.onMessage);
-  });
-  ws.on("close", (code) => closing.report(`closed (${code})`));
-  ws.on("error", (err) => closing.report(err.message));
-  return {
-    close() {
-      closing.silence();
-      ws.terminate();
-    },
+function connector(deflate: boolean) {
+  return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
+    const url = new URL(WS_PATH, options.baseUrl.replace(/^http/, "ws"));
+    url.searchParams.set("topic", String(options.topic));
+    if (options.fromSeq !== undefined) url.searchParams.set("from", String(options.fromSeq));
+    const ws = new WebSocket(url, { perMessageDeflate: deflate, localAddress: options.localAddress });
+    const closing = closeReporter(handlers);
+    ws.on("open", () => handlers.onOpen());
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (isBinary) readBinary(data, handlers.onMessage);
+    });
+    ws.on("close", (code) => closing.report(`closed (${code})`));
+    ws.on("error", (err) => closing.report(err.message));
+    return {
+      close() {
+        closing.silence();
+        ws.terminate();
+      },
+    };
   };
 }
 
+/** A server's binary frame (FIN, unmasked, uncompressed): the 2-10 byte header, then the payload. */
+function serverFrame(payload: Buffer, compressed = false): Buffer {
+  const n = payload.length;
+  const head = Buffer.allocUnsafe(n < 126 ? 2 : n < 65536 ? 4 : 10);
+  head[0] = compressed ? 0xc2 : 0x82; // RSV1 marks a permessage-deflate frame
+  if (n < 126) head[1] = n;
+  else if (n < 65536) {
+    head[1] = 126;
+    head.writeUInt16BE(n, 2);
+  } else {
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return Buffer.concat([head, payload]);
+}
+
+function framePayload(buf: Buffer): Buffer {
+  const len = buf[1]! & 0x7f;
+  return buf.subarray(len < 126 ? 2 : len === 126 ? 4 : 10);
+}
+
+const codec: Codec = {
+  encode: (_header, raw) => serverFrame(raw),
+  decode: (frame, onMessage) => void readBinary(framePayload(frame as Buffer), onMessage),
+};
+
+/**
+ * Each message deflated alone with a fresh zlib stream: an upper bound on what ws
+ * pays per message and connection, since ws keeps one stream per connection.
+ */
+const deflateCodec: Codec = {
+  encode: (_header, raw) => serverFrame(deflateRawSync(raw), true),
+  decode: (frame, onMessage) =>
+    void readBinary(inflateRawSync(framePayload(frame as Buffer)), onMessage),
+};
+
 export const ws: Transport = {
   name: "ws",
-  summary: "WebSocket with ws, binary frames, ?from= resume",
+  summary: "WebSocket with ws, binary frames, permessage-deflate off, ?from= resume",
   endpoint: `${WS_PATH}?topic=0`,
-  createServer: (options) => new WsServer(options),
-  connect,
+  details: { perMessageDeflate: false },
+  codec,
+  createServer: (options) => new WsServer(options, false),
+  connect: connector(false),
+};
+
+export const wsDeflate: Transport = {
+  name: "ws-deflate",
+  summary: "WebSocket with ws, binary frames, permessage-deflate on, ?from= resume",
+  endpoint: `${WS_PATH}?topic=0`,
+  details: { perMessageDeflate: true },
+  codec: deflateCodec,
+  createServer: (options) => new WsServer(options, true),
+  connect: connector(true),
 };

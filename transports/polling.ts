@@ -1,0 +1,233 @@
+/**
+ * Long polling and short polling over HTTP/1.1 keep-alive, with a cursor.
+ *
+ * GET /poll?topic=N&after=<seq> answers at once with every frame after the cursor
+ * (text envelopes, one per line) when some are waiting. Otherwise a long poll is held
+ * until a message arrives or HOLD_MS passes (204); `wait=0` answers at once (204),
+ * which is what a short poll and every client's first poll send. Each answer carries
+ * X-Cursor: the last seq the client now holds, so a client without one learns it.
+ * Resume is the cursor itself, served from the relay's bounded replay buffer.
+ */
+import http from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
+import { StreamFanout } from "./fanout.js";
+import {
+  closeReporter,
+  seqParam,
+  topicFrom,
+  type ClientConnection,
+  type ClientHandlers,
+  type ClientOptions,
+  type Codec,
+  type ServerOptions,
+  type Transport,
+  type TransportServer,
+} from "./transport.js";
+
+export const POLL_PATH = "/poll";
+/** How long a long poll is held before a 204 (below common proxy idle timeouts of 30-60 s). */
+export const HOLD_MS = 25_000;
+export const DEFAULT_POLL_INTERVAL_MS = 1_000;
+
+interface HeldPoll {
+  res: ServerResponse;
+  timer: NodeJS.Timeout;
+}
+
+function encodeFrame(header: EnvelopeHeader, raw: Buffer): Buffer {
+  return Buffer.from(`${encodeText(header, raw.length)}\n`);
+}
+
+class PollServer implements TransportServer {
+  private readonly fanout: StreamFanout<HeldPoll, Buffer>;
+  private readonly lastSeq: number[];
+  /** Keep-alive sockets that have polled: the transport's connections. */
+  private readonly sockets = new Set<Socket>();
+  private resumed = 0;
+
+  constructor(private readonly options: ServerOptions) {
+    this.fanout = new StreamFanout(options.topics, options.replayCapacity);
+    this.lastSeq = new Array<number>(options.topics).fill(0);
+  }
+
+  /** Frames answered to the first poll of a new connection that brought a cursor: a resume. */
+  get replayed(): number {
+    return this.resumed;
+  }
+
+  broadcast(header: EnvelopeHeader, raw: Buffer): void {
+    if (header.stream >= this.options.topics) return;
+    this.lastSeq[header.stream] = header.seq;
+    const frame = encodeFrame(header, raw);
+    const held = this.fanout.publish(header.stream, header.seq, frame);
+    for (const poll of held) {
+      clearTimeout(poll.timer);
+      answer(poll.res, [frame], header.seq);
+    }
+    // Every held poll is answered: the next poll from each client starts afresh.
+    held.clear();
+  }
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = new URL(req.url ?? "/", "http://relay");
+    if (url.pathname !== POLL_PATH) return false;
+    const topic = topicFrom(url, this.options.topics);
+    const afterRaw = url.searchParams.get("after");
+    const after = seqParam(afterRaw);
+    if (topic === null || (afterRaw !== null && after === null)) {
+      res.writeHead(400, { "Content-Type": "text/plain" }).end(`topic must be 0..${this.options.topics - 1}, after a sequence number\n`);
+      return true;
+    }
+    const fresh = !this.sockets.has(req.socket);
+    if (fresh) {
+      const socket = req.socket;
+      socket.setNoDelay(true);
+      this.sockets.add(socket);
+      socket.once("close", () => this.sockets.delete(socket));
+    }
+    const frames = after === null ? [] : this.fanout.since(topic, after + 1);
+    if (frames.length > 0) {
+      if (fresh) this.resumed += frames.length;
+      answer(res, frames, Math.max(after!, this.lastSeq[topic]!));
+      return true;
+    }
+    const cursor = after ?? this.lastSeq[topic]!;
+    if (url.searchParams.get("wait") === "0") {
+      answer(res, [], cursor);
+      return true;
+    }
+    const poll: HeldPoll = { res, timer: setTimeout(() => this.release(topic, poll, cursor), HOLD_MS) };
+    this.fanout.subscribe(topic, poll, null);
+    res.on("close", () => {
+      clearTimeout(poll.timer);
+      this.fanout.unsubscribe(topic, poll);
+    });
+    return true;
+  }
+
+  private release(topic: number, poll: HeldPoll, cursor: number): void {
+    this.fanout.unsubscribe(topic, poll);
+    answer(poll.res, [], cursor);
+  }
+
+  connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    for (const poll of this.fanout.all()) clearTimeout(poll.timer);
+    for (const socket of this.sockets) socket.destroy();
+  }
+}
+
+function answer(res: ServerResponse, frames: Buffer[], cursor: number): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (frames.length === 0) {
+    res.writeHead(204, { "X-Cursor": String(cursor) }).end();
+    return;
+  }
+  const body = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
+  res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": body.length, "X-Cursor": String(cursor) });
+  res.end(body);
+}
+
+/** Calls onMessage for each envelope line of a poll's body. */
+function readLines(body: string, onMessage: ClientHandlers["onMessage"]): void {
+  let start = 0;
+  for (let nl = body.indexOf("\n"); nl >= 0; nl = body.indexOf("\n", start)) {
+    readText(body.slice(start, nl), onMessage);
+    start = nl + 1;
+  }
+}
+
+/**
+ * One client: a keep-alive socket of its own (an agent with one socket), a cursor,
+ * and a loop of polls: back to back for long polling, on a fixed schedule for short.
+ */
+function poller(long: boolean) {
+  return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
+    const url = new URL(options.baseUrl);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
+    const interval = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    const closing = closeReporter(handlers);
+    let cursor: number | null = options.fromSeq !== undefined ? options.fromSeq - 1 : null;
+    let opened = false;
+    let stopped = false;
+    let req: http.ClientRequest | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let nextAt = Date.now();
+
+    const fail = (reason: string): void => {
+      stopped = true;
+      agent.destroy();
+      closing.report(reason);
+    };
+
+    const poll = (): void => {
+      if (stopped) return;
+      const wait = !opened || !long ? "&wait=0" : "";
+      const path = `${POLL_PATH}?topic=${options.topic}${cursor === null ? "" : `&after=${cursor}`}${wait}`;
+      req = http.get({ host: url.hostname, port: url.port, path, agent }, (res) => {
+        if (res.statusCode !== 200 && res.statusCode !== 204) {
+          res.resume();
+          fail(`HTTP ${res.statusCode}`);
+          return;
+        }
+        const next = seqParam(res.headers["x-cursor"]);
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.on("end", () => {
+          if (stopped) return;
+          if (next !== null) cursor = next;
+          if (!opened) {
+            opened = true;
+            handlers.onOpen();
+          }
+          readLines(body, handlers.onMessage);
+          if (long) return poll();
+          nextAt += interval;
+          timer = setTimeout(poll, Math.max(0, nextAt - Date.now()));
+        });
+        res.on("error", (err) => fail(err.message));
+      });
+      req.on("error", (err) => fail(err.message));
+    };
+    poll();
+    return {
+      close() {
+        closing.silence();
+        stopped = true;
+        clearTimeout(timer);
+        req?.destroy();
+        agent.destroy();
+      },
+    };
+  };
+}
+
+const codec: Codec = {
+  encode: encodeFrame,
+  decode: (frame, onMessage) => readLines(typeof frame === "string" ? frame : frame.toString("utf8"), onMessage),
+};
+
+export const longPolling: Transport = {
+  name: "longpoll",
+  summary: `long polling: a held GET with a cursor (?after=), batches what is waiting, 204 after ${HOLD_MS / 1000} s`,
+  endpoint: `${POLL_PATH}?topic=0`,
+  details: { holdMs: HOLD_MS },
+  codec,
+  createServer: (options) => new PollServer(options),
+  connect: poller(true),
+};
+
+export const shortPolling: Transport = {
+  name: "shortpoll",
+  summary: "short polling: a GET with a cursor (?after=) every pollInterval (default 1 s)",
+  endpoint: `${POLL_PATH}?topic=0&wait=0`,
+  codec,
+  createServer: (options) => new PollServer(options),
+  connect: poller(false),
+};

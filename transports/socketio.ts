@@ -1,0 +1,173 @@
+/**
+ * Socket.IO 4 on engine.io, in two variants: websocket only (`socketio`) and engine.io
+ * long polling only (`socketio-polling`). Each message is one event "m" carrying the
+ * text envelope, broadcast to the stream's room, so Socket.IO encodes it once per relay.
+ *
+ * Resume: connection state recovery is on, so a client that reconnects within the
+ * window gets the packets it missed from Socket.IO's own session store; a client
+ * that asks with `auth.from` (a new session) is served from the relay's replay buffer.
+ */
+import { Server as EngineServer } from "engine.io";
+import { Server as IoServer, type Socket as ServerSocket } from "socket.io";
+import { io as ioClient } from "socket.io-client";
+import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
+import { ReplayBuffer } from "../harness/replay.js";
+import {
+  closeReporter,
+  topicFrom,
+  type ClientConnection,
+  type ClientHandlers,
+  type ClientOptions,
+  type Codec,
+  type ServerOptions,
+  type Transport,
+  type TransportServer,
+} from "./transport.js";
+
+export const SOCKETIO_PATH = "/socket.io/";
+/** How long Socket.IO keeps a disconnected session's missed packets (its default: 2 minutes). */
+export const RECOVERY_WINDOW_MS = 120_000;
+
+type Variant = "websocket" | "polling";
+
+const room = (topic: number): string => `t${topic}`;
+
+class SocketIoServer implements TransportServer {
+  private readonly engine: EngineServer;
+  private readonly io: IoServer;
+  private readonly replays: Array<ReplayBuffer<string>>;
+  private recoveredPackets = 0;
+  private replayedFrames = 0;
+
+  constructor(
+    private readonly options: ServerOptions,
+    variant: Variant,
+  ) {
+    this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
+    this.engine = new EngineServer({ transports: [variant], perMessageDeflate: false, httpCompression: false });
+    this.io = new IoServer({
+      serveClient: false,
+      connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
+    });
+    this.io.bind(this.engine);
+    // Count what recovery hands back, which Socket.IO does not report.
+    const adapter = this.io.of("/").adapter;
+    const restore = adapter.restoreSession.bind(adapter);
+    adapter.restoreSession = async (pid, offset) => {
+      const session = await restore(pid, offset);
+      if (session) this.recoveredPackets += session.missedPackets.length;
+      return session;
+    };
+    this.io.on("connection", (socket) => this.onConnection(socket));
+  }
+
+  /** Packets recovered by Socket.IO plus frames replayed from the relay's buffer. */
+  get replayed(): number {
+    return this.recoveredPackets + this.replayedFrames;
+  }
+
+  private onConnection(socket: ServerSocket): void {
+    if (socket.recovered) return; // rooms and missed packets restored by Socket.IO
+    const topic = topicFrom(new URL(`http://relay/?topic=${socket.handshake.query.topic ?? "0"}`), this.options.topics);
+    if (topic === null) {
+      socket.disconnect(true);
+      return;
+    }
+    const from = (socket.handshake.auth as { from?: unknown }).from;
+    if (typeof from === "number" && Number.isInteger(from) && from >= 0) {
+      const missed = this.replays[topic]!.since(from);
+      this.replayedFrames += missed.length;
+      for (const text of missed) socket.emit("m", text);
+    }
+    void socket.join(room(topic));
+  }
+
+  broadcast(header: EnvelopeHeader, raw: Buffer): void {
+    if (header.stream >= this.options.topics) return;
+    const text = encodeText(header, raw.length);
+    this.replays[header.stream]!.push(header.seq, text);
+    this.io.to(room(header.stream)).emit("m", text);
+  }
+
+  handleRequest(req: Parameters<EngineServer["handleRequest"]>[0], res: Parameters<EngineServer["handleRequest"]>[1]): boolean {
+    if (!req.url?.startsWith(SOCKETIO_PATH)) return false;
+    this.engine.handleRequest(req, res);
+    return true;
+  }
+
+  handleUpgrade(...[req, socket, head]: Parameters<EngineServer["handleUpgrade"]>): boolean {
+    if (!req.url?.startsWith(SOCKETIO_PATH)) return false;
+    this.engine.handleUpgrade(req, socket, head);
+    return true;
+  }
+
+  connections(): number {
+    return this.io.of("/").sockets.size;
+  }
+
+  async close(): Promise<void> {
+    this.io.disconnectSockets(true);
+    this.engine.close();
+  }
+}
+
+function connector(variant: Variant) {
+  return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
+    const socket = ioClient(options.baseUrl, {
+      path: SOCKETIO_PATH,
+      transports: [variant],
+      // One engine.io connection per client, as separate browser tabs have; by default
+      // socket.io-client would multiplex every client to one URL over one connection.
+      forceNew: true,
+      // The fleet decides about reconnecting; Socket.IO's own loop would hide a drop.
+      reconnection: false,
+      query: { topic: String(options.topic) },
+      auth: options.fromSeq !== undefined ? { from: options.fromSeq } : {},
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
+    const closing = closeReporter(handlers);
+    socket.on("connect", () => handlers.onOpen());
+    socket.on("m", (text: string) => readText(text, handlers.onMessage));
+    socket.on("disconnect", (reason) => closing.report(`disconnected (${reason})`));
+    socket.on("connect_error", (err) => closing.report(err.message));
+    return {
+      close() {
+        closing.silence();
+        socket.disconnect();
+      },
+    };
+  };
+}
+
+/**
+ * A message event as it goes on the wire: engine.io "4" (message), Socket.IO "2"
+ * (event), the JSON array with the recovery offset, and the reverse on the client.
+ */
+const codec: Codec = {
+  encode: (header, raw) => `42${JSON.stringify(["m", encodeText(header, raw.length), String(header.seq)])}`,
+  decode(frame, onMessage) {
+    const text = typeof frame === "string" ? frame : frame.toString("utf8");
+    const args = JSON.parse(text.slice(2)) as [string, string];
+    readText(args[1], onMessage);
+  },
+};
+
+export const socketIo: Transport = {
+  name: "socketio",
+  summary: "Socket.IO 4, websocket transport only, connection state recovery on",
+  endpoint: `${SOCKETIO_PATH}?EIO=4&transport=websocket`,
+  details: { engineTransport: "websocket", connectionStateRecovery: true },
+  codec,
+  createServer: (options) => new SocketIoServer(options, "websocket"),
+  connect: connector("websocket"),
+};
+
+export const socketIoPolling: Transport = {
+  name: "socketio-polling",
+  summary: "Socket.IO 4, engine.io long polling only, connection state recovery on",
+  endpoint: `${SOCKETIO_PATH}?EIO=4&transport=polling`,
+  details: { engineTransport: "polling", connectionStateRecovery: true },
+  codec,
+  createServer: (options) => new SocketIoServer(options, "polling"),
+  connect: connector("polling"),
+};
