@@ -17,6 +17,15 @@ export interface Subscription {
   close(): Promise<void>;
 }
 
+export interface SubscribeOptions {
+  /**
+   * Where a subscription starts: with the next message published (the default), or
+   * with the oldest the broker kept (a late subscriber asking for history). Only
+   * adapters whose capabilities say `replay` accept "earliest".
+   */
+  from?: "latest" | "earliest";
+}
+
 export interface BrokerConnection {
   /**
    * Publishes without waiting for the broker where the protocol allows, so an
@@ -24,13 +33,16 @@ export interface BrokerConnection {
    * where the adapter must surface asynchronous failure.
    */
   publish(topic: string, message: Buffer): void | Promise<void>;
-  subscribe(topic: string, onMessage: (message: Buffer) => void): Promise<Subscription>;
+  /** Resolves once the broker will deliver every later publish to this subscription. */
+  subscribe(topic: string, onMessage: (message: Buffer) => void, options?: SubscribeOptions): Promise<Subscription>;
   close(): Promise<void>;
 }
 
 export interface BrokerOptions {
-  /** External broker address; adapters that run in-process ignore it. */
+  /** Broker address; adapters that run in-process ignore it. */
   url?: string;
+  /** Partitions per topic where the broker has them (Kafka). */
+  partitions?: number;
 }
 
 export interface Broker {
@@ -39,6 +51,8 @@ export interface Broker {
   readonly capabilities: BrokerCapabilities;
   /** In-process brokers put the producer and the relay in one process. */
   readonly inProcess: boolean;
+  /** The server it talks to, from brokers/servers.ts (adapters may share one); none for in-process ones. */
+  readonly server?: string;
   connect(options: BrokerOptions): Promise<BrokerConnection>;
 }
 

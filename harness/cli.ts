@@ -11,10 +11,13 @@ import { nowNs } from "./clock.js";
 import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
-import { brokers, getTransport, scenarios, transports } from "./registry.js";
+import { brokers, getBroker, getTransport, scenarios, transports } from "./registry.js";
+import { servers } from "../brokers/servers.js";
+import { treeRssBytes } from "./proc.js";
 import { relayBurnUs, startRelay } from "./relay.js";
 import { connectionPlanProblem } from "./limits.js";
-import { fleetProcessesFor, killChildren, RELAY_DEFAULTS, runCell } from "./runner.js";
+import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, unavailableCell } from "./runner.js";
+import { BrokerServers, brokersDown, brokersUp, readUpState, upDir } from "./broker-servers.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunReadError, RunStore } from "../results/store.js";
@@ -43,6 +46,10 @@ Usage:
                                         A and B interleaved (A B A B ...) in one job, then compared
   rtbench baseline update <run> [--profile NAME] | show [--profile NAME]
                                         baselines kept in git under results/baselines/
+  rtbench brokers up|down|status [names]
+                                        broker servers on private ports (redis, nats, mosquitto,
+                                        rabbitmq, postgres, kafka); a run uses running ones, or
+                                        starts and stops its own
   rtbench help                          this text
 
 run flags (each overrides the workload file's field of the same name):
@@ -50,6 +57,7 @@ ${FIELDS.map((f) => `  --${flagName(f.key).padEnd(17)} ${f.help}`).join("\n")}
   --out DIR            where run folders go (default: results/runs)
   --repeat N           the same as --repetitions N
   --report             write the run's HTML report when it ends (into reports/)
+  --broker-url N=URL   use an external broker for broker N (repeatable), e.g. kafka=kafka://host:9092
 
 serve flags:
   --transport NAME     ${[...transports.keys()].join(" | ")} (default sse)
@@ -65,7 +73,67 @@ serve flags:
 The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.json
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
 
-type FlagSpec = Record<string, { type: "string" | "boolean" }>;
+type FlagSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
+
+/** --broker-url name=url (repeatable, or comma-separated): an external broker instead of one rtbench starts. */
+function brokerUrls(value: unknown): Record<string, string> {
+  const items = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v: string) => v.split(",")).filter(Boolean);
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    const name = item.slice(0, eq);
+    const url = item.slice(eq + 1);
+    if (eq <= 0 || !brokers.has(name) || !URL.canParse(url)) {
+      throw new UsageError(
+        `rtbench run: flag --broker-url: expected NAME=URL with NAME one of ${[...brokers.keys()].filter((b) => !getBroker(b).inProcess).join(", ")}, got ${JSON.stringify(item)}`,
+      );
+    }
+    out[name] = url;
+  }
+  return out;
+}
+
+async function brokersCommand(args: string[]): Promise<number> {
+  const { positionals } = parse(args, {}, "brokers");
+  const [action, ...names] = positionals;
+  const log = (line: string): void => void process.stdout.write(`${line}\n`);
+  try {
+    switch (action) {
+      case "up": {
+        const { failed } = await brokersUp(names, log);
+        log(`state: ${upDir()} (rtbench run uses these until rtbench brokers down)`);
+        return failed.length > 0 ? 1 : 0;
+      }
+      case "down":
+        await brokersDown(names, log);
+        return 0;
+      case "status":
+        process.stdout.write(brokersStatus(names));
+        return 0;
+    }
+  } catch (err) {
+    if (err instanceof Error && /^unknown broker|runs in-process/.test(err.message)) throw new UsageError(`rtbench brokers: ${err.message}`);
+    throw err;
+  }
+  throw new UsageError("rtbench brokers: expected up, down or status, then optional server or broker names (see rtbench help)");
+}
+
+function brokersStatus(names: string[]): string {
+  const running = readUpState();
+  const rows = [["server", "state", "version", "port", "pid", "rss", "url / reason"]];
+  for (const name of names.length > 0 ? names : [...servers.keys()]) {
+    const spec = servers.get(name);
+    if (!spec) throw new UsageError(`rtbench brokers status: unknown server "${name}" (expected ${[...servers.keys()].join(", ")})`);
+    const l = running.find((r) => r.name === name);
+    const why = spec.unavailable();
+    if (l) {
+      const rss = treeRssBytes(l.pid);
+      rows.push([name, "running", l.version, String(l.port), String(l.pid), rss === null ? "?" : `${(rss / 2 ** 20).toFixed(0)} MiB`, l.url]);
+    } else rows.push([name, why ? "unavailable" : "stopped", why ? "" : spec.version(), "", "", "", why ?? "rtbench brokers up " + name]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")}\n`;
+}
 
 function parse(args: string[], options: FlagSpec, command: string) {
   try {
@@ -77,7 +145,12 @@ function parse(args: string[], options: FlagSpec, command: string) {
 }
 
 async function run(args: string[]): Promise<number> {
-  const options: FlagSpec = { out: { type: "string" }, report: { type: "boolean" }, repeat: { type: "string" } };
+  const options: FlagSpec = {
+    out: { type: "string" },
+    report: { type: "boolean" },
+    repeat: { type: "string" },
+    "broker-url": { type: "string", multiple: true },
+  };
   for (const f of FIELDS) options[flagName(f.key)] = { type: "string" };
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
@@ -101,6 +174,13 @@ async function run(args: string[]): Promise<number> {
   const cells = Array.from({ length: workload.repetitions }, (_, r) =>
     workload.transports.flatMap((t) => workload.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1 }))),
   ).flat();
+  const external = brokerUrls(values["broker-url"]);
+  // Brokers first: their servers start before any cell, and their versions go in the run's metadata.
+  const brokerServers = new BrokerServers(external, (line) => process.stderr.write(`rtbench: ${line}\n`));
+  const resolved = new Map(await Promise.all(workload.brokers.map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  const brokerVersions = Object.fromEntries(
+    [...resolved].map(([b, r]) => [b, r.ok ? r.endpoint.version : `unavailable: ${r.reason}`]),
+  );
   const git = gitState(ROOT);
   const store = new RunStore(outDir, {
     schemaVersion: SCHEMA_VERSION,
@@ -111,7 +191,7 @@ async function run(args: string[]): Promise<number> {
     rtbenchVersion: VERSION,
     command: ["rtbench", "run", ...args],
     workload,
-    environment: describeEnvironment(Object.fromEntries(workload.brokers.map((b) => [b, "builtin"]))),
+    environment: describeEnvironment(brokerVersions),
     ...(relayBurnUs() > 0 ? { injected: { relayBurnUsPerMessage: relayBurnUs() } } : {}),
   });
   const shown = relative(process.cwd(), store.dir) || store.dir;
@@ -124,6 +204,7 @@ async function run(args: string[]): Promise<number> {
   process.once("SIGINT", () => {
     interrupted = true;
     killChildren();
+    brokerServers.killOwnedNow();
     store.finish(true);
     process.stderr.write(`\nrtbench: interrupted; ${store.cells.length} finished cell(s) kept in ${store.file}\n`);
     process.exit(130);
@@ -134,8 +215,16 @@ async function run(args: string[]): Promise<number> {
     const prefix = `[${i + 1}/${cells.length}] ${c.transport} × ${c.broker} ${workload.scenario}` +
       (workload.repetitions > 1 ? ` rep ${c.repetition}` : "");
     let measuringSince = 0;
-    const cell = await runCell(
-      { ...c, workload },
+    const r = resolved.get(c.broker)!;
+    const spec = {
+      ...c,
+      workload,
+      ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
+      ...(r.ok && r.endpoint.pid ? { brokerPid: r.endpoint.pid } : {}),
+    };
+    const problem = r.ok ? pairingProblem(c.transport, c.broker) : `${c.broker} is unavailable: ${r.reason}`;
+    const cell = problem ? unavailableCell(spec, problem) : await runCell(
+      spec,
       {
         phase: (text) => {
           if (text === "measuring") measuringSince = Date.now();
@@ -150,6 +239,7 @@ async function run(args: string[]): Promise<number> {
     progress.done(prefix, cell);
   }
   store.finish(false);
+  await brokerServers.stopOwned();
   process.stdout.write(`\n${summaryTable(store.cells)}\n\nresults: ${relative(process.cwd(), store.file) || store.file}\n`);
   if (values.report === true) {
     const { index } = await writeReport(store.dir, resolve("reports"));
@@ -365,6 +455,8 @@ async function main(argv: string[]): Promise<number> {
       return ab(rest);
     case "baseline":
       return baseline(rest);
+    case "brokers":
+      return brokersCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -375,7 +467,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, baseline or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, baseline, brokers or help)`);
   }
 }
 

@@ -59,6 +59,7 @@ export class Fleet {
             baseUrl: this.plan.baseUrl,
             topic: sub.topic,
             pollIntervalMs: this.plan.pollIntervalMs,
+            ...(this.plan.broker ? { broker: this.plan.broker } : {}),
             ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
           },
           {

@@ -10,6 +10,8 @@ export interface RelayPlan {
   transport: string;
   broker: string;
   brokerUrl?: string;
+  /** Partitions per topic where the broker has them (Kafka). */
+  partitions?: number;
   topics: number;
   rate: number;
   size: number;
@@ -30,6 +32,8 @@ export interface FleetPlan {
   localAddress?: string;
   connectConcurrency: number;
   pollIntervalMs: number;
+  /** `direct`: the broker each client subscribes to. */
+  broker?: { name: string; url?: string; partitions?: number };
 }
 
 export interface StartTimes {
@@ -83,8 +87,8 @@ export interface RelayReport {
   rssAtReadyBytes: number;
   connections: number;
   replayed: number;
-  /** Bytes read and written on every client socket of the relay, framing, headers and TLS included. */
-  wireBytes: number;
+  /** Bytes read and written on every client socket of the relay, framing, headers and TLS included; null without a listener (direct). */
+  wireBytes: number | null;
 }
 
 /** The relay's memory after a forced GC: at ready (no client) and with every client connected, idle. */

@@ -32,6 +32,8 @@ export class Progress {
     const text =
       cell.status === "failed"
         ? `${prefix} FAILED: ${cell.error}`
+        : cell.status === "unavailable"
+          ? `${prefix} unavailable: ${cell.error}`
         : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
           `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
           (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "");
@@ -68,7 +70,7 @@ export function summaryTable(cells: readonly CellResult[]): string {
     ms(c.latencyUs.p99),
     ms(c.latencyUs.p999),
     Math.round(c.throughput).toLocaleString("en"),
-    c.status === "failed" ? "FAILED" : c.saturated ? "SATURATED (not the system's figure)" : "",
+    c.status === "failed" ? "FAILED" : c.status === "unavailable" ? "unavailable (see the result's error)" : c.saturated ? "SATURATED (not the system's figure)" : "",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();

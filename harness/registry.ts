@@ -3,7 +3,14 @@
  * one line here.
  */
 import type { Broker } from "../brokers/broker.js";
+import { amqpConfirms, amqpFanout } from "../brokers/amqp.js";
 import { inproc } from "../brokers/inproc.js";
+import { kafkaAcks1, kafkaAcksAll } from "../brokers/kafka.js";
+import { mqttOverWs, mqttQos0, mqttQos1, mqttQos2 } from "../brokers/mqtt.js";
+import { nats, natsJetStream } from "../brokers/nats.js";
+import { pgOutbox } from "../brokers/pg-outbox.js";
+import { redisPubSub, redisStreams } from "../brokers/redis.js";
+import { direct } from "../transports/direct.js";
 import { grpcStream } from "../transports/grpc.js";
 import { longPolling, shortPolling } from "../transports/polling.js";
 import { socketIo, socketIoPolling } from "../transports/socketio.js";
@@ -12,10 +19,27 @@ import type { Transport } from "../transports/transport.js";
 import { ws, wsDeflate } from "../transports/ws.js";
 
 export const transports: ReadonlyMap<string, Transport> = new Map(
-  [sse, sseH2, ws, wsDeflate, socketIo, socketIoPolling, longPolling, shortPolling, grpcStream].map((t) => [t.name, t]),
+  [sse, sseH2, ws, wsDeflate, socketIo, socketIoPolling, longPolling, shortPolling, grpcStream, direct].map((t) => [t.name, t]),
 );
 
-export const brokers: ReadonlyMap<string, Broker> = new Map([[inproc.name, inproc]]);
+export const brokers: ReadonlyMap<string, Broker> = new Map(
+  [
+    inproc,
+    redisPubSub,
+    redisStreams,
+    nats,
+    natsJetStream,
+    kafkaAcks1,
+    kafkaAcksAll,
+    mqttQos0,
+    mqttQos1,
+    mqttQos2,
+    mqttOverWs,
+    amqpFanout,
+    amqpConfirms,
+    pgOutbox,
+  ].map((b) => [b.name, b]),
+);
 
 export const scenarios: ReadonlyMap<string, string> = new Map([
   ["steady", "constant open-loop rate: end-to-end latency, throughput, loss"],

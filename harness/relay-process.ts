@@ -53,7 +53,7 @@ serveCoordinator(async (m) => {
         rssAtReadyBytes,
         connections: relay?.server.connections() ?? 0,
         replayed: relay?.server.replayed ?? 0,
-        wireBytes: relay?.wireBytes() ?? 0,
+        wireBytes: relay ? relay.wireBytes() : null,
       };
       await relay?.close();
       sendFinal({ kind: "relay-result", report });

@@ -18,8 +18,8 @@ export interface RunningRelay {
   readonly port: number;
   /** Where clients connect: http://host:port, or https:// for HTTP/2 over TLS. */
   readonly baseUrl: string;
-  /** Bytes read and written on every client socket so far, framing, headers and TLS included. */
-  wireBytes(): number;
+  /** Bytes read and written on every client socket so far, framing, headers and TLS included; null without a listener. */
+  wireBytes(): number | null;
   readonly server: TransportServer;
   readonly broker: BrokerConnection;
   close(): Promise<void>;
@@ -27,12 +27,15 @@ export interface RunningRelay {
 
 export type RelaySettings = Pick<
   RelayPlan,
-  "transport" | "broker" | "brokerUrl" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host"
+  "transport" | "broker" | "brokerUrl" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host"
 >;
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
-  const broker = await getBroker(plan.broker).connect(plan.brokerUrl ? { url: plan.brokerUrl } : {});
+  const broker = await getBroker(plan.broker).connect({
+    ...(plan.brokerUrl ? { url: plan.brokerUrl } : {}),
+    ...(plan.partitions ? { partitions: plan.partitions } : {}),
+  });
   const server = transport.createServer({
     topics: plan.topics,
     replayCapacity: plan.replayCapacity,
@@ -42,13 +45,14 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
 
   const listener = await createListener(transport, server, plan.broker);
   const wire = new WireCounter();
-  listener.on("connection", (socket: Socket) => wire.track(socket));
+  listener?.on("connection", (socket: Socket) => wire.track(socket));
   await new Promise<void>((resolve, reject) => {
+    if (!listener) return resolve();
     listener.once("error", reject);
     // Thousands of clients connect at once; the default backlog of 511 drops SYNs.
     listener.listen({ port: plan.port, host: plan.host, backlog: 65535 }, resolve);
   });
-  const port = (listener.address() as AddressInfo).port;
+  const port = listener ? (listener.address() as AddressInfo).port : 0;
 
   const burnNs = relayBurnUs() * 1000;
   const onMessage =
@@ -63,19 +67,20 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
         }
       : (raw: Buffer): void => server.broadcast(decodeBinary(raw), raw);
   const subscriptions: Subscription[] = [];
-  for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(t), onMessage));
+  // With no listener (direct) the clients subscribe to the broker themselves.
+  if (listener) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(t), onMessage));
 
   return {
     port,
-    baseUrl: baseUrlFor(transport, plan.host, port),
-    wireBytes: () => wire.total(),
+    baseUrl: listener ? baseUrlFor(transport, plan.host, port) : `broker:${plan.broker}`,
+    wireBytes: () => (listener ? wire.total() : null),
     server,
     broker,
     async close() {
       for (const s of subscriptions) await s.close();
       await server.close();
       wire.destroyAll();
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      if (listener) await new Promise<void>((resolve) => listener.close(() => resolve()));
       await broker.close();
     },
   };
@@ -86,7 +91,7 @@ function notFound(transport: Transport, broker: string): string {
 }
 
 /** The server the transport asks for, with its routes wired to the transport's handlers. */
-async function createListener(transport: Transport, server: TransportServer, broker: string): Promise<net.Server> {
+async function createListener(transport: Transport, server: TransportServer, broker: string): Promise<net.Server | null> {
   switch (transport.listener ?? "http") {
     case "http": {
       const s = http.createServer({ noDelay: true }, (req, res) => {
@@ -118,6 +123,8 @@ async function createListener(transport: Transport, server: TransportServer, bro
     }
     case "tcp":
       return net.createServer({ noDelay: true }, (socket) => server.handleConnection!(socket));
+    case "none":
+      return null;
   }
 }
 

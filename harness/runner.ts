@@ -9,10 +9,11 @@ import { assessSaturation } from "./guard.js";
 import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
 import { expect, reap, send, type FleetReport, type MemoryProbe, type RelayPlan } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
+import { treeRssBytes } from "./proc.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { addCounts, zeroCounts } from "./tracker.js";
 import type { Workload } from "./workload.js";
-import type { CellResult } from "../results/schema.js";
+import type { BrokerSample, CellResult } from "../results/schema.js";
 
 /** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
 export const CLIENTS_PER_PROCESS = 10_000;
@@ -49,6 +50,8 @@ export interface CellSpec {
   repetition: number;
   workload: Workload;
   brokerUrl?: string;
+  /** The broker server's process, when rtbench started it: its RSS is sampled during the cell. */
+  brokerPid?: number;
 }
 
 export interface CellHooks {
@@ -73,6 +76,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const clientTopics = Array.from({ length: w.clients }, (_, i) => i % w.topics);
   const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
   const children: ChildProcess[] = [];
+  let brokerSampler: { stop(): BrokerSample[] } | undefined;
   try {
     hooks.phase("starting relay");
     const relay = spawn("./relay-process.js");
@@ -81,6 +85,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       transport: spec.transport,
       broker: spec.broker,
       ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}),
+      partitions: w.partitions,
       topics: w.topics,
       rate: w.rate,
       size: w.size,
@@ -89,7 +94,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       ...RELAY_DEFAULTS,
     };
     send(relay, { kind: "init-relay", plan });
-    const { baseUrl, idle: idleBefore } = await expect(relay, "ready", 20_000, "relay");
+    const { baseUrl, idle: idleBefore } = await expect(relay, "ready", 60_000, "relay");
+    const isDirect = getTransport(spec.transport).listener === "none";
 
     hooks.phase(`connecting ${w.clients} clients`);
     const fleets: ChildProcess[] = [];
@@ -106,8 +112,10 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             topics: clientTopics.filter((_, i) => i % processes === k),
             // Spread source addresses so each process has its own ephemeral port range.
             localAddress: `127.0.0.${1 + (k % 250)}`,
-            connectConcurrency: 256,
+            // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
+            connectConcurrency: isDirect ? 16 : 256,
             pollIntervalMs: w.pollInterval * 1000,
+            ...(isDirect ? { broker: { name: spec.broker, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
           },
         });
         return expect(fleet, "connected", 30_000 + 5 * w.clients, `fleet process ${k}`);
@@ -121,6 +129,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
 
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
+    brokerSampler = spec.brokerPid ? sampleBroker(spec.brokerPid, startAt) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const child of [relay, ...fleets]) send(child, { kind: "start", times });
@@ -194,13 +203,17 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       published: produced.published,
       replayed: relayReport.replayed,
       idleMemoryPerConnection: idleMemoryPerConnection(idleBefore, idleAfter),
-      wire: {
-        bytes: relayReport.wireBytes,
-        bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null,
-      },
+      ...(relayReport.wireBytes !== null
+        ? { wire: { bytes: relayReport.wireBytes, bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null } }
+        : {}),
       drainedComplete: reports.every((r) => r.drainedComplete),
       clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
-      resources: { relay: relayReport.samples, fleet: fleetSamples, relayRssAtReadyBytes: relayReport.rssAtReadyBytes },
+      resources: {
+        relay: relayReport.samples,
+        fleet: fleetSamples,
+        relayRssAtReadyBytes: relayReport.rssAtReadyBytes,
+        ...(brokerSampler ? { broker: brokerSampler.stop() } : {}),
+      },
       saturated: reasons.length > 0,
       saturationReasons: reasons,
       histograms,
@@ -208,9 +221,25 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   } catch (err) {
     return failedCell(spec, processes, startedAt, err instanceof Error ? err.message : String(err));
   } finally {
+    brokerSampler?.stop();
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
+}
+
+/** The broker server's RSS (its whole process tree), once a second, `t` in seconds from the first intended send. */
+function sampleBroker(pid: number, startAt: number): { stop(): BrokerSample[] } {
+  const samples: BrokerSample[] = [];
+  const timer = setInterval(() => {
+    const rssBytes = treeRssBytes(pid);
+    if (rssBytes !== null) samples.push({ t: Math.round((nowNs() - startAt) / 1e6) / 1000, rssBytes });
+  }, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      return samples;
+    },
+  };
 }
 
 function idleMemoryPerConnection(before: MemoryProbe, after: MemoryProbe): CellResult["idleMemoryPerConnection"] {
@@ -238,8 +267,23 @@ function paramsOf(spec: CellSpec, fleetProcesses: number): CellResult["params"] 
     fleetProcesses,
     repetition: spec.repetition,
     ...(spec.transport === "shortpoll" ? { pollIntervalS: w.pollInterval } : {}),
+    ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(getTransport(spec.transport).details ?? {}),
   };
+}
+
+/** A cell that could not run here (its broker is missing, or the pairing cannot exist); not a failure. */
+export function unavailableCell(spec: CellSpec, reason: string): CellResult {
+  const now = new Date().toISOString();
+  return { ...failedCell(spec, fleetProcessesFor(spec.workload), now, reason), status: "unavailable" };
+}
+
+/** Why a transport × broker pairing cannot be measured at all, or null. */
+export function pairingProblem(transport: string, broker: string): string | null {
+  if (getTransport(transport).listener === "none" && getBroker(broker).inProcess) {
+    return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;
+  }
+  return null;
 }
 
 function failedCell(spec: CellSpec, processes: number, startedAt: string, error: string): CellResult {
@@ -267,8 +311,6 @@ function failedCell(spec: CellSpec, processes: number, startedAt: string, error:
     publishedPerSec: 0,
     published: 0,
     replayed: 0,
-    idleMemoryPerConnection: { connections: 0, rssBytes: null, heapBytes: null },
-    wire: { bytes: 0, bytesPerDelivery: null },
     drainedComplete: false,
     clockAnomalies: 0,
     resources: { relay: [], fleet: [], relayRssAtReadyBytes: 0 },

@@ -31,6 +31,8 @@ export interface Workload {
   drain: number;
   /** Seconds between polls for short polling. */
   pollInterval: number;
+  /** Partitions per topic where the broker has them (Kafka). */
+  partitions: number;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -76,6 +78,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
   { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
+  { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
@@ -94,6 +97,7 @@ export const DEFAULTS: Workload = {
   fleetProcesses: 0,
   drain: 10,
   pollInterval: 1,
+  partitions: 1,
   noiseFloors: {},
 };
 

@@ -36,6 +36,13 @@ export interface RunMeta {
   injected?: { relayBurnUsPerMessage: number };
 }
 
+export interface BrokerSample {
+  /** Seconds since the first intended send. */
+  t: number;
+  /** RSS of the broker's process and its children. */
+  rssBytes: number;
+}
+
 export interface CellParams {
   rate: number;
   size: number;
@@ -57,7 +64,8 @@ export interface CellResult {
   broker: string;
   scenario: string;
   params: CellParams;
-  status: "ok" | "failed";
+  /** "unavailable": the broker could not be had here (not installed, failed to start); `error` says why. */
+  status: "ok" | "failed" | "unavailable";
   error?: string;
   startedAt: string;
   finishedAt: string;
@@ -88,7 +96,13 @@ export interface CellResult {
   drainedComplete: boolean;
   /** Negative intervals seen by clients (a clock fault): counted, never recorded. Should be 0. */
   clockAnomalies: number;
-  resources: { relay: ResourceSample[]; fleet: ResourceSample[][]; relayRssAtReadyBytes: number };
+  resources: {
+    relay: ResourceSample[];
+    fleet: ResourceSample[][];
+    relayRssAtReadyBytes: number;
+    /** The broker server's RSS, where rtbench started it (absent for in-process and external brokers). */
+    broker?: BrokerSample[];
+  };
   saturated: boolean;
   saturationReasons: string[];
   /** Raw HDR histograms, compressed base64 (HdrHistogram V2 encoding). */

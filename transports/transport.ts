@@ -22,9 +22,10 @@ export interface ServerOptions {
 
 /**
  * What the relay listens with: plain HTTP/1.1 (requests and upgrades), HTTP/2 over
- * TLS with a certificate made at start-up, or raw TCP handed to the transport (gRPC).
+ * TLS with a certificate made at start-up, raw TCP handed to the transport (gRPC), or
+ * nothing at all (`direct`: clients go to the broker).
  */
-export type Listener = "http" | "h2-tls" | "tcp";
+export type Listener = "http" | "h2-tls" | "tcp" | "none";
 
 export interface TransportServer {
   /** Called once per message per relay: serialize once here, then fan out. */
@@ -54,6 +55,8 @@ export interface ClientOptions {
   localAddress?: string;
   /** Short polling: time between polls. */
   pollIntervalMs?: number;
+  /** `direct`: the broker each client subscribes to itself. */
+  broker?: { name: string; url?: string; partitions?: number };
 }
 
 /** Hot path: fields are passed flat so a delivery allocates nothing of ours. */

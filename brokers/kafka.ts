@@ -1,0 +1,81 @@
+/**
+ * Kafka with kafkajs: a topic per stream with `partitions` partitions (workload field),
+ * one consumer group per subscription (per relay), replay from the earliest offset
+ * kept. Two variants: acks=1 (the leader has it) and acks=all (every in-sync replica).
+ * Messages carry no key, so with more than one partition a stream's order is kept per
+ * partition only, as the capabilities say.
+ */
+import { randomUUID } from "node:crypto";
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer } from "kafkajs";
+import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+
+function brokerList(options: BrokerOptions): string[] {
+  const url = new URL(options.url ?? "kafka://127.0.0.1:9092");
+  return [`${url.hostname}:${url.port || 9092}`];
+}
+
+function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
+  return {
+    name,
+    summary,
+    capabilities: { durable: true, replay: true, ordering: "per-partition", ackLevels: [acks === 1 ? "leader" : "all"] },
+    inProcess: false,
+    server: "kafka",
+    async connect(options): Promise<BrokerConnection> {
+      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.ERROR });
+      const partitions = options.partitions ?? 1;
+      const admin: Admin = kafka.admin();
+      await admin.connect();
+      const created = new Map<string, Promise<void>>();
+      const ensureTopic = (topic: string): Promise<void> => {
+        let p = created.get(topic);
+        if (!p) {
+          p = admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true }).then(() => undefined);
+          created.set(topic, p);
+        }
+        return p;
+      };
+      const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+      await producer.connect();
+      const consumers = new Set<Consumer>();
+      return {
+        async publish(topic, message) {
+          await ensureTopic(topic);
+          await producer.send({ topic, acks, messages: [{ value: message }] });
+        },
+        async subscribe(topic, onMessage, opts) {
+          await ensureTopic(topic);
+          const consumer = kafka.consumer({ groupId: `rtbench-${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+          await consumer.connect();
+          consumers.add(consumer);
+          // The end of each partition now: a new group would otherwise start at whatever
+          // the end is when it joins, missing what is published in between.
+          const ends = opts?.from === "earliest" ? null : await admin.fetchTopicOffsets(topic);
+          await consumer.subscribe({ topics: [topic], fromBeginning: opts?.from === "earliest" });
+          const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+          await consumer.run({
+            eachMessage: async ({ message }) => {
+              if (message.value) onMessage(message.value);
+            },
+          });
+          await joined;
+          for (const end of ends ?? []) consumer.seek({ topic, partition: end.partition, offset: end.offset });
+          return {
+            async close() {
+              consumers.delete(consumer);
+              await consumer.disconnect();
+            },
+          };
+        },
+        async close() {
+          for (const c of consumers) await c.disconnect();
+          await producer.disconnect();
+          await admin.disconnect();
+        },
+      };
+    },
+  };
+}
+
+export const kafkaAcks1 = kafkaBroker("kafka", 1, "Kafka (kafkajs), acks=1, a consumer group per relay, replay from the earliest offset");
+export const kafkaAcksAll = kafkaBroker("kafka-acks-all", -1, "Kafka (kafkajs), acks=all, a consumer group per relay, replay from the earliest offset");

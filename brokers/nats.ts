@@ -1,0 +1,103 @@
+/**
+ * NATS core (at most once: nothing kept) and JetStream (a file-backed stream, ordered
+ * consumers that can start from the first message kept), with @nats-io/transport-node
+ * and @nats-io/jetstream, the maintained successors of the `nats` package.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages } from "@nats-io/jetstream";
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+
+/** One JetStream stream holds every rtbench topic. */
+export const JS_STREAM = "RTBENCH";
+/** Messages kept in the stream (the oldest go first). */
+export const JS_MAX_MSGS = 1_000_000;
+
+function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
+  const url = new URL(options.url ?? "nats://127.0.0.1:4222");
+  // A relay's subscription must not be cut off as a slow consumer during a burst.
+  return natsConnect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
+}
+
+export const nats: Broker = {
+  name: "nats",
+  summary: "NATS core publish/subscribe: at most once, nothing kept",
+  capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: ["none"] },
+  inProcess: false,
+  server: "nats",
+  async connect(options): Promise<BrokerConnection> {
+    const nc = await open(options, "rtbench");
+    return {
+      publish(topic, message) {
+        nc.publish(topic, message);
+      },
+      async subscribe(topic, onMessage, opts) {
+        if (opts?.from === "earliest") throw new Error("nats core keeps no history: it cannot start from the earliest message");
+        const sub = nc.subscribe(topic, {
+          callback: (err, msg) => {
+            if (!err) onMessage(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+          },
+        });
+        // The server has the subscription once a round trip has gone by.
+        await nc.flush();
+        return {
+          async close() {
+            sub.unsubscribe();
+          },
+        };
+      },
+      async close() {
+        await nc.drain();
+      },
+    };
+  },
+};
+
+export const natsJetStream: Broker = {
+  name: "jetstream",
+  summary: "NATS JetStream: file storage, ordered consumers, replay from the first message kept",
+  capabilities: { durable: true, replay: true, ordering: "per-topic", ackLevels: ["stream"] },
+  inProcess: false,
+  server: "nats",
+  async connect(options): Promise<BrokerConnection> {
+    const nc = await open(options, "rtbench");
+    const jsm = await jetstreamManager(nc);
+    const config = { name: JS_STREAM, subjects: ["rtbench.>"], storage: StorageType.File, max_msgs: JS_MAX_MSGS };
+    try {
+      await jsm.streams.info(JS_STREAM);
+    } catch {
+      await jsm.streams.add(config);
+    }
+    const js = jetstream(nc);
+    const consuming = new Set<ConsumerMessages>();
+    return {
+      publish(topic, message) {
+        // Not awaited by the producer (open loop); a failed ack is counted as a publish error.
+        return js.publish(topic, message).then(() => undefined);
+      },
+      async subscribe(topic, onMessage, opts) {
+        // "New" would count from whenever the server creates the consumer; starting after
+        // the stream's last sequence now misses nothing published after subscribe resolves.
+        const start =
+          opts?.from === "earliest"
+            ? { deliver_policy: DeliverPolicy.All }
+            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (await jsm.streams.info(JS_STREAM)).state.last_seq + 1 };
+        const consumer = await js.consumers.get(JS_STREAM, { filter_subjects: topic, ...start });
+        const messages = await consumer.consume({
+          callback: (m) => onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
+          max_messages: 10_000,
+        });
+        consuming.add(messages);
+        return {
+          async close() {
+            consuming.delete(messages);
+            await messages.close();
+          },
+        };
+      },
+      async close() {
+        for (const m of consuming) await m.close();
+        await nc.drain();
+      },
+    };
+  },
+};

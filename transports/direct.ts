@@ -1,0 +1,57 @@
+/**
+ * `direct`: no relay in the path. Each client subscribes to the broker itself, as a
+ * backend consumer would, so SSE can be set beside Kafka, NATS, MQTT and Redis as the
+ * seed tables set them. The relay process still runs the producer; it listens for
+ * nothing and subscribes to nothing.
+ */
+import { topicName, type BrokerConnection } from "../brokers/broker.js";
+import { readBinary } from "../harness/envelope.js";
+import { getBroker } from "../harness/registry.js";
+import { closeReporter, type ClientConnection, type Codec, type Transport, type TransportServer } from "./transport.js";
+
+class NoServer implements TransportServer {
+  readonly replayed = 0;
+  broadcast(): void {}
+  connections(): number {
+    return 0;
+  }
+  async close(): Promise<void> {}
+}
+
+const codec: Codec = {
+  // The broker carries the envelope as-is: no framing of rtbench's own.
+  encode: (_header, raw) => raw,
+  decode: (frame, onMessage) => void readBinary(frame as Buffer, onMessage),
+};
+
+export const direct: Transport = {
+  name: "direct",
+  summary: "no relay: each client is a consumer of the broker itself (one broker connection per client)",
+  endpoint: "(the broker)",
+  listener: "none",
+  codec,
+  createServer: () => new NoServer(),
+  connect(options, handlers): ClientConnection {
+    if (!options.broker) throw new Error("direct needs the broker to subscribe to");
+    const closing = closeReporter(handlers);
+    let conn: BrokerConnection | undefined;
+    let closed = false;
+    const { name, ...brokerOptions } = options.broker;
+    getBroker(name)
+      .connect(brokerOptions)
+      .then(async (c) => {
+        conn = c;
+        if (closed) return void c.close();
+        await c.subscribe(topicName(options.topic), (message) => readBinary(message, handlers.onMessage));
+        handlers.onOpen();
+      })
+      .catch((err: unknown) => closing.report(err instanceof Error ? err.message : String(err)));
+    return {
+      close() {
+        closing.silence();
+        closed = true;
+        void conn?.close().catch(() => {});
+      },
+    };
+  },
+};
