@@ -17,7 +17,8 @@ export const inproc: Broker = {
       publish(topic, message) {
         emitter.emit(topic, message);
       },
-      async subscribe(topic, onMessage) {
+      async subscribe(topic, onMessage, opts) {
+        if (opts?.from === "earliest") throw new Error("inproc keeps no history: it cannot start from the earliest message");
         emitter.on(topic, onMessage);
         return {
           async close() {

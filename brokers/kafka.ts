@@ -4,6 +4,11 @@
  * kept. Two variants: acks=1 (the leader has it) and acks=all (every in-sync replica).
  * Messages carry no key, so with more than one partition a stream's order is kept per
  * partition only, as the capabilities say.
+ *
+ * kafkajs does not keep the order of concurrent send() calls, so each topic has one
+ * send in flight and what is published meanwhile waits and goes in the next batch,
+ * as a producer's linger does. The open-loop producer is never paced by it: a publish
+ * returns at once, and its promise settles when its batch is acknowledged.
  */
 import { randomUUID } from "node:crypto";
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer } from "kafkajs";
@@ -37,11 +42,19 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
       };
       const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
       await producer.connect();
+      const queues = new Map<string, TopicQueue>();
+      const queueFor = (topic: string): TopicQueue => {
+        let q = queues.get(topic);
+        if (!q) {
+          q = new TopicQueue((messages) => ensureTopic(topic).then(() => producer.send({ topic, acks, messages: messages.map((value) => ({ value })) })));
+          queues.set(topic, q);
+        }
+        return q;
+      };
       const consumers = new Set<Consumer>();
       return {
-        async publish(topic, message) {
-          await ensureTopic(topic);
-          await producer.send({ topic, acks, messages: [{ value: message }] });
+        publish(topic, message) {
+          return queueFor(topic).push(message);
         },
         async subscribe(topic, onMessage, opts) {
           await ensureTopic(topic);
@@ -69,6 +82,7 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
         },
         async close() {
           for (const c of consumers) await c.disconnect();
+          for (const q of queues.values()) await q.idle();
           await producer.disconnect();
           await admin.disconnect();
         },
@@ -79,3 +93,38 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
 
 export const kafkaAcks1 = kafkaBroker("kafka", 1, "Kafka (kafkajs), acks=1, a consumer group per relay, replay from the earliest offset");
 export const kafkaAcksAll = kafkaBroker("kafka-acks-all", -1, "Kafka (kafkajs), acks=all, a consumer group per relay, replay from the earliest offset");
+
+/** Most messages in one produce request. */
+const MAX_BATCH = 1000;
+
+/** One send in flight per topic; publishes made meanwhile go together in the next. */
+class TopicQueue {
+  private waiting: Array<{ message: Buffer; resolve(): void; reject(err: Error): void }> = [];
+  private sending: Promise<void> | null = null;
+
+  constructor(private readonly send: (messages: Buffer[]) => Promise<unknown>) {}
+
+  push(message: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ message, resolve, reject });
+      if (!this.sending) this.sending = this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, MAX_BATCH);
+      try {
+        await this.send(batch.map((w) => w.message));
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        for (const w of batch) w.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    this.sending = null;
+  }
+
+  async idle(): Promise<void> {
+    while (this.sending) await this.sending;
+  }
+}

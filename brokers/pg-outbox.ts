@@ -31,7 +31,7 @@ export const pgOutbox: Broker = {
     const pub = await client(options);
     await pub.query(`CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (id bigserial PRIMARY KEY, topic text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
     await pub.query(`CREATE INDEX IF NOT EXISTS ${OUTBOX_TABLE}_topic_id ON ${OUTBOX_TABLE} (topic, id)`);
-    const readers = new Set<pg.Client>();
+    const subscriptions = new Set<{ close(): Promise<void> }>();
     return {
       publish(topic, message) {
         // One statement is one transaction: the row and its notification commit together.
@@ -41,7 +41,6 @@ export const pgOutbox: Broker = {
       },
       async subscribe(topic, onMessage, opts) {
         const reader = await client(options);
-        readers.add(reader);
         let last = 0;
         if (opts?.from !== "earliest") {
           const res = await reader.query<{ max: string | null }>(`SELECT max(id) AS max FROM ${OUTBOX_TABLE} WHERE topic = $1`, [topic]);
@@ -82,17 +81,20 @@ export const pgOutbox: Broker = {
         await reader.query(`LISTEN ${CHANNEL}`);
         const poll = setInterval(() => void read(), POLL_MS);
         await read();
-        return {
+        const subscription = {
           async close() {
+            if (closed) return;
             closed = true;
             clearInterval(poll);
-            readers.delete(reader);
+            subscriptions.delete(subscription);
             await reader.end();
           },
         };
+        subscriptions.add(subscription);
+        return subscription;
       },
       async close() {
-        for (const r of readers) await r.end();
+        for (const s of [...subscriptions]) await s.close();
         await pub.end();
       },
     };

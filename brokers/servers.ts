@@ -6,10 +6,10 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface ServerSpec {
@@ -17,8 +17,11 @@ export interface ServerSpec {
   /** Why it cannot start here, with how to fix that; null when it can. */
   unavailable(): string | null;
   version(): string;
-  /** Starts it in `dir` (made empty for it) and resolves once it accepts clients. */
-  start(dir: string): Promise<Launched>;
+  /**
+   * Starts it in `dir` and resolves once it accepts clients. Given the port of an
+   * earlier start in the same dir, it restarts on its data (a broker restart).
+   */
+  start(dir: string, port?: number): Promise<Launched>;
 }
 
 export interface Launched {
@@ -112,8 +115,8 @@ const redis: ServerSpec = {
   name: "redis",
   unavailable: () => (which("redis-server") ? null : "redis-server is not installed (apt-get install redis-server)"),
   version: () => /v=(\S+)/.exec(firstLine("redis-server", ["--version"]))?.[1] ?? "unknown",
-  async start(dir) {
-    const port = await freePort();
+  async start(dir, given) {
+    const port = given ?? (await freePort());
     // Append-only file on: a Redis Stream then survives a restart, as the adapters declare.
     const pid = launch("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""], dir);
     await waitForPort(port, pid, 10_000, "redis-server", dir);
@@ -125,8 +128,8 @@ const nats: ServerSpec = {
   name: "nats",
   unavailable: () => (which("nats-server") ? null : "nats-server is not installed (apt-get install nats-server)"),
   version: () => firstLine("nats-server", ["--version"]).replace(/^nats-server: v?/, ""),
-  async start(dir) {
-    const port = await freePort();
+  async start(dir, given) {
+    const port = given ?? (await freePort());
     // JetStream on, with file storage in the server's folder.
     const pid = launch("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", join(dir, "jetstream")], dir);
     await waitForPort(port, pid, 10_000, "nats-server", dir);
@@ -138,8 +141,8 @@ const mosquitto: ServerSpec = {
   name: "mosquitto",
   unavailable: () => (which("mosquitto") ? null : "mosquitto is not installed (apt-get install mosquitto)"),
   version: () => firstLine("mosquitto", ["-h"]).replace(/^mosquitto version /, ""),
-  async start(dir) {
-    const port = await freePort();
+  async start(dir, given) {
+    const port = given ?? (await freePort());
     const conf = join(dir, "mosquitto.conf");
     // Persistent sessions and QoS 1/2 queues are kept in memory (persistence off): a
     // restart loses them, which is Mosquitto's default too.
@@ -159,8 +162,8 @@ const mosquittoWs: ServerSpec = {
   name: "mosquitto-ws",
   unavailable: mosquitto.unavailable,
   version: mosquitto.version,
-  async start(dir) {
-    const port = await freePort();
+  async start(dir, given) {
+    const port = given ?? (await freePort());
     const conf = join(dir, "mosquitto.conf");
     writeFileSync(conf, `listener ${port}\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`);
     const pid = launch("mosquitto", ["-c", conf], dir);
@@ -181,12 +184,13 @@ const rabbitmq: ServerSpec = {
       return "unknown";
     }
   },
-  async start(dir) {
-    const port = await freePort();
+  async start(dir, given) {
+    const port = given ?? (await freePort());
     const distPort = await freePort();
     // A node of its own: its own name, ports, data and cookie, and no plugins (the
     // management plugin would want a fixed port of its own).
-    writeFileSync(join(dir, ".erlang.cookie"), `rtbench${port}${Date.now()}`, { mode: 0o400 });
+    const cookie = join(dir, ".erlang.cookie");
+    if (!existsSync(cookie)) writeFileSync(cookie, `rtbench${port}${Date.now()}`, { mode: 0o400 });
     writeFileSync(join(dir, "enabled_plugins"), "[].\n");
     const bin = existsSync(RABBIT_BIN) ? RABBIT_BIN : which("rabbitmq-server")!;
     const pid = launch(bin, [], dir, {
@@ -222,17 +226,21 @@ const postgres: ServerSpec = {
   name: "postgres",
   unavailable: () => (postgresBin() ? null : "PostgreSQL is not installed (apt-get install postgresql)"),
   version: () => firstLine(join(postgresBin()!, "postgres"), ["--version"]).replace(/^postgres \(PostgreSQL\) /, ""),
-  async start(dir) {
+  async start(dir, given) {
     const bin = postgresBin()!;
-    const port = await freePort();
+    const port = given ?? (await freePort());
     const data = join(dir, "data");
     // PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
     const user = process.getuid?.() === 0 ? "postgres" : undefined;
-    if (user) execFileSync("chown", [user, dir]);
+    if (user) {
+      execFileSync("chown", [user, dir]);
+      // A temp parent is private to root (0700): let the postgres user pass through it.
+      chmodSync(dirname(dir), statSync(dirname(dir)).mode | 0o001);
+    }
     const asUser = (cmd: string, args: string[]): void => {
       execFileSync(user ? "setpriv" : cmd, user ? [`--reuid=${user}`, `--regid=${user}`, "--init-groups", cmd, ...args] : args, { stdio: "ignore", cwd: dir });
     };
-    asUser(join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+    if (!existsSync(data)) asUser(join(bin, "initdb"), ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
     const pid = launch(join(bin, "postgres"), ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1"], dir, {}, user);
     await waitForPort(port, pid, 30_000, "postgres", dir);
     return { name: "postgres", pid, port, url: `postgres://postgres@127.0.0.1:${port}/postgres`, version: this.version(), dir };
@@ -271,11 +279,12 @@ const kafka: ServerSpec = {
     return null;
   },
   version: () => KAFKA_VERSION,
-  async start(dir) {
+  async start(dir, given) {
     fetchKafka((line) => process.stderr.write(`rtbench: ${line}\n`));
-    const port = await freePort();
-    const controller = await freePort();
+    const port = given ?? (await freePort());
     const props = join(dir, "server.properties");
+    const restart = given !== undefined && existsSync(props);
+    const controller = restart ? Number(/CONTROLLER:\/\/127\.0\.0\.1:(\d+)/.exec(readFileSync(props, "utf8"))![1]) : await freePort();
     writeFileSync(
       props,
       [
@@ -304,7 +313,7 @@ const kafka: ServerSpec = {
     const log4j = `-Dlog4j.configuration=file:${join(dir, "log4j.properties")}`;
     // A cluster id is 16 random bytes in URL-safe base64, as kafka-storage.sh random-uuid prints.
     const clusterId = randomBytes(16).toString("base64url");
-    execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: dir });
+    if (!restart) execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: dir });
     // A modest heap: the machine also runs the relay, the fleet and other brokers.
     const pid = launch("java", ["-Xms256m", "-Xmx768m", log4j, "-cp", cp, "kafka.Kafka", props], dir);
     await waitForPort(port, pid, 60_000, "kafka", dir);

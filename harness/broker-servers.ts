@@ -72,6 +72,12 @@ export async function startServer(name: string, parent: string): Promise<Launche
   return spec.start(dir);
 }
 
+/** Stops a server and starts it again on the same port and data: a broker restart. */
+export async function restartServer(l: Launched): Promise<Launched> {
+  await stopServer(l);
+  return servers.get(l.name)!.start(l.dir, l.port);
+}
+
 export class BrokerServers {
   private readonly started = new Map<string, Promise<Launched>>();
   private readonly owned: Launched[] = [];

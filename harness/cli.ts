@@ -12,7 +12,7 @@ import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
 import { brokers, getBroker, getTransport, scenarios, transports } from "./registry.js";
-import { servers } from "../brokers/servers.js";
+import { fetchKafka, kafkaLibs, servers } from "../brokers/servers.js";
 import { treeRssBytes } from "./proc.js";
 import { relayBurnUs, startRelay } from "./relay.js";
 import { connectionPlanProblem } from "./limits.js";
@@ -50,6 +50,7 @@ Usage:
                                         broker servers on private ports (redis, nats, mosquitto,
                                         rabbitmq, postgres, kafka); a run uses running ones, or
                                         starts and stops its own
+  rtbench brokers fetch                 Kafka's jars from Maven Central (once; needs mvn)
   rtbench help                          this text
 
 run flags (each overrides the workload file's field of the same name):
@@ -110,12 +111,16 @@ async function brokersCommand(args: string[]): Promise<number> {
       case "status":
         process.stdout.write(brokersStatus(names));
         return 0;
+      case "fetch":
+        fetchKafka(log);
+        log(`kafka jars: ${kafkaLibs()}`);
+        return 0;
     }
   } catch (err) {
     if (err instanceof Error && /^unknown broker|runs in-process/.test(err.message)) throw new UsageError(`rtbench brokers: ${err.message}`);
     throw err;
   }
-  throw new UsageError("rtbench brokers: expected up, down or status, then optional server or broker names (see rtbench help)");
+  throw new UsageError("rtbench brokers: expected up, down, status or fetch, then optional server or broker names (see rtbench help)");
 }
 
 function brokersStatus(names: string[]): string {

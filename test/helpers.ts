@@ -19,12 +19,12 @@ export interface CliOutcome {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliOutcome> {
+export function runCli(args: string[], options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliOutcome> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { cwd: options.cwd ?? ROOT, timeout: options.timeoutMs ?? 120_000, env: { ...process.env, CI: "1" } },
+      { cwd: options.cwd ?? ROOT, timeout: options.timeoutMs ?? 120_000, env: { ...process.env, CI: "1", ...options.env } },
       (err, stdout, stderr) => {
         const code = err ? ((err as { code?: number }).code ?? null) : 0;
         resolve({ code: typeof code === "number" ? code : null, stdout, stderr });

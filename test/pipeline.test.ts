@@ -85,9 +85,12 @@ test("every transport delivers everything, with idle memory and bytes on the wir
   const byName = new Map(cells.map((c) => [c.transport, c]));
   assert.deepEqual(
     [...byName.keys()],
-    ["sse", "sse-h2", "ws", "ws-deflate", "socketio", "socketio-polling", "longpoll", "shortpoll", "grpc"],
+    ["sse", "sse-h2", "ws", "ws-deflate", "socketio", "socketio-polling", "longpoll", "shortpoll", "grpc", "direct"],
   );
-  for (const cell of cells) {
+  // Clients cannot subscribe directly to a broker that lives inside the relay process.
+  assert.equal(byName.get("direct")!.status, "unavailable");
+  assert.match(byName.get("direct")!.error!, /in-process broker/);
+  for (const cell of cells.filter((c) => c.transport !== "direct")) {
     const name = cell.transport;
     assert.equal(cell.status, "ok", `${name}: ${cell.error}`);
     assert.deepEqual(cell.counts, { expected: 6_000, delivered: 6_000, lost: 0, duplicated: 0, reordered: 0 }, name);

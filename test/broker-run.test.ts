@@ -1,0 +1,70 @@
+/**
+ * `rtbench run` with real brokers, as a user runs it: the run starts the servers it
+ * needs and stops them after; `rtbench brokers up|status|down` keeps servers running
+ * between runs, and a run uses them.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { alive } from "../brokers/servers.js";
+import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
+
+test("ws and direct × redis-streams and jetstream: every message delivered, broker version and RSS recorded, servers stopped after", async () => {
+  const out = tempDir();
+  const env = { RTBENCH_BROKERS_DIR: tempDir() }; // no servers left up by `brokers up`
+  const r = await runCli(
+    ["run", "--transports", "ws,direct", "--brokers", "redis-streams,jetstream", "--clients", "10", "--rate", "100", "--duration", "2", "--warmup", "1", "--out", out],
+    { env, timeoutMs: 170_000 },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const run = readOnlyRun(out);
+  assert.match(run.environment.brokers["redis-streams"]!, /^\d+\.\d+/, "the server's version, not a placeholder");
+  assert.match(run.environment.brokers.jetstream!, /^\d+\.\d+/);
+  assert.equal(run.cells.length, 4);
+  const pids = new Set<number>();
+  for (const cell of run.cells) {
+    const name = `${cell.transport} × ${cell.broker}`;
+    assert.equal(cell.status, "ok", `${name}: ${cell.error}`);
+    assert.deepEqual(cell.counts, { expected: 3_000, delivered: 3_000, lost: 0, duplicated: 0, reordered: 0 }, name);
+    const broker = cell.resources.broker ?? [];
+    assert.ok(broker.length >= 2 && broker.every((s) => s.rssBytes > 1 << 20), `${name}: the broker's RSS is sampled each second`);
+    // Only a relay has a wire to count; direct clients talk to the broker.
+    assert.equal(cell.wire === undefined, cell.transport === "direct", name);
+  }
+  assert.match(r.stderr, /starting redis for redis-streams/);
+  for (const m of r.stderr.matchAll(/up on port \d+ \(pid (\d+)\)/g)) pids.add(Number(m[1]));
+  assert.equal(pids.size, 2, "one redis and one nats started for the run");
+  for (const pid of pids) assert.equal(alive(pid), false, `the run stopped the server it started (pid ${pid})`);
+  assert.deepEqual(await rtbenchChildren(), []);
+});
+
+test("brokers up, status and down; a run uses the running server; a missing one is unavailable, the rest still run", async () => {
+  const env = { RTBENCH_BROKERS_DIR: tempDir() };
+  const up = await runCli(["brokers", "up", "redis-pubsub"], { env });
+  assert.equal(up.code, 0, up.stderr + up.stdout);
+  const pid = Number(/pid (\d+)/.exec(up.stdout)?.[1]);
+  try {
+    const status = await runCli(["brokers", "status", "redis", "nats"], { env });
+    assert.match(status.stdout, new RegExp(`^redis\\s+running\\s+\\d+\\.\\d+\\S*\\s+\\d+\\s+${pid}\\s+\\d+ MiB\\s+redis://127\\.0\\.0\\.1:\\d+$`, "m"));
+    assert.match(status.stdout, /^nats\s+stopped/m);
+
+    const out = tempDir();
+    const run = await runCli(
+      ["run", "--transports", "ws", "--brokers", "redis-pubsub,kafka", "--clients", "5", "--rate", "50", "--duration", "1", "--warmup", "0", "--out", out],
+      // Kafka cannot be had: no java on this PATH.
+      { env: { ...env, PATH: "/nonexistent" }, timeoutMs: 120_000 },
+    );
+    assert.equal(run.code, 0, `an unavailable broker is not a failure: ${run.stderr}`);
+    assert.doesNotMatch(run.stderr, /starting redis/, "the running server was used");
+    const [redisCell, kafkaCell] = readOnlyRun(out).cells;
+    assert.equal(redisCell!.status, "ok", redisCell!.error);
+    assert.equal(redisCell!.counts.lost, 0);
+    assert.equal(kafkaCell!.status, "unavailable");
+    assert.match(kafkaCell!.error!, /java is not installed \(apt-get install default-jre-headless\)/);
+  } finally {
+    const down = await runCli(["brokers", "down"], { env });
+    assert.equal(down.code, 0, down.stderr);
+  }
+  assert.equal(alive(pid), false, "brokers down stopped it");
+  const after = await runCli(["brokers", "status", "redis"], { env });
+  assert.match(after.stdout, /^redis\s+stopped/m);
+});
