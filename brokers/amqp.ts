@@ -6,6 +6,8 @@
 import amqp from "amqplib";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 
+const STANDARD_URL = "amqp://guest:guest@127.0.0.1:5672";
+
 function amqpBroker(name: string, confirms: boolean, summary: string): Broker {
   return {
     name,
@@ -14,8 +16,9 @@ function amqpBroker(name: string, confirms: boolean, summary: string): Broker {
     capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: [confirms ? "confirm" : "none"] },
     inProcess: false,
     server: "rabbitmq",
+    standardUrl: STANDARD_URL,
     async connect(options: BrokerOptions): Promise<BrokerConnection> {
-      const conn = await amqp.connect(options.url ?? "amqp://guest:guest@127.0.0.1:5672");
+      const conn = await amqp.connect(options.url ?? STANDARD_URL);
       const pubChannel = confirms ? await conn.createConfirmChannel() : await conn.createChannel();
       const declared = new Set<string>();
       const exchange = async (topic: string): Promise<void> => {

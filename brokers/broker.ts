@@ -53,6 +53,8 @@ export interface Broker {
   readonly inProcess: boolean;
   /** The server it talks to, from brokers/servers.ts (adapters may share one); none for in-process ones. */
   readonly server?: string;
+  /** Its server on the standard port of this machine (`--broker-url standard`, docker-compose.yml). */
+  readonly standardUrl?: string;
   connect(options: BrokerOptions): Promise<BrokerConnection>;
 }
 

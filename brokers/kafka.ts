@@ -14,8 +14,10 @@ import { randomUUID } from "node:crypto";
 import { Kafka, logLevel, Partitioners, type Admin, type Consumer } from "kafkajs";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 
+const STANDARD_URL = "kafka://127.0.0.1:9092";
+
 function brokerList(options: BrokerOptions): string[] {
-  const url = new URL(options.url ?? "kafka://127.0.0.1:9092");
+  const url = new URL(options.url ?? STANDARD_URL);
   return [`${url.hostname}:${url.port || 9092}`];
 }
 
@@ -26,6 +28,7 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
     capabilities: { durable: true, replay: true, ordering: "per-partition", ackLevels: [acks === 1 ? "leader" : "all"] },
     inProcess: false,
     server: "kafka",
+    standardUrl: STANDARD_URL,
     async connect(options): Promise<BrokerConnection> {
       const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.ERROR });
       const partitions = options.partitions ?? 1;

@@ -24,6 +24,7 @@ function mqttBroker(name: string, qos: QoS, persistent: boolean, scheme: "mqtt" 
     capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: [`qos${qos}`] },
     inProcess: false,
     server: scheme === "ws" ? "mosquitto-ws" : "mosquitto",
+    standardUrl: defaultUrl,
     async connect(options: BrokerOptions): Promise<BrokerConnection> {
       const url = options.url ?? defaultUrl;
       const pub = await open(url, `rtbench-pub-${randomUUID()}`, true);

@@ -12,8 +12,10 @@ export const JS_STREAM = "RTBENCH";
 /** Messages kept in the stream (the oldest go first). */
 export const JS_MAX_MSGS = 1_000_000;
 
+const STANDARD_URL = "nats://127.0.0.1:4222";
+
 function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
-  const url = new URL(options.url ?? "nats://127.0.0.1:4222");
+  const url = new URL(options.url ?? STANDARD_URL);
   // A relay's subscription must not be cut off as a slow consumer during a burst.
   return natsConnect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
 }
@@ -24,6 +26,7 @@ export const nats: Broker = {
   capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: ["none"] },
   inProcess: false,
   server: "nats",
+  standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const nc = await open(options, "rtbench");
     return {
@@ -58,6 +61,7 @@ export const natsJetStream: Broker = {
   capabilities: { durable: true, replay: true, ordering: "per-topic", ackLevels: ["stream"] },
   inProcess: false,
   server: "nats",
+  standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const nc = await open(options, "rtbench");
     const jsm = await jetstreamManager(nc);

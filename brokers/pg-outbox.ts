@@ -13,9 +13,10 @@ const CHANNEL = "rtbench_outbox";
 /** Polling beside LISTEN: the longest a lost notification can delay a message. */
 const POLL_MS = 100;
 const BATCH = 1000;
+const STANDARD_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 
 async function client(options: BrokerOptions): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: options.url ?? "postgres://postgres@127.0.0.1:5432/postgres" });
+  const c = new pg.Client({ connectionString: options.url ?? STANDARD_URL });
   await c.connect();
   c.on("error", () => {});
   return c;
@@ -27,6 +28,7 @@ export const pgOutbox: Broker = {
   capabilities: { durable: true, replay: true, ordering: "per-topic", ackLevels: ["commit"] },
   inProcess: false,
   server: "postgres",
+  standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const pub = await client(options);
     await pub.query(`CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (id bigserial PRIMARY KEY, topic text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);

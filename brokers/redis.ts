@@ -11,9 +11,11 @@ export const STREAM_MAXLEN = 100_000;
 /** Most entries one XREAD returns; a subscriber behind catches up in batches. */
 const READ_COUNT = 1000;
 
+const STANDARD_URL = "redis://127.0.0.1:6379";
+
 function client(options: BrokerOptions, name: string): Redis {
   // No offline queue: a command while disconnected fails instead of waiting silently.
-  return new Redis(options.url ?? "redis://127.0.0.1:6379", { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
+  return new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
 }
 
 export const redisPubSub: Broker = {
@@ -22,6 +24,7 @@ export const redisPubSub: Broker = {
   capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: ["none"] },
   inProcess: false,
   server: "redis",
+  standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const pub = client(options, "rtbench-pub");
     await pub.connect();
@@ -61,6 +64,7 @@ export const redisStreams: Broker = {
   capabilities: { durable: true, replay: true, ordering: "per-topic", ackLevels: ["leader"] },
   inProcess: false,
   server: "redis",
+  standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const pub = client(options, "rtbench-pub");
     await pub.connect();

@@ -4,7 +4,7 @@
  * private ports in a temp dir and stops when it ends. A server that cannot be had
  * makes its brokers "unavailable" with the reason, and the other cells still run.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alive, servers, type Launched } from "../brokers/servers.js";
@@ -78,6 +78,40 @@ export async function restartServer(l: Launched): Promise<Launched> {
   return servers.get(l.name)!.start(l.dir, l.port);
 }
 
+const RUN_DIR_PREFIX = "rtbench-run-brokers-";
+
+/**
+ * Servers of runs that died without stopping them (SIGKILL, a crash): each run folder
+ * names its owner's pid and its servers, so the next run stops them.
+ */
+export function reapStaleRuns(): number {
+  let reaped = 0;
+  for (const entry of readdirSync(tmpdir()).filter((e) => e.startsWith(RUN_DIR_PREFIX))) {
+    const dir = join(tmpdir(), entry);
+    try {
+      const owner = JSON.parse(readFileSync(join(dir, "owner.json"), "utf8")) as { pid: number; servers: number[] };
+      if (alive(owner.pid)) continue;
+      for (const pid of owner.servers) killGroup(pid);
+      rmSync(dir, { recursive: true, force: true });
+      reaped++;
+    } catch {
+      /* being created, or not ours */
+    }
+  }
+  return reaped;
+}
+
+function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, "SIGKILL");
+      return;
+    } catch {
+      /* try the pid alone, or already gone */
+    }
+  }
+}
+
 export class BrokerServers {
   private readonly started = new Map<string, Promise<Launched>>();
   private readonly owned: Launched[] = [];
@@ -87,6 +121,10 @@ export class BrokerServers {
     private readonly external: Readonly<Record<string, string>>,
     private readonly log: (line: string) => void,
   ) {}
+
+  private recordOwner(): void {
+    writeFileSync(join(this.runDir!, "owner.json"), JSON.stringify({ pid: process.pid, servers: this.owned.map((l) => l.pid) }));
+  }
 
   async resolve(brokerName: string): Promise<Resolved> {
     const broker = getBroker(brokerName);
@@ -99,9 +137,14 @@ export class BrokerServers {
     let launching = this.started.get(server);
     if (!launching) {
       this.log(`starting ${server} for ${brokerName}`);
-      this.runDir ??= mkdtempSync(join(tmpdir(), "rtbench-run-brokers-"));
+      if (!this.runDir) {
+        reapStaleRuns();
+        this.runDir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
+        this.recordOwner();
+      }
       launching = startServer(server, this.runDir).then((l) => {
         this.owned.push(l);
+        this.recordOwner();
         this.log(`${server} ${l.version} up on port ${l.port} (pid ${l.pid})`);
         return l;
       });
@@ -121,15 +164,10 @@ export class BrokerServers {
     if (this.runDir && existsSync(this.runDir)) rmSync(this.runDir, { recursive: true, force: true });
   }
 
-  /** For Ctrl-C: no time to wait, so SIGKILL what this run started. */
+  /** For Ctrl-C or a kill: no time to wait, so SIGKILL what this run started. */
   killOwnedNow(): void {
-    for (const l of this.owned) {
-      try {
-        process.kill(-l.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }
+    for (const l of this.owned) killGroup(l.pid);
+    if (this.runDir) rmSync(this.runDir, { recursive: true, force: true });
   }
 }
 

@@ -58,7 +58,8 @@ ${FIELDS.map((f) => `  --${flagName(f.key).padEnd(17)} ${f.help}`).join("\n")}
   --out DIR            where run folders go (default: results/runs)
   --repeat N           the same as --repetitions N
   --report             write the run's HTML report when it ends (into reports/)
-  --broker-url N=URL   use an external broker for broker N (repeatable), e.g. kafka=kafka://host:9092
+  --broker-url N=URL   use an external broker for broker N (repeatable), e.g. kafka=kafka://host:9092;
+                       "standard": every broker on its standard port (6379, 4222, 1883, 9092, 5672, 5432)
 
 serve flags:
   --transport NAME     ${[...transports.keys()].join(" | ")} (default sse)
@@ -70,6 +71,7 @@ serve flags:
   --topics N           streams (default 1)
   --heartbeat MS       SSE comment heartbeat interval (default 15000)
   --retry MS           reconnect delay SSE advises with retry: (default 3000)
+  --broker-url N=URL   as for run
 
 The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.json
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
@@ -81,12 +83,17 @@ function brokerUrls(value: unknown): Record<string, string> {
   const items = (Array.isArray(value) ? value : value === undefined ? [] : [value]).flatMap((v: string) => v.split(",")).filter(Boolean);
   const out: Record<string, string> = {};
   for (const item of items) {
+    if (item === "standard") {
+      // Every broker on its standard port: this machine's own services, or docker-compose.yml.
+      for (const b of brokers.values()) if (b.standardUrl) out[b.name] ??= b.standardUrl;
+      continue;
+    }
     const eq = item.indexOf("=");
     const name = item.slice(0, eq);
     const url = item.slice(eq + 1);
     if (eq <= 0 || !brokers.has(name) || !URL.canParse(url)) {
       throw new UsageError(
-        `rtbench run: flag --broker-url: expected NAME=URL with NAME one of ${[...brokers.keys()].filter((b) => !getBroker(b).inProcess).join(", ")}, got ${JSON.stringify(item)}`,
+        `rtbench: flag --broker-url: expected NAME=URL with NAME one of ${[...brokers.keys()].filter((b) => !getBroker(b).inProcess).join(", ")}, got ${JSON.stringify(item)}`,
       );
     }
     out[name] = url;
@@ -182,7 +189,13 @@ async function run(args: string[]): Promise<number> {
   const external = brokerUrls(values["broker-url"]);
   // Brokers first: their servers start before any cell, and their versions go in the run's metadata.
   const brokerServers = new BrokerServers(external, (line) => process.stderr.write(`rtbench: ${line}\n`));
+  const early = (): void => {
+    brokerServers.killOwnedNow();
+    process.exit(143);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, early);
   const resolved = new Map(await Promise.all(workload.brokers.map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, early);
   const brokerVersions = Object.fromEntries(
     [...resolved].map(([b, r]) => [b, r.ok ? r.endpoint.version : `unavailable: ${r.reason}`]),
   );
@@ -206,14 +219,15 @@ async function run(args: string[]): Promise<number> {
   );
 
   let interrupted = false;
-  process.once("SIGINT", () => {
+  const stop = (signal: NodeJS.Signals): void => {
     interrupted = true;
     killChildren();
     brokerServers.killOwnedNow();
     store.finish(true);
-    process.stderr.write(`\nrtbench: interrupted; ${store.cells.length} finished cell(s) kept in ${store.file}\n`);
-    process.exit(130);
-  });
+    process.stderr.write(`\nrtbench: ${signal === "SIGINT" ? "interrupted" : `stopped by ${signal}`}; ${store.cells.length} finished cell(s) kept in ${store.file}\n`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
 
   const progress = new Progress();
   for (const [i, c] of cells.entries()) {
@@ -399,6 +413,7 @@ async function serve(args: string[]): Promise<number> {
       topics: { type: "string" },
       heartbeat: { type: "string" },
       retry: { type: "string" },
+      "broker-url": { type: "string", multiple: true },
     },
     "serve",
   );
@@ -407,6 +422,9 @@ async function serve(args: string[]): Promise<number> {
   const broker = (values.broker as string | undefined) ?? "inproc";
   if (!transports.has(transport)) {
     throw new UsageError(`rtbench serve: flag --transport: expected one of ${[...transports.keys()].join(", ")}, got ${JSON.stringify(transport)}`);
+  }
+  if (getTransport(transport).listener === "none") {
+    throw new UsageError(`rtbench serve: flag --transport: ${transport} has no relay to serve (its clients subscribe to the broker itself)`);
   }
   if (!brokers.has(broker)) {
     throw new UsageError(`rtbench serve: flag --broker: expected one of ${[...brokers.keys()].join(", ")}, got ${JSON.stringify(broker)}`);
@@ -422,7 +440,24 @@ async function serve(args: string[]): Promise<number> {
   const heartbeatMs = intFlag(values.heartbeat as string | undefined, "heartbeat", 10, 3_600_000, RELAY_DEFAULTS.heartbeatMs);
   const retryMs = intFlag(values.retry as string | undefined, "retry", 0, 3_600_000, RELAY_DEFAULTS.retryMs);
 
-  const relay = await startRelay({ ...RELAY_DEFAULTS, transport, broker, topics: fields.topics, port, host, heartbeatMs, retryMs });
+  // The broker's server as a run gets it: --broker-url, one left up by `brokers up`, or our own.
+  const brokerServers = new BrokerServers(brokerUrls(values["broker-url"]), (line) => process.stderr.write(`rtbench: ${line}\n`));
+  const resolved = await brokerServers.resolve(broker);
+  if (!resolved.ok) {
+    process.stderr.write(`rtbench serve: ${broker} is unavailable: ${resolved.reason}\n`);
+    return 1;
+  }
+  const relay = await startRelay({
+    ...RELAY_DEFAULTS,
+    transport,
+    broker,
+    ...(resolved.endpoint.url ? { brokerUrl: resolved.endpoint.url } : {}),
+    topics: fields.topics,
+    port,
+    host,
+    heartbeatMs,
+    retryMs,
+  });
   const schedule = new OpenLoopSchedule(nowNs() + 1e8, fields.rate, Number.MAX_SAFE_INTEGER);
   const producer = runProducer(relay.broker, schedule, { topics: fields.topics, size: fields.size });
   const base = relay.baseUrl;
@@ -440,6 +475,7 @@ async function serve(args: string[]): Promise<number> {
   });
   producer.stop();
   await relay.close();
+  await brokerServers.stopOwned();
   return 0;
 }
 

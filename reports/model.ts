@@ -18,7 +18,7 @@ export interface CellSummary {
   clients: number;
   size: number;
   repetitions: number;
-  status: "ok" | "failed";
+  status: "ok" | "failed" | "unavailable";
   errors: string[];
   counts: DeliveryCounts;
   disconnects: number;
@@ -76,7 +76,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       clients: first.params.clients,
       size: first.params.size,
       repetitions: reps.length,
-      status: ok.length > 0 ? "ok" : "failed",
+      status: ok.length > 0 ? "ok" : reps.every((c) => c.status === "unavailable") ? "unavailable" : "failed",
       errors: reps.flatMap((c) => (c.error ? [c.error] : [])),
       counts: ok.reduce((sum, c) => addCounts(sum, c.counts), zeroCounts()),
       disconnects: ok.reduce((n, c) => n + c.connections.disconnects, 0),

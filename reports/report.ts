@@ -74,7 +74,7 @@ function cellsTable(cells: CellSummary[]): string {
     `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, c.counts.duplicated, c.counts.reordered,
     ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), ms(c.latencyFromSentUs.p50), ms(c.publishDelayUs.p99),
     Math.round(c.throughput).toLocaleString("en"),
-    c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.saturated ? `saturated (not the system's figure): ${c.saturationReasons.join("; ")}` : "",
+    c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable here: ${c.errors.join("; ")}` : c.saturated ? `saturated (not the system's figure): ${c.saturationReasons.join("; ")}` : "",
   ]);
   return `<table class="cells"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((v) => `<td>${escapeHtml(v)}</td>`).join("")}</tr>`)
@@ -211,7 +211,7 @@ function summaryMarkdown(model: ReportModel, charts: Chart[]): string {
     "| transport | broker | scenario | clients | rate/s | delivered / expected | lost | p50 | p99 | p99.9 | deliveries/s | note |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...model.cells.map((c) =>
-      `| ${[c.transport, c.broker, c.scenario, c.clients, c.rate, `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), Math.round(c.throughput), c.status === "failed" ? "FAILED" : c.saturated ? "saturated" : ""].map(mdEscape).join(" | ")} |`,
+      `| ${[c.transport, c.broker, c.scenario, c.clients, c.rate, `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), Math.round(c.throughput), c.status === "failed" ? "FAILED" : c.status === "unavailable" ? "unavailable" : c.saturated ? "saturated" : ""].map(mdEscape).join(" | ")} |`,
     ),
     "",
     "## The seed tables as measured data",

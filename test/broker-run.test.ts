@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { alive } from "../brokers/servers.js";
-import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
+import { readOnlyRun, rtbenchChildren, runCli, startCli, tempDir, waitFor } from "./helpers.js";
 
 test("ws and direct × redis-streams and jetstream: every message delivered, broker version and RSS recorded, servers stopped after", async () => {
   const out = tempDir();
@@ -67,4 +67,30 @@ test("brokers up, status and down; a run uses the running server; a missing one 
   assert.equal(alive(pid), false, "brokers down stopped it");
   const after = await runCli(["brokers", "status", "redis"], { env });
   assert.match(after.stdout, /^redis\s+stopped/m);
+});
+
+test("servers a run started are stopped when the run is stopped, and a killed run's are stopped by the next run", async () => {
+  const args = ["run", "--transports", "ws", "--brokers", "redis-pubsub", "--clients", "2", "--rate", "10", "--duration", "30", "--out", tempDir()];
+  const startedServer = async (child: ReturnType<typeof startCli>): Promise<number> => {
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+    await waitFor(() => /pid (\d+)\)/.test(err) && /measuring/.test(err), 30_000, "the run to start redis and measure");
+    return Number(/pid (\d+)\)/.exec(err)![1]);
+  };
+  const env = { RTBENCH_BROKERS_DIR: tempDir() };
+  const stopped = startCli(args, env);
+  const first = await startedServer(stopped);
+  stopped.kill("SIGTERM");
+  await new Promise((r) => stopped.once("exit", r));
+  await waitFor(() => !alive(first), 5_000, "the stopped run's redis to go");
+
+  const killed = startCli(args, env);
+  const second = await startedServer(killed);
+  killed.kill("SIGKILL");
+  await new Promise((r) => killed.once("exit", r));
+  assert.equal(alive(second), true, "SIGKILL leaves no chance to clean up");
+  const next = await runCli(["run", "--transports", "ws", "--brokers", "redis-pubsub", "--clients", "2", "--rate", "10", "--duration", "1", "--warmup", "0", "--out", tempDir()], { env });
+  assert.equal(next.code, 0, next.stderr);
+  assert.equal(alive(second), false, "the next run stopped the killed run's redis");
+  assert.deepEqual(await rtbenchChildren(), []);
 });

@@ -65,7 +65,7 @@ function verdicts(stdout: string): string[] {
   return stdout.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| cell")).map((l) => l.split(" | ").at(-1)!.replace(/ \|$/, ""));
 }
 
-const SMALL = ["--transports", "ws", "--clients", "30", "--rate", "400", "--duration", "1.5", "--warmup", "0.5", "--drain", "3"];
+const SMALL = ["--transports", "ws", "--brokers", "inproc", "--clients", "30", "--rate", "400", "--duration", "1.5", "--warmup", "0.5", "--drain", "3"];
 
 test("calibration: A/A in one job (A B A B ...) is within noise for every metric", async () => {
   const out = tempDir();

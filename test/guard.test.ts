@@ -47,7 +47,7 @@ test("the fleet is judged on the measured window: idle moments before and after 
 
 test("a producer asked for more than it can send is flagged saturated, not reported as the system's rate", async () => {
   const out = tempDir();
-  const r = await runCli(["run", "--transports", "ws", "--clients", "1", "--rate", "1000000", "--duration", "1", "--warmup", "0", "--drain", "2", "--out", out]);
+  const r = await runCli(["run", "--transports", "ws", "--brokers", "inproc", "--clients", "1", "--rate", "1000000", "--duration", "1", "--warmup", "0", "--drain", "2", "--out", out]);
   assert.equal(r.code, 0, r.stderr);
   const cell = readOnlyRun(out).cells[0]!;
   assert.equal(cell.saturated, true);

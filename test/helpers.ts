@@ -33,8 +33,8 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
   });
 }
 
-export function startCli(args: string[]): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1" } });
+export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "1", ...env } });
 }
 
 /** The result.json of the only run under outDir. */
@@ -60,4 +60,19 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Starts `rtbench serve` with these arguments; resolves with its base URL. Push the child to kill it after. */
+export function serveRelay(args: string[], children: ChildProcess[]): Promise<string> {
+  const child = startCli(["serve", "--port", "0", ...args]);
+  children.push(child);
+  let out = "";
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /endpoint: (https?:\/\/[^/\s]+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
+  });
 }

@@ -13,24 +13,12 @@ import { EventSource } from "eventsource";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
 import { decodeBinary } from "../harness/envelope.js";
-import { startCli, waitFor } from "./helpers.js";
+import { serveRelay, waitFor } from "./helpers.js";
 
 const servers: ChildProcess[] = [];
 after(() => servers.forEach((s) => s.kill("SIGINT")));
 
-async function serve(...args: string[]): Promise<string> {
-  const child = startCli(["serve", "--port", "0", ...args]);
-  servers.push(child);
-  let out = "";
-  return new Promise((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /endpoint: (https?:\/\/[^/\s]+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve exited with ${code}: ${out}`)));
-  });
-}
+const serve = (...args: string[]): Promise<string> => serveRelay(args, servers);
 
 function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>

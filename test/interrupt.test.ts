@@ -17,7 +17,7 @@ function cellsWritten(out: string): RunResult | null {
 }
 
 const longRun = (out: string): string[] =>
-  ["run", "--transports", "sse,ws", "--clients", "5", "--rate", "50", "--warmup", "0", "--out", out];
+  ["run", "--transports", "sse,ws", "--brokers", "inproc", "--clients", "5", "--rate", "50", "--warmup", "0", "--out", out];
 
 test("Ctrl-C during the second cell keeps the first and stops every child", async () => {
   const out = tempDir();

@@ -12,6 +12,7 @@ test("sse and ws × inproc deliver every message with plausible latency", async 
   const r = await runCli([
     "run",
     "--transports", "sse,ws",
+    "--brokers", "inproc",
     "--clients", "40",
     "--topics", "2",
     "--rate", "400",
@@ -52,7 +53,7 @@ test("sse and ws × inproc deliver every message with plausible latency", async 
 test("the smallest run, a single message, is accounted for at every client", async () => {
   const out = tempDir();
   // 1 message/s for 1 s: one message, which each of the three clients must get.
-  const r = await runCli(["run", "--transports", "ws", "--clients", "3", "--rate", "1", "--duration", "1", "--warmup", "0", "--out", out]);
+  const r = await runCli(["run", "--transports", "ws", "--brokers", "inproc", "--clients", "3", "--rate", "1", "--duration", "1", "--warmup", "0", "--out", out]);
   assert.equal(r.code, 0, r.stderr);
   const cell = readOnlyRun(out).cells[0]!;
   assert.equal(cell.counts.expected, 3);
@@ -61,7 +62,7 @@ test("the smallest run, a single message, is accounted for at every client", asy
 
 test("one fleet process holds 2,000 connections of each transport and loses nothing", async () => {
   const out = tempDir();
-  const r = await runCli(["run", "--clients", "2000", "--rate", "5", "--duration", "2", "--warmup", "0", "--out", out]);
+  const r = await runCli(["run", "--transports", "sse,ws", "--brokers", "inproc", "--clients", "2000", "--rate", "5", "--duration", "2", "--warmup", "0", "--out", out]);
   assert.equal(r.code, 0, r.stderr);
   for (const cell of readOnlyRun(out).cells) {
     assert.equal(cell.params.fleetProcesses, 1);
@@ -77,7 +78,7 @@ test("one fleet process holds 2,000 connections of each transport and loses noth
 test("every transport delivers everything, with idle memory and bytes on the wire per message", async () => {
   const out = tempDir();
   const r = await runCli(
-    ["run", "--transports", "all", "--clients", "20", "--rate", "100", "--duration", "2", "--warmup", "1", "--poll-interval", "200ms", "--out", out],
+    ["run", "--transports", "all", "--brokers", "inproc", "--clients", "20", "--rate", "100", "--duration", "2", "--warmup", "1", "--poll-interval", "200ms", "--out", out],
     { timeoutMs: 170_000 },
   );
   assert.equal(r.code, 0, r.stderr);
