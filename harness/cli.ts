@@ -179,6 +179,9 @@ async function run(args: string[]): Promise<number> {
   }
   workload = applyFields(workload, flags, (key) => `flag --${flagName(key)}`, true);
   const outDir = resolve(typeof values.out === "string" ? values.out : "results/runs");
+  if (workload.scenario === "reconnect" && workload.reconnect === "none") {
+    throw new UsageError(`rtbench run: field "reconnect": the reconnect scenario needs clients that reconnect: expected fixed or backoff, got "none"`);
+  }
   const problem = connectionPlanProblem(workload.clients, fleetProcessesFor(workload));
   if (problem) throw new UsageError(`rtbench run: ${problem}`);
 
@@ -241,7 +244,7 @@ async function run(args: string[]): Promise<number> {
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
       ...(r.ok && r.endpoint.pid ? { brokerPid: r.endpoint.pid } : {}),
     };
-    const problem = r.ok ? pairingProblem(c.transport, c.broker) : `${c.broker} is unavailable: ${r.reason}`;
+    const problem = r.ok ? pairingProblem(c.transport, c.broker, workload.scenario) : `${c.broker} is unavailable: ${r.reason}`;
     const cell = problem ? unavailableCell(spec, problem) : await runCell(
       spec,
       {
@@ -375,16 +378,16 @@ async function baseline(args: string[]): Promise<number> {
 
 function list(): number {
   const lines = ["transports:"];
-  for (const t of transports.values()) lines.push(`  ${t.name.padEnd(14)} ${t.summary}`);
+  for (const t of transports.values()) lines.push(`  ${t.name.padEnd(16)} ${t.summary}`);
   lines.push("brokers:");
   for (const b of brokers.values()) {
     const c = b.capabilities;
     lines.push(
-      `  ${b.name.padEnd(14)} ${b.summary} [durable: ${c.durable ? "yes" : "no"}, replay: ${c.replay ? "yes" : "no"}, ordering: ${c.ordering}]`,
+      `  ${b.name.padEnd(16)} ${b.summary} [durable: ${c.durable ? "yes" : "no"}, replay: ${c.replay ? "yes" : "no"}, ordering: ${c.ordering}]`,
     );
   }
   lines.push("scenarios:");
-  for (const [name, text] of scenarios) lines.push(`  ${name.padEnd(14)} ${text}`);
+  for (const [name, text] of scenarios) lines.push(`  ${name.padEnd(16)} ${text}`);
   lines.push("workloads (workloads/):");
   for (const f of readdirSync(resolve(ROOT, "workloads")).filter((f) => /\.ya?ml$/.test(f)).sort()) lines.push(`  ${f}`);
   process.stdout.write(`${lines.join("\n")}\n`);

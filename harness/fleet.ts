@@ -5,7 +5,7 @@
  */
 import { nowNs } from "./clock.js";
 import { createHistogram, encodeHistogram, type Histogram } from "./histogram.js";
-import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type StartTimes } from "./ipc.js";
+import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type ReconnectPolicy, type StartTimes } from "./ipc.js";
 import { getTransport } from "./registry.js";
 import { Sampler } from "./sampler.js";
 import { addCounts, SequenceTracker, zeroCounts } from "./tracker.js";
@@ -20,7 +20,22 @@ class Subscriber {
   firstAt = 0;
   open = false;
   conn: ClientConnection | undefined;
+  /** When the connection dropped (0: it has not), for the time to reconnect. */
+  droppedAt = 0;
+  /** Failed reconnects in a row, for backoff. */
+  attempts = 0;
+  retry: NodeJS.Timeout | undefined;
   constructor(readonly topic: number) {}
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (1, 2, ...): fixed, like EventSource's
+ * `retry`, or exponential from the base with full jitter, capped at 30 s.
+ */
+export function reconnectDelayMs(policy: ReconnectPolicy, attempt: number, random: () => number = Math.random): number {
+  if (policy.kind === "fixed") return policy.delayMs;
+  const ceiling = Math.min(30_000, policy.delayMs * 2 ** (attempt - 1));
+  return random() * ceiling;
 }
 
 export class Fleet {
@@ -28,6 +43,8 @@ export class Fleet {
   readonly latencyFromSent = createHistogram();
   readonly connectTime = createHistogram();
   readonly firstEvent = createHistogram();
+  readonly reconnectTime = createHistogram();
+  reconnects = 0;
   readonly sampler = new Sampler();
   readonly subscribers: Subscriber[];
   delivered = 0;
@@ -44,63 +61,97 @@ export class Fleet {
     this.subscribers = plan.topics.map((t) => new Subscriber(t));
   }
 
+  /**
+   * Opens one connection for a subscriber; a reconnect asks to resume after the last
+   * message it has. `settle` is called once: on open, or on a close before it.
+   */
+  private openOne(sub: Subscriber, settle: (error?: string) => void): void {
+    const transport = getTransport(this.plan.transport);
+    const resuming = sub.droppedAt > 0;
+    sub.connectStartedAt = nowNs();
+    let settled = false;
+    sub.conn = transport.connect(
+      {
+        baseUrl: this.plan.baseUrl,
+        topic: sub.topic,
+        pollIntervalMs: this.plan.pollIntervalMs,
+        ...(resuming ? { fromSeq: sub.tracker.highest + 1 } : {}),
+        ...(this.plan.broker ? { broker: this.plan.broker } : {}),
+        ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
+      },
+      {
+        onOpen: () => {
+          sub.openedAt = nowNs();
+          sub.open = true;
+          sub.attempts = 0;
+          if (resuming) {
+            this.reconnects++;
+            this.record(this.reconnectTime, sub.openedAt - sub.droppedAt);
+            sub.droppedAt = 0;
+          } else this.record(this.connectTime, sub.openedAt - sub.connectStartedAt);
+          settled = true;
+          settle();
+        },
+        onMessage: (_stream, seq, intendedAt, sentAt) => {
+          const now = nowNs();
+          if (!sub.tracker.record(seq)) return;
+          this.delivered++;
+          if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
+          if (sub.firstAt === 0) {
+            sub.firstAt = now;
+            // Before the producer starts nothing should arrive; if it does, time it from open.
+            const from = this.startAt === Number.POSITIVE_INFINITY ? sub.openedAt : Math.max(sub.openedAt, this.startAt);
+            this.record(this.firstEvent, now - from);
+          }
+          if (intendedAt >= this.measureFrom) {
+            this.record(this.latency, now - intendedAt);
+            this.record(this.latencyFromSent, now - sentAt);
+          }
+        },
+        onClose: (reason) => {
+          if (sub.open && !this.finishing) {
+            this.disconnects++;
+            sub.droppedAt = nowNs();
+          }
+          sub.open = false;
+          if (!settled) {
+            settled = true;
+            settle(reason);
+          }
+          this.scheduleReconnect(sub);
+        },
+      },
+    );
+  }
+
+  /** After a drop (or a failed reconnect), tries again by the workload's policy. */
+  private scheduleReconnect(sub: Subscriber): void {
+    const policy = this.plan.reconnect;
+    if (!policy || this.finishing || sub.droppedAt === 0) return;
+    sub.attempts++;
+    sub.retry = setTimeout(() => {
+      if (!this.finishing) this.openOne(sub, () => {});
+    }, reconnectDelayMs(policy, sub.attempts));
+  }
+
   /** Opens every connection, at most connectConcurrency at a time. */
   async connectAll(): Promise<{ open: number; failed: number; firstError?: string }> {
-    const transport = getTransport(this.plan.transport);
     let nextIndex = 0;
     let failed = 0;
     let firstError: string | undefined;
-    const openOne = (sub: Subscriber): Promise<void> =>
-      new Promise((resolve) => {
-        sub.connectStartedAt = nowNs();
-        let settled = false;
-        sub.conn = transport.connect(
-          {
-            baseUrl: this.plan.baseUrl,
-            topic: sub.topic,
-            pollIntervalMs: this.plan.pollIntervalMs,
-            ...(this.plan.broker ? { broker: this.plan.broker } : {}),
-            ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
-          },
-          {
-            onOpen: () => {
-              sub.openedAt = nowNs();
-              sub.open = true;
-              this.record(this.connectTime, sub.openedAt - sub.connectStartedAt);
-              settled = true;
-              resolve();
-            },
-            onMessage: (_stream, seq, intendedAt, sentAt) => {
-              const now = nowNs();
-              if (!sub.tracker.record(seq)) return;
-              this.delivered++;
-              if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
-              if (sub.firstAt === 0) {
-                sub.firstAt = now;
-                // Before the producer starts nothing should arrive; if it does, time it from open.
-                const from = this.startAt === Number.POSITIVE_INFINITY ? sub.openedAt : Math.max(sub.openedAt, this.startAt);
-                this.record(this.firstEvent, now - from);
-              }
-              if (intendedAt >= this.measureFrom) {
-                this.record(this.latency, now - intendedAt);
-                this.record(this.latencyFromSent, now - sentAt);
-              }
-            },
-            onClose: (reason) => {
-              if (sub.open && !this.finishing) this.disconnects++;
-              sub.open = false;
-              if (!settled) {
-                settled = true;
-                failed++;
-                firstError ??= reason;
-                resolve();
-              }
-            },
-          },
-        );
-      });
     const worker = async (): Promise<void> => {
-      while (nextIndex < this.subscribers.length) await openOne(this.subscribers[nextIndex++]!);
+      while (nextIndex < this.subscribers.length) {
+        const sub = this.subscribers[nextIndex++]!;
+        await new Promise<void>((resolve) =>
+          this.openOne(sub, (error) => {
+            if (error !== undefined) {
+              failed++;
+              firstError ??= error;
+            }
+            resolve();
+          }),
+        );
+      }
     };
     const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
     await Promise.all(Array.from({ length: workers }, worker));
@@ -124,8 +175,10 @@ export class Fleet {
   /** Waits until every subscriber has every message or the drain time runs out. */
   async finish(lastSeq: readonly number[], drainMs: number): Promise<FleetReport> {
     const deadline = Date.now() + drainMs;
+    // A subscriber still reconnecting is waited for too: it may yet catch up by resuming.
+    const waitingFor = (s: Subscriber): boolean => s.open || (this.plan.reconnect !== undefined && s.droppedAt > 0);
     const complete = (): boolean =>
-      this.subscribers.every((s) => !s.open || s.tracker.isComplete(lastSeq[s.topic] ?? 0));
+      this.subscribers.every((s) => !waitingFor(s) || s.tracker.isComplete(lastSeq[s.topic] ?? 0));
     while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const drainedComplete = complete();
     this.finishing = true;
@@ -138,6 +191,7 @@ export class Fleet {
       addCounts(counts, c);
       if (c.lost > 0) subscribersWithLoss++;
       if (s.open) open++;
+      clearTimeout(s.retry);
       s.conn?.close();
     }
     return {
@@ -151,6 +205,8 @@ export class Fleet {
       latencyFromSentUs: encodeHistogram(this.latencyFromSent),
       connectUs: encodeHistogram(this.connectTime),
       firstEventUs: encodeHistogram(this.firstEvent),
+      reconnectUs: encodeHistogram(this.reconnectTime),
+      reconnects: this.reconnects,
       samples,
       drainedComplete,
     };

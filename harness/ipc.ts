@@ -24,6 +24,12 @@ export interface RelayPlan {
   host: string;
 }
 
+/** How a client reconnects after a drop: a fixed delay, or exponential backoff with full jitter from a base. */
+export interface ReconnectPolicy {
+  kind: "fixed" | "backoff";
+  delayMs: number;
+}
+
 export interface FleetPlan {
   transport: string;
   baseUrl: string;
@@ -34,6 +40,8 @@ export interface FleetPlan {
   pollIntervalMs: number;
   /** `direct`: the broker each client subscribes to. */
   broker?: { name: string; url?: string; partitions?: number };
+  /** Absent: a dropped client stays dropped. */
+  reconnect?: ReconnectPolicy;
 }
 
 export interface StartTimes {
@@ -52,6 +60,8 @@ export type ToChild =
   | { kind: "start"; times: StartTimes }
   | { kind: "finish"; lastSeq: number[]; drainMs: number }
   | { kind: "probe-memory" }
+  /** A fault for the reconnect scenario: close every client socket of the relay at once. */
+  | { kind: "fault"; fault: "drop" }
   | { kind: "stop" };
 
 export interface ProducerReport {
@@ -77,6 +87,9 @@ export interface FleetReport {
   latencyFromSentUs: string;
   connectUs: string;
   firstEventUs: string;
+  /** From a drop to the resumed connection's open. */
+  reconnectUs: string;
+  reconnects: number;
   samples: ResourceSample[];
   drainedComplete: boolean;
 }

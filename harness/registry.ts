@@ -43,6 +43,7 @@ export const brokers: ReadonlyMap<string, Broker> = new Map(
 
 export const scenarios: ReadonlyMap<string, string> = new Map([
   ["steady", "constant open-loop rate: end-to-end latency, throughput, loss"],
+  ["reconnect", "steady load; mid-window the relay drops every connection; clients reconnect by the policy and resume: time to reconnect, lost, duplicated, replayed"],
 ]);
 
 export function getTransport(name: string): Transport {

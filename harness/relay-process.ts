@@ -39,6 +39,9 @@ serveCoordinator(async (m) => {
       rssAtReadyBytes = process.memoryUsage().rss;
       send(process, { kind: "ready", port: relay.port, baseUrl: relay.baseUrl, idle: probeMemory() });
       break;
+    case "fault":
+      relay?.dropClients();
+      break;
     case "probe-memory":
       send(process, { kind: "memory", idle: probeMemory() });
       break;

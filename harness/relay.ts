@@ -18,6 +18,8 @@ export interface RunningRelay {
   readonly port: number;
   /** Where clients connect: http://host:port, or https:// for HTTP/2 over TLS. */
   readonly baseUrl: string;
+  /** Closes every client socket at once, as a network drop would; returns how many. */
+  dropClients(): number;
   /** Bytes read and written on every client socket so far, framing, headers and TLS included; null without a listener. */
   wireBytes(): number | null;
   readonly server: TransportServer;
@@ -74,6 +76,7 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     port,
     baseUrl: listener ? baseUrlFor(transport, plan.host, port) : `broker:${plan.broker}`,
     wireBytes: () => (listener ? wire.total() : null),
+    dropClients: () => wire.destroyAll(),
     server,
     broker,
     async close() {
@@ -150,8 +153,10 @@ class WireCounter {
     return n;
   }
 
-  destroyAll(): void {
+  destroyAll(): number {
+    const n = this.open.size;
     for (const s of this.open) s.destroy();
+    return n;
   }
 }
 

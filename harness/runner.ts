@@ -77,6 +77,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
   const children: ChildProcess[] = [];
   let brokerSampler: { stop(): BrokerSample[] } | undefined;
+  let fault: ReturnType<typeof scheduleFault> | undefined;
   try {
     hooks.phase("starting relay");
     const relay = spawn("./relay-process.js");
@@ -116,6 +117,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             connectConcurrency: isDirect ? 16 : 256,
             pollIntervalMs: w.pollInterval * 1000,
             ...(isDirect ? { broker: { name: spec.broker, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
+            ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),
           },
         });
         return expect(fleet, "connected", 30_000 + 5 * w.clients, `fleet process ${k}`);
@@ -134,6 +136,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const child of [relay, ...fleets]) send(child, { kind: "start", times });
     hooks.phase("measuring");
+    fault = w.scenario === "reconnect" ? scheduleFault(relay, w, measureFrom, hooks) : undefined;
     const delivered = new Array<number>(processes).fill(0);
     fleets.forEach((fleet, k) =>
       fleet.on("message", (m: { kind: string; delivered?: number }) => {
@@ -173,6 +176,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       publishDelayUs: produced.publishDelayUs,
       connectUs: encodeHistogram(mergeEncoded(reports.map((r) => r.connectUs))),
       firstEventUs: encodeHistogram(mergeEncoded(reports.map((r) => r.firstEventUs))),
+      ...(fault ? { reconnectUs: encodeHistogram(mergeEncoded(reports.map((r) => r.reconnectUs))) } : {}),
     };
     return {
       id: cellId(spec),
@@ -207,6 +211,15 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         ? { wire: { bytes: relayReport.wireBytes, bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null } }
         : {}),
       drainedComplete: reports.every((r) => r.drainedComplete),
+      ...(fault
+        ? {
+            fault: { kind: "drop" as const, atS: fault.atS, struck: fault.struck },
+            reconnects: {
+              count: reports.reduce((n, r) => n + r.reconnects, 0),
+              timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)),
+            },
+          }
+        : {}),
       clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
       resources: {
         relay: relayReport.samples,
@@ -222,9 +235,26 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     return failedCell(spec, processes, startedAt, err instanceof Error ? err.message : String(err));
   } finally {
     brokerSampler?.stop();
+    if (fault) clearTimeout(fault.timer);
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
+}
+
+/**
+ * The reconnect scenario's fault: at `faultAt` seconds into the measured window (0:
+ * its middle), the relay closes every client socket at once.
+ */
+function scheduleFault(relay: ChildProcess, w: Workload, measureFrom: number, hooks: CellHooks) {
+  const atS = w.faultAt > 0 ? w.faultAt : w.duration / 2;
+  const state = { atS, struck: false, timer: undefined as NodeJS.Timeout | undefined };
+  const delayMs = Math.max(0, (measureFrom + atS * NS_PER_S - nowNs()) / 1e6);
+  state.timer = setTimeout(() => {
+    send(relay, { kind: "fault", fault: "drop" });
+    state.struck = true;
+    hooks.phase("measuring (the relay dropped every connection)");
+  }, delayMs);
+  return state;
 }
 
 /** The broker server's RSS (its whole process tree), once a second, `t` in seconds from the first intended send. */
@@ -279,7 +309,10 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 }
 
 /** Why a transport × broker pairing cannot be measured at all, or null. */
-export function pairingProblem(transport: string, broker: string): string | null {
+export function pairingProblem(transport: string, broker: string, scenario = "steady"): string | null {
+  if (scenario === "reconnect" && getTransport(transport).listener === "none") {
+    return `${transport} × ${broker}: the reconnect scenario drops the relay's connections, and ${transport} has no relay`;
+  }
   if (getTransport(transport).listener === "none" && getBroker(broker).inProcess) {
     return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;
   }

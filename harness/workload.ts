@@ -33,6 +33,12 @@ export interface Workload {
   pollInterval: number;
   /** Partitions per topic where the broker has them (Kafka). */
   partitions: number;
+  /** How clients reconnect after a drop: none (they stay dropped), fixed delay, or exponential backoff with jitter. */
+  reconnect: string;
+  /** The fixed delay, or backoff's base. */
+  reconnectDelay: number;
+  /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
+  faultAt: number;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -79,6 +85,9 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
   { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
+  { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
+  { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
+  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect scenario: seconds into the measured window (0: its middle)" },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
@@ -98,6 +107,9 @@ export const DEFAULTS: Workload = {
   drain: 10,
   pollInterval: 1,
   partitions: 1,
+  reconnect: "none",
+  reconnectDelay: 3,
+  faultAt: 0,
   noiseFloors: {},
 };
 

@@ -51,7 +51,15 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   maxConnections: { unit: "count", scenario: "connections", describe: "most connections held before failure or the limit" },
   memoryPerConnectionKiB: { unit: "KiB", scenario: "connections", describe: "relay memory per idle connection after a forced GC" },
   scaleOutEfficiency: { unit: "ratio", scenario: "scale-out", describe: "throughput with K relays / (K × throughput with one)" },
-  lostAcrossRelayDrop: { unit: "count", scenario: "reconnect", describe: "messages lost when the relay drops every connection" },
+  lostAcrossRelayDrop: {
+    unit: "count",
+    scenario: "reconnect",
+    describe: "messages lost when the relay drops every connection",
+    read: (cells) => {
+      const struck = cells.filter((c) => c.fault?.struck);
+      return struck.length > 0 ? sum(struck, (c) => c.counts.lost) : undefined;
+    },
+  },
   lostAcrossRelayRestart: { unit: "count", scenario: "reconnect", describe: "messages lost when the relay is killed and restarted" },
   lostAcrossBrokerRestart: { unit: "count", scenario: "durability", describe: "messages lost when the broker restarts mid-stream" },
   replayCompleteness: { unit: "ratio", scenario: "durability", describe: "share of missed history a late or resuming subscriber gets back" },

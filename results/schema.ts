@@ -112,7 +112,13 @@ export interface CellResult {
     publishDelayUs: string;
     connectUs: string;
     firstEventUs: string;
+    /** reconnect scenario: from a drop to the resumed connection's open. */
+    reconnectUs?: string;
   };
+  /** reconnect scenario: the fault and when it struck, in seconds into the measured window. */
+  fault?: { kind: "drop"; atS: number; struck: boolean };
+  /** reconnect scenario: reconnects made, and the time each took from the drop. */
+  reconnects?: { count: number; timeUs: Percentiles };
 }
 
 export interface RunResult extends RunMeta {

@@ -115,6 +115,11 @@ test("missing cells, saturated cells and untestable claims are each said as such
   assert.match(overhead.reason!, /no framingOverheadBytes in the steady cells of SSE/, "a run from before wire bytes were counted");
   const wire = (perDelivery: number) => ({ params: { size: 256 }, wire: { bytes: 1, bytesPerDelivery: perDelivery } }) as Partial<CellResult>;
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2, wire(280))]).verdict, "holds");
+  const dropped = (lost: number) => ({ scenario: "reconnect", fault: { kind: "drop", atS: 1, struck: true }, counts: { lost } }) as unknown as Partial<CellResult>;
+  assert.equal(verdictOf(claims, "seed002-sse-vs-ws", "Reconnects", "SSE", [cell("sse", 1, 2, dropped(0))]).verdict, "holds");
+  const lossy = verdictOf(claims, "seed002-sse-vs-ws", "Reconnects", "SSE", [cell("sse", 1, 2, dropped(12))]);
+  assert.equal(lossy.verdict, "does not hold");
+  assert.match(lossy.measured!, /lostAcrossRelayDrop 12/);
   // Long polling's claim is "Medium": 100 to 500 bytes beyond the 256-byte body.
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(556))]).verdict, "holds");
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(900))]).verdict, "does not hold");
