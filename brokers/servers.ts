@@ -154,9 +154,10 @@ const mosquitto: ServerSpec = {
 };
 
 /**
- * Mosquitto with a websockets listener, for MQTT over WebSocket. Debian's mosquitto
- * 2.0.11 fails to open one here ("Unable to start any listening sockets"); the
- * eclipse-mosquitto image of docker-compose.yml has it.
+ * Mosquitto with a websockets listener, for MQTT over WebSocket. Mosquitto 2.0 will
+ * not start with a websockets listener alone ("Unable to start any listening
+ * sockets", eclipse-mosquitto/mosquitto#2284), so a plain listener on a second
+ * private port sits beside it, unused.
  */
 const mosquittoWs: ServerSpec = {
   name: "mosquitto-ws",
@@ -165,7 +166,8 @@ const mosquittoWs: ServerSpec = {
   async start(dir, given) {
     const port = given ?? (await freePort());
     const conf = join(dir, "mosquitto.conf");
-    writeFileSync(conf, `listener ${port}\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`);
+    const plain = await freePort();
+    writeFileSync(conf, `listener ${plain} 127.0.0.1\nlistener ${port}\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`);
     const pid = launch("mosquitto", ["-c", conf], dir);
     await waitForPort(port, pid, 10_000, "mosquitto (websockets listener)", dir);
     return { name: "mosquitto-ws", pid, port, url: `ws://127.0.0.1:${port}`, version: this.version(), dir };
