@@ -58,7 +58,16 @@ export interface Broker {
   connect(options: BrokerOptions): Promise<BrokerConnection>;
 }
 
-/** Topic names on the broker for stream index i. */
-export function topicName(stream: number): string {
-  return `rtbench.t${stream}`;
+/**
+ * Topic name on the broker for stream index i. Each cell publishes under its own
+ * namespace, so history a broker kept from an earlier cell (Streams, JetStream, Kafka)
+ * is never replayed into this one.
+ */
+export function topicName(namespace: string, stream: number): string {
+  return `rtbench.${namespace}.t${stream}`;
+}
+
+/** A namespace no earlier cell used: base-36 time and randomness, safe in every broker's topic syntax. */
+export function freshNamespace(): string {
+  return `c${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
 }

@@ -11,6 +11,7 @@ import { nowNs } from "./clock.js";
 import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
+import { freshNamespace } from "../brokers/broker.js";
 import { brokers, getBroker, getTransport, scenarios, transports } from "./registry.js";
 import { fetchKafka, kafkaLibs, servers } from "../brokers/servers.js";
 import { treeRssBytes } from "./proc.js";
@@ -244,7 +245,7 @@ async function run(args: string[]): Promise<number> {
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
       ...(r.ok && r.endpoint.pid ? { brokerPid: r.endpoint.pid } : {}),
     };
-    const problem = r.ok ? pairingProblem(c.transport, c.broker, workload.scenario) : `${c.broker} is unavailable: ${r.reason}`;
+    const problem = r.ok ? pairingProblem(c.transport, c.broker, workload.scenario, workload.fault) : `${c.broker} is unavailable: ${r.reason}`;
     const cell = problem ? unavailableCell(spec, problem) : await runCell(
       spec,
       {
@@ -450,10 +451,13 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`rtbench serve: ${broker} is unavailable: ${resolved.reason}\n`);
     return 1;
   }
+  const namespace = freshNamespace();
   const relay = await startRelay({
     ...RELAY_DEFAULTS,
     transport,
     broker,
+    namespace,
+    history: false,
     ...(resolved.endpoint.url ? { brokerUrl: resolved.endpoint.url } : {}),
     topics: fields.topics,
     port,
@@ -462,7 +466,7 @@ async function serve(args: string[]): Promise<number> {
     retryMs,
   });
   const schedule = new OpenLoopSchedule(nowNs() + 1e8, fields.rate, Number.MAX_SAFE_INTEGER);
-  const producer = runProducer(relay.broker, schedule, { topics: fields.topics, size: fields.size });
+  const producer = runProducer(relay.broker, schedule, { namespace, topics: fields.topics, size: fields.size });
   const base = relay.baseUrl;
   const t = getTransport(transport);
   process.stdout.write(

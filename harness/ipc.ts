@@ -3,6 +3,7 @@
  * Children exit when the coordinator goes away, so a crash or Ctrl-C leaves none.
  */
 import type { ChildProcess } from "node:child_process";
+import type { DirectBroker } from "../transports/transport.js";
 import type { DeliveryCounts } from "./tracker.js";
 import type { ResourceSample } from "./sampler.js";
 
@@ -10,6 +11,8 @@ export interface RelayPlan {
   transport: string;
   broker: string;
   brokerUrl?: string;
+  /** The cell's topic namespace on the broker (see topicName). */
+  namespace: string;
   /** Partitions per topic where the broker has them (Kafka). */
   partitions?: number;
   topics: number;
@@ -17,12 +20,22 @@ export interface RelayPlan {
   size: number;
   /** Messages to publish in total (warm-up + measured). */
   total: number;
+  /** The producer runs in this process (an in-process broker), else in its own. */
+  produce: boolean;
+  /**
+   * Subscribe from the broker's earliest message where it keeps history, to refill
+   * the replay buffer: a relay restarted after a crash.
+   */
+  history: boolean;
   replayCapacity: number;
   heartbeatMs: number;
   retryMs: number;
   port: number;
   host: string;
 }
+
+/** The producer's own process (real brokers): what it publishes, where. */
+export type ProducerPlan = Pick<RelayPlan, "broker" | "brokerUrl" | "namespace" | "partitions" | "topics" | "rate" | "size" | "total">;
 
 /** How a client reconnects after a drop: a fixed delay, or exponential backoff with full jitter from a base. */
 export interface ReconnectPolicy {
@@ -39,7 +52,7 @@ export interface FleetPlan {
   connectConcurrency: number;
   pollIntervalMs: number;
   /** `direct`: the broker each client subscribes to. */
-  broker?: { name: string; url?: string; partitions?: number };
+  broker?: DirectBroker;
   /** Absent: a dropped client stays dropped. */
   reconnect?: ReconnectPolicy;
 }
@@ -57,11 +70,12 @@ export interface StartTimes {
 export type ToChild =
   | { kind: "init-relay"; plan: RelayPlan }
   | { kind: "init-fleet"; plan: FleetPlan }
+  | { kind: "init-producer"; plan: ProducerPlan }
   | { kind: "start"; times: StartTimes }
   | { kind: "finish"; lastSeq: number[]; drainMs: number }
   | { kind: "probe-memory" }
-  /** A fault for the reconnect scenario: close every client socket of the relay at once. */
-  | { kind: "fault"; fault: "drop" }
+  /** The `drop` fault: close every client socket of the relay at once. */
+  | { kind: "drop-clients" }
   | { kind: "stop" };
 
 export interface ProducerReport {
@@ -117,7 +131,9 @@ export type FromChild =
   | { kind: "ready"; port: number; baseUrl: string; idle: MemoryProbe }
   | { kind: "memory"; idle: MemoryProbe }
   | { kind: "connected"; open: number; failed: number; firstError?: string }
+  | { kind: "producer-ready" }
   | { kind: "produced"; report: ProducerReport }
+  | { kind: "producer-result"; samples: ResourceSample[] }
   | { kind: "progress"; delivered: number }
   | { kind: "fleet-result"; report: FleetReport }
   | { kind: "relay-result"; report: RelayReport }

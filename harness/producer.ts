@@ -7,14 +7,16 @@ import { topicName, type BrokerConnection } from "../brokers/broker.js";
 import { nowNs } from "./clock.js";
 import { encodeBinary } from "./envelope.js";
 import { createHistogram, encodeHistogram } from "./histogram.js";
-import type { ProducerReport } from "./ipc.js";
+import { send, type ProducerPlan, type ProducerReport, type StartTimes } from "./ipc.js";
 import { PreciseTimer } from "./precise-timer.js";
-import type { OpenLoopSchedule } from "./schedule.js";
+import { OpenLoopSchedule } from "./schedule.js";
 
 /** Most messages sent in one turn of the event loop, so a producer catching up still lets I/O run. */
 const MAX_BATCH = 1000;
 
 export interface ProducerOptions {
+  /** The cell's topic namespace on the broker. */
+  namespace: string;
   topics: number;
   size: number;
   /** Publish delay is recorded from this intended time on (the measured window), like latency. */
@@ -29,7 +31,7 @@ export function runProducer(
   const publishDelay = createHistogram();
   const measureFrom = options.measureFrom ?? Number.NEGATIVE_INFINITY;
   const lastSeq = new Array<number>(options.topics).fill(0);
-  const names = Array.from({ length: options.topics }, (_, i) => topicName(i));
+  const names = Array.from({ length: options.topics }, (_, i) => topicName(options.namespace, i));
   let next = 0;
   let firstSentAt = 0;
   let lastSentAt = 0;
@@ -91,4 +93,12 @@ export function runProducer(
       finish(report());
     },
   };
+}
+
+/** In a child process: runs a cell's producer from the coordinator's start times and reports "produced" when done. */
+export function produceForCoordinator(conn: BrokerConnection, plan: ProducerPlan, times: StartTimes): { stop(): void } {
+  const schedule = new OpenLoopSchedule(times.startAt, plan.rate, plan.total);
+  const producer = runProducer(conn, schedule, { namespace: plan.namespace, topics: plan.topics, size: plan.size, measureFrom: times.measureFrom });
+  void producer.done.then((report) => send(process, { kind: "produced", report }));
+  return producer;
 }

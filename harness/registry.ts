@@ -43,7 +43,7 @@ export const brokers: ReadonlyMap<string, Broker> = new Map(
 
 export const scenarios: ReadonlyMap<string, string> = new Map([
   ["steady", "constant open-loop rate: end-to-end latency, throughput, loss"],
-  ["reconnect", "steady load; mid-window the relay drops every connection; clients reconnect by the policy and resume: time to reconnect, lost, duplicated, replayed"],
+  ["reconnect", "steady load; mid-window a fault (the relay drops every connection, is killed and restarted, or is cut off from its clients); clients reconnect by the policy and resume: time to reconnect, lost, duplicated, replayed"],
 ]);
 
 export function getTransport(name: string): Transport {

@@ -1,16 +1,15 @@
 /**
- * Child process for one cell's server side: broker connection, relay and (since the
- * in-process broker cannot be shared across processes) the producer.
+ * Child process for one cell's server side: broker connection, relay and, when the
+ * broker is in-process (it cannot be shared across processes), the producer.
  */
 import { send, sendFinal, serveCoordinator, type MemoryProbe, type RelayPlan, type StartTimes } from "./ipc.js";
-import { runProducer } from "./producer.js";
+import { produceForCoordinator } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "./sampler.js";
-import { OpenLoopSchedule } from "./schedule.js";
 
 let plan: RelayPlan | undefined;
 let relay: RunningRelay | undefined;
-let producer: ReturnType<typeof runProducer> | undefined;
+let producer: { stop(): void } | undefined;
 let rssAtReadyBytes = 0;
 const sampler = new Sampler();
 
@@ -26,9 +25,7 @@ function probeMemory(): MemoryProbe {
 function start(times: StartTimes): void {
   if (!plan || !relay) throw new Error("start before init");
   sampler.start(times.startAt);
-  const schedule = new OpenLoopSchedule(times.startAt, plan.rate, plan.total);
-  producer = runProducer(relay.broker, schedule, { topics: plan.topics, size: plan.size, measureFrom: times.measureFrom });
-  void producer.done.then((report) => send(process, { kind: "produced", report }));
+  if (plan.produce) producer = produceForCoordinator(relay.broker, plan, times);
 }
 
 serveCoordinator(async (m) => {
@@ -39,7 +36,7 @@ serveCoordinator(async (m) => {
       rssAtReadyBytes = process.memoryUsage().rss;
       send(process, { kind: "ready", port: relay.port, baseUrl: relay.baseUrl, idle: probeMemory() });
       break;
-    case "fault":
+    case "drop-clients":
       relay?.dropClients();
       break;
     case "probe-memory":

@@ -29,7 +29,7 @@ export interface RunningRelay {
 
 export type RelaySettings = Pick<
   RelayPlan,
-  "transport" | "broker" | "brokerUrl" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host"
+  "transport" | "broker" | "brokerUrl" | "namespace" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host" | "history"
 >;
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
@@ -70,7 +70,9 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
       : (raw: Buffer): void => server.broadcast(decodeBinary(raw), raw);
   const subscriptions: Subscription[] = [];
   // With no listener (direct) the clients subscribe to the broker themselves.
-  if (listener) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(t), onMessage));
+  // A restarted relay refills its replay buffer from the broker's history, where it keeps one.
+  const from = plan.history && getBroker(plan.broker).capabilities.replay ? "earliest" : "latest";
+  if (listener) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(plan.namespace, t), onMessage, { from }));
 
   return {
     port,

@@ -8,6 +8,8 @@ export class ReplayBuffer<F> {
   private readonly seqs: Float64Array;
   private next = 0;
   private size = 0;
+  /** Sequence of the newest frame pushed; 0 before the first. */
+  newest = 0;
 
   constructor(readonly capacity: number) {
     if (!(capacity >= 1)) throw new RangeError(`replay capacity must be >= 1, got ${capacity}`);
@@ -18,6 +20,7 @@ export class ReplayBuffer<F> {
   push(seq: number, frame: F): void {
     this.frames[this.next] = frame;
     this.seqs[this.next] = seq;
+    this.newest = seq;
     this.next = (this.next + 1) % this.capacity;
     if (this.size < this.capacity) this.size++;
   }

@@ -14,6 +14,11 @@ import { OpenLoopSchedule } from "./schedule.js";
 import { addCounts, zeroCounts } from "./tracker.js";
 import type { Workload } from "./workload.js";
 import type { BrokerSample, CellResult } from "../results/schema.js";
+import type { ResourceSample } from "./sampler.js";
+import { freshNamespace } from "../brokers/broker.js";
+import { getFault, type FaultTarget } from "./scenarios/faults.js";
+import { FaultProxy } from "./fault-proxy.js";
+import { baseUrlFor } from "../transports/transport.js";
 
 /** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
 export const CLIENTS_PER_PROCESS = 10_000;
@@ -78,24 +83,47 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const children: ChildProcess[] = [];
   let brokerSampler: { stop(): BrokerSample[] } | undefined;
   let fault: ReturnType<typeof scheduleFault> | undefined;
+  let proxy: FaultProxy | undefined;
+  const inProcess = getBroker(spec.broker).inProcess;
   try {
     hooks.phase("starting relay");
-    const relay = spawn("./relay-process.js");
-    children.push(relay);
     const plan: RelayPlan = {
       transport: spec.transport,
       broker: spec.broker,
       ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}),
+      namespace: freshNamespace(),
       partitions: w.partitions,
       topics: w.topics,
       rate: w.rate,
       size: w.size,
       total,
+      produce: inProcess,
+      history: false,
       port: 0,
       ...RELAY_DEFAULTS,
     };
-    send(relay, { kind: "init-relay", plan });
-    const { baseUrl, idle: idleBefore } = await expect(relay, "ready", 60_000, "relay");
+    const startRelayProcess = async (p: RelayPlan) => {
+      const child = spawn("./relay-process.js");
+      children.push(child);
+      send(child, { kind: "init-relay", plan: p });
+      return { child, ...(await expect(child, "ready", 60_000, "relay")) };
+    };
+    const first = await startRelayProcess(plan);
+    let relay = first.child;
+    const { idle: idleBefore } = first;
+    const faultKind = w.scenario === "reconnect" ? getFault(w.fault) : undefined;
+    // A fault on the clients' path needs a proxy in it from the start.
+    proxy = faultKind?.viaProxy ? await FaultProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
+    const baseUrl = proxy ? baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, proxy.port) : first.baseUrl;
+    // A real broker gets the producer in a process of its own, which outlives a killed relay.
+    let producer: ChildProcess | undefined;
+    if (!inProcess) {
+      producer = spawn("./producer-process.js");
+      children.push(producer);
+      const { broker, brokerUrl, namespace, partitions, topics, rate, size } = plan;
+      send(producer, { kind: "init-producer", plan: { broker, ...(brokerUrl ? { brokerUrl } : {}), namespace, partitions, topics, rate, size, total } });
+      await expect(producer, "producer-ready", 60_000, "producer");
+    }
     const isDirect = getTransport(spec.transport).listener === "none";
 
     hooks.phase(`connecting ${w.clients} clients`);
@@ -116,7 +144,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
             connectConcurrency: isDirect ? 16 : 256,
             pollIntervalMs: w.pollInterval * 1000,
-            ...(isDirect ? { broker: { name: spec.broker, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
+            ...(isDirect ? { broker: { name: spec.broker, namespace: plan.namespace, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
             ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),
           },
         });
@@ -134,9 +162,29 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     brokerSampler = spec.brokerPid ? sampleBroker(spec.brokerPid, startAt) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
-    for (const child of [relay, ...fleets]) send(child, { kind: "start", times });
+    for (const child of [relay, ...(producer ? [producer] : []), ...fleets]) send(child, { kind: "start", times });
     hooks.phase("measuring");
-    fault = w.scenario === "reconnect" ? scheduleFault(relay, w, measureFrom, hooks) : undefined;
+    const target: FaultTarget = {
+      async dropClients() {
+        send(relay, { kind: "drop-clients" });
+      },
+      async restartRelay() {
+        const killed = relay;
+        const exited = new Promise((resolve) => killed.once("exit", resolve));
+        killed.kill("SIGKILL");
+        await exited;
+        // Same port, so clients reconnect to the address they know.
+        const next = await startRelayProcess({ ...plan, port: first.port, history: true });
+        relay = next.child;
+        send(relay, { kind: "start", times });
+      },
+      async cutClients() {
+        const ms = w.faultDuration * 1000;
+        proxy!.cut(ms);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
+    };
+    fault = w.scenario === "reconnect" ? scheduleFault(target, w, measureFrom, hooks) : undefined;
     const delivered = new Array<number>(processes).fill(0);
     fleets.forEach((fleet, k) =>
       fleet.on("message", (m: { kind: string; delivered?: number }) => {
@@ -145,7 +193,10 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         hooks.progress(delivered.reduce((a, b) => a + b, 0), expectedDeliveries);
       }),
     );
-    const produced = (await expect(relay, "produced", (w.warmup + w.duration) * 1000 * 3 + 30_000, "relay")).report;
+    const produced = (await expect(producer ?? relay, "produced", (w.warmup + w.duration) * 1000 * 3 + 30_000, producer ? "producer" : "relay")).report;
+    // The relay is replaced while a fault restarts it: wait for that, then ask the one serving.
+    if (fault?.struck) await fault.done;
+    else if (fault) clearTimeout(fault.timer);
 
     hooks.phase("draining");
     const drainMs = w.drain * 1000;
@@ -154,6 +205,11 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     const reports: FleetReport[] = (await Promise.all(results)).map((r) => r.report);
     send(relay, { kind: "stop" });
     const relayReport = (await expect(relay, "relay-result", 20_000, "relay")).report;
+    let producerSamples: ResourceSample[] | undefined;
+    if (producer) {
+      send(producer, { kind: "stop" });
+      producerSamples = (await expect(producer, "producer-result", 20_000, "producer")).samples;
+    }
 
     const latency = mergeEncoded(reports.map((r) => r.latencyUs));
     const publishDelay = decodeHistogram(produced.publishDelayUs);
@@ -167,7 +223,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       achievedRate,
       publishDelayP99Us: percentiles(publishDelay).p99,
       fleet: fleetSamples,
-      producerSharesRelay: getBroker(spec.broker).inProcess,
+      producerSharesRelay: inProcess,
       window: { fromS: w.warmup, toS: w.warmup + w.duration },
     });
     const histograms = {
@@ -207,13 +263,20 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       published: produced.published,
       replayed: relayReport.replayed,
       idleMemoryPerConnection: idleMemoryPerConnection(idleBefore, idleAfter),
-      ...(relayReport.wireBytes !== null
+      // A killed relay takes its byte counts with it: no figure rather than a partial one.
+      ...(relayReport.wireBytes !== null && !fault?.restartsRelay
         ? { wire: { bytes: relayReport.wireBytes, bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null } }
         : {}),
       drainedComplete: reports.every((r) => r.drainedComplete),
       ...(fault
         ? {
-            fault: { kind: "drop" as const, atS: fault.atS, struck: fault.struck },
+            fault: {
+              kind: w.fault,
+              atS: fault.atS,
+              struck: fault.struck,
+              ...(fault.recoveredInS !== undefined ? { recoveredInS: fault.recoveredInS } : {}),
+              ...(proxy ? { viaProxy: true } : {}),
+            },
             reconnects: {
               count: reports.reduce((n, r) => n + r.reconnects, 0),
               timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)),
@@ -225,6 +288,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         relay: relayReport.samples,
         fleet: fleetSamples,
         relayRssAtReadyBytes: relayReport.rssAtReadyBytes,
+        ...(producerSamples ? { producer: producerSamples } : {}),
         ...(brokerSampler ? { broker: brokerSampler.stop() } : {}),
       },
       saturated: reasons.length > 0,
@@ -236,24 +300,42 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   } finally {
     brokerSampler?.stop();
     if (fault) clearTimeout(fault.timer);
+    await proxy?.close();
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
 }
 
 /**
- * The reconnect scenario's fault: at `faultAt` seconds into the measured window (0:
- * its middle), the relay closes every client socket at once.
+ * The reconnect scenario's fault, struck at `faultAt` seconds into the measured window
+ * (0: its middle). `done` settles when the fault is over (a restarted relay listens).
  */
-function scheduleFault(relay: ChildProcess, w: Workload, measureFrom: number, hooks: CellHooks) {
+function scheduleFault(target: FaultTarget, w: Workload, measureFrom: number, hooks: CellHooks) {
+  const fault = getFault(w.fault);
   const atS = w.faultAt > 0 ? w.faultAt : w.duration / 2;
-  const state = { atS, struck: false, timer: undefined as NodeJS.Timeout | undefined };
+  const state = {
+    atS,
+    struck: false,
+    restartsRelay: fault.name === "kill-relay",
+    /** From the strike until the fault was over: how long a restarted relay took to listen again. */
+    recoveredInS: undefined as number | undefined,
+    timer: undefined as NodeJS.Timeout | undefined,
+    done: Promise.resolve(),
+  };
   const delayMs = Math.max(0, (measureFrom + atS * NS_PER_S - nowNs()) / 1e6);
-  state.timer = setTimeout(() => {
-    send(relay, { kind: "fault", fault: "drop" });
-    state.struck = true;
-    hooks.phase("measuring (the relay dropped every connection)");
-  }, delayMs);
+  state.done = new Promise<void>((resolve, reject) => {
+    state.timer = setTimeout(() => {
+      const struckAt = nowNs();
+      state.struck = true;
+      hooks.phase(`measuring (fault: ${fault.summary})`);
+      fault.strike(target).then(() => {
+        if (fault.lasting) state.recoveredInS = (nowNs() - struckAt) / NS_PER_S;
+        resolve();
+      }, reject);
+    }, delayMs);
+  });
+  // A fault that fails is reported when the runner awaits `done`, not as an unhandled rejection.
+  state.done.catch(() => {});
   return state;
 }
 
@@ -309,9 +391,10 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 }
 
 /** Why a transport × broker pairing cannot be measured at all, or null. */
-export function pairingProblem(transport: string, broker: string, scenario = "steady"): string | null {
-  if (scenario === "reconnect" && getTransport(transport).listener === "none") {
-    return `${transport} × ${broker}: the reconnect scenario drops the relay's connections, and ${transport} has no relay`;
+export function pairingProblem(transport: string, broker: string, scenario = "steady", fault = "drop"): string | null {
+  if (scenario === "reconnect") {
+    const problem = getFault(fault).problem(getTransport(transport), getBroker(broker));
+    if (problem) return `${transport} × ${broker}: the ${fault} fault cannot apply: ${problem}`;
   }
   if (getTransport(transport).listener === "none" && getBroker(broker).inProcess) {
     return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;

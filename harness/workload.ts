@@ -7,6 +7,7 @@ import { parse as parseYaml } from "yaml";
 import { HEADER_BYTES } from "./envelope.js";
 import { COMPARED } from "./compare.js";
 import { brokers, scenarios, transports } from "./registry.js";
+import { faults } from "./scenarios/faults.js";
 
 export interface Workload {
   name: string;
@@ -37,6 +38,10 @@ export interface Workload {
   reconnect: string;
   /** The fixed delay, or backoff's base. */
   reconnectDelay: number;
+  /** reconnect scenario: what goes wrong (see harness/scenarios/faults.ts). */
+  fault: string;
+  /** reconnect scenario, `cut`: how long the path stays cut, in seconds. */
+  faultDuration: number;
   /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
   faultAt: number;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
@@ -87,6 +92,8 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
+  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart) or cut (the clients' path, for faultDuration)", choices: () => [...faults.keys()] },
+  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut: how long the clients' path stays cut" },
   { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect scenario: seconds into the measured window (0: its middle)" },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
@@ -109,6 +116,8 @@ export const DEFAULTS: Workload = {
   partitions: 1,
   reconnect: "none",
   reconnectDelay: 3,
+  fault: "drop",
+  faultDuration: 2,
   faultAt: 0,
   noiseFloors: {},
 };

@@ -29,6 +29,12 @@ function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined 
 }
 const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
 
+/** Messages lost in the cells where this fault struck; undefined when it struck none. */
+function lostAcross(cells: readonly CellResult[], fault: string): number | undefined {
+  const struck = cells.filter((c) => c.fault?.struck && c.fault.kind === fault);
+  return struck.length > 0 ? sum(struck, (c) => c.counts.lost) : undefined;
+}
+
 /** Every metric a check may name. Those without `read` are produced by scenarios still to come. */
 export const METRICS: Readonly<Record<string, MetricSpec>> = {
   p50: { unit: "us", scenario: "steady", describe: "latency p50 from the intended send time", read: latency(50) },
@@ -55,12 +61,14 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     unit: "count",
     scenario: "reconnect",
     describe: "messages lost when the relay drops every connection",
-    read: (cells) => {
-      const struck = cells.filter((c) => c.fault?.struck);
-      return struck.length > 0 ? sum(struck, (c) => c.counts.lost) : undefined;
-    },
+    read: (cells) => lostAcross(cells, "drop"),
   },
-  lostAcrossRelayRestart: { unit: "count", scenario: "reconnect", describe: "messages lost when the relay is killed and restarted" },
+  lostAcrossRelayRestart: {
+    unit: "count",
+    scenario: "reconnect",
+    describe: "messages lost when the relay is killed and restarted",
+    read: (cells) => lostAcross(cells, "kill-relay"),
+  },
   lostAcrossBrokerRestart: { unit: "count", scenario: "durability", describe: "messages lost when the broker restarts mid-stream" },
   replayCompleteness: { unit: "ratio", scenario: "durability", describe: "share of missed history a late or resuming subscriber gets back" },
   slowReaderMemoryGrowthMiB: { unit: "MiB", scenario: "backpressure", describe: "relay or broker memory growth while some clients read slowly" },

@@ -102,6 +102,8 @@ export interface CellResult {
     relayRssAtReadyBytes: number;
     /** The broker server's RSS, where rtbench started it (absent for in-process and external brokers). */
     broker?: BrokerSample[];
+    /** The producer's own process (real brokers; an in-process broker's producer shares the relay's). */
+    producer?: ResourceSample[];
   };
   saturated: boolean;
   saturationReasons: string[];
@@ -116,7 +118,16 @@ export interface CellResult {
     reconnectUs?: string;
   };
   /** reconnect scenario: the fault and when it struck, in seconds into the measured window. */
-  fault?: { kind: "drop"; atS: number; struck: boolean };
+  fault?: {
+    /** A fault of harness/scenarios/faults.ts: drop, kill-relay. */
+    kind: string;
+    atS: number;
+    struck: boolean;
+    /** From the strike until the fault was over (kill-relay: the restarted relay listens again; cut: the path is whole again), in seconds. */
+    recoveredInS?: number;
+    /** Clients reached the relay through rtbench's TCP fault proxy for the whole cell (the `cut` fault): one hop more than other cells. */
+    viaProxy?: boolean;
+  };
   /** reconnect scenario: reconnects made, and the time each took from the drop. */
   reconnects?: { count: number; timeUs: Percentiles };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { evaluate, loadClaims, parseCheck, type Claims } from "../reports/claims.js";
+import { evaluate, loadClaims, METRICS, parseCheck, type Claims } from "../reports/claims.js";
 import type { CellResult } from "../results/schema.js";
 import { ROOT } from "./helpers.js";
 
@@ -120,6 +120,10 @@ test("missing cells, saturated cells and untestable claims are each said as such
   const lossy = verdictOf(claims, "seed002-sse-vs-ws", "Reconnects", "SSE", [cell("sse", 1, 2, dropped(12))]);
   assert.equal(lossy.verdict, "does not hold");
   assert.match(lossy.measured!, /lostAcrossRelayDrop 12/);
+  // Each fault feeds its own metric: a killed relay's losses are not a drop's.
+  const killed = { ...cell("ws", 1, 2), ...dropped(30), fault: { kind: "kill-relay", atS: 1, struck: true } } as CellResult;
+  assert.equal(METRICS.lostAcrossRelayDrop!.read!([killed]), undefined);
+  assert.equal(METRICS.lostAcrossRelayRestart!.read!([killed, { ...killed, counts: { ...killed.counts, lost: 5 } }]), 35);
   // Long polling's claim is "Medium": 100 to 500 bytes beyond the 256-byte body.
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(556))]).verdict, "holds");
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(900))]).verdict, "does not hold");

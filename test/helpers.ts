@@ -47,7 +47,7 @@ export function readOnlyRun(outDir: string): RunResult {
 /** Pids of rtbench child processes still alive (relay or fleet). */
 export async function rtbenchChildren(): Promise<string[]> {
   return new Promise((resolve) => {
-    execFile("pgrep", ["-f", "dist/harness/(relay|fleet)-process.js"], (_err, stdout) =>
+    execFile("pgrep", ["-f", "dist/harness/(relay|fleet|producer)-process.js"], (_err, stdout) =>
       resolve(stdout.split("\n").filter(Boolean)),
     );
   });

@@ -36,13 +36,13 @@ export const direct: Transport = {
     const closing = closeReporter(handlers);
     let conn: BrokerConnection | undefined;
     let closed = false;
-    const { name, ...brokerOptions } = options.broker;
+    const { name, namespace, ...brokerOptions } = options.broker;
     getBroker(name)
       .connect(brokerOptions)
       .then(async (c) => {
         conn = c;
         if (closed) return void c.close();
-        await c.subscribe(topicName(options.topic), (message) => readBinary(message, handlers.onMessage));
+        await c.subscribe(topicName(namespace, options.topic), (message) => readBinary(message, handlers.onMessage));
         handlers.onOpen();
       })
       .catch((err: unknown) => closing.report(err instanceof Error ? err.message : String(err)));

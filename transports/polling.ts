@@ -99,7 +99,8 @@ class PollServer implements TransportServer {
       return true;
     }
     const poll: HeldPoll = { res, timer: setTimeout(() => this.release(topic, poll, cursor), HOLD_MS) };
-    this.fanout.subscribe(topic, poll, null);
+    // With a cursor, a poll waits for what comes after it even from a relay still refilling its buffer.
+    this.fanout.subscribe(topic, poll, after === null ? null : after + 1);
     res.on("close", () => {
       clearTimeout(poll.timer);
       this.fanout.unsubscribe(topic, poll);

@@ -36,6 +36,8 @@ class SocketIoServer implements TransportServer {
   private readonly engine: EngineServer;
   private readonly io: IoServer;
   private readonly replays: Array<ReplayBuffer<string>>;
+  /** Per stream: sockets resuming from further ahead than a restarted relay has got, with the seq each waits for. */
+  private readonly waiting: Array<Map<ServerSocket, number>>;
   private recoveredPackets = 0;
   private replayedFrames = 0;
 
@@ -44,6 +46,7 @@ class SocketIoServer implements TransportServer {
     variant: Variant,
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
+    this.waiting = Array.from({ length: options.topics }, () => new Map<ServerSocket, number>());
     this.engine = new EngineServer({ transports: [variant], perMessageDeflate: false, httpCompression: false });
     this.io = new IoServer({
       serveClient: false,
@@ -75,6 +78,12 @@ class SocketIoServer implements TransportServer {
     }
     const from = (socket.handshake.auth as { from?: unknown }).from;
     if (typeof from === "number" && Number.isInteger(from) && from >= 0) {
+      if (this.replays[topic]!.newest < from - 1) {
+        // Joins the room when the stream reaches `from` (see StreamFanout).
+        this.waiting[topic]!.set(socket, from);
+        socket.on("disconnect", () => this.waiting[topic]!.delete(socket));
+        return;
+      }
       const missed = this.replays[topic]!.since(from);
       this.replayedFrames += missed.length;
       for (const text of missed) socket.emit("m", text);
@@ -86,6 +95,14 @@ class SocketIoServer implements TransportServer {
     if (header.stream >= this.options.topics) return;
     const text = encodeText(header, raw.length);
     this.replays[header.stream]!.push(header.seq, text);
+    const waiting = this.waiting[header.stream]!;
+    if (waiting.size > 0) {
+      for (const [socket, from] of waiting) {
+        if (header.seq < from) continue;
+        waiting.delete(socket);
+        void socket.join(room(header.stream));
+      }
+    }
     this.io.to(room(header.stream)).emit("m", text);
   }
 

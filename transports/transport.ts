@@ -56,7 +56,15 @@ export interface ClientOptions {
   /** Short polling: time between polls. */
   pollIntervalMs?: number;
   /** `direct`: the broker each client subscribes to itself. */
-  broker?: { name: string; url?: string; partitions?: number };
+  broker?: DirectBroker;
+}
+
+/** For `direct` clients: which broker, where, and the cell's topic namespace on it. */
+export interface DirectBroker {
+  name: string;
+  namespace: string;
+  url?: string;
+  partitions?: number;
 }
 
 /** Hot path: fields are passed flat so a delivery allocates nothing of ours. */

@@ -1,0 +1,46 @@
+/**
+ * Child process for the producer when the broker is a real server, so its CPU and
+ * memory are its own and it keeps publishing while a fault kills the relay.
+ * (An in-process broker keeps the producer inside the relay process.)
+ */
+import { getBroker } from "./registry.js";
+import { send, sendFinal, serveCoordinator, type ProducerPlan, type StartTimes } from "./ipc.js";
+import { produceForCoordinator } from "./producer.js";
+import { Sampler } from "./sampler.js";
+import type { BrokerConnection } from "../brokers/broker.js";
+
+let plan: ProducerPlan | undefined;
+let conn: BrokerConnection | undefined;
+let producer: { stop(): void } | undefined;
+const sampler = new Sampler();
+
+function start(times: StartTimes): void {
+  if (!plan || !conn) throw new Error("start before init");
+  sampler.start(times.startAt);
+  producer = produceForCoordinator(conn, plan, times);
+}
+
+serveCoordinator(async (m) => {
+  switch (m.kind) {
+    case "init-producer":
+      plan = m.plan;
+      conn = await getBroker(plan.broker).connect({
+        ...(plan.brokerUrl ? { url: plan.brokerUrl } : {}),
+        ...(plan.partitions ? { partitions: plan.partitions } : {}),
+      });
+      send(process, { kind: "producer-ready" });
+      break;
+    case "start":
+      start(m.times);
+      break;
+    case "stop": {
+      producer?.stop();
+      const samples = sampler.stop();
+      await conn?.close();
+      sendFinal({ kind: "producer-result", samples });
+      break;
+    }
+    default:
+      throw new Error(`producer: unexpected message ${m.kind}`);
+  }
+});
