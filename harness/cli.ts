@@ -20,6 +20,7 @@ import { connectionPlanProblem } from "./limits.js";
 import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, unavailableCell } from "./runner.js";
 import { BrokerServers, brokersDown, brokersUp, readUpState, upDir } from "./broker-servers.js";
 import { OpenLoopSchedule } from "./schedule.js";
+import { runSaturation } from "./scenarios/saturation.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunReadError, RunStore } from "../results/store.js";
 import { writeReport } from "../reports/report.js";
@@ -183,6 +184,9 @@ async function run(args: string[]): Promise<number> {
   if (workload.scenario === "reconnect" && workload.reconnect === "none") {
     throw new UsageError(`rtbench run: field "reconnect": the reconnect scenario needs clients that reconnect: expected fixed or backoff, got "none"`);
   }
+  if (workload.scenario === "saturation" && workload.maxRate < workload.rate) {
+    throw new UsageError(`rtbench run: field "maxRate": the sweep starts at rate ${workload.rate}/s: expected a number >= ${workload.rate}, got ${workload.maxRate}`);
+  }
   const problem = connectionPlanProblem(workload.clients, fleetProcessesFor(workload));
   if (problem) throw new UsageError(`rtbench run: ${problem}`);
 
@@ -246,11 +250,13 @@ async function run(args: string[]): Promise<number> {
       ...(r.ok && r.endpoint.pid ? { brokerPid: r.endpoint.pid } : {}),
     };
     const problem = r.ok ? pairingProblem(c.transport, c.broker, workload.scenario, workload.fault) : `${c.broker} is unavailable: ${r.reason}`;
-    const cell = problem ? unavailableCell(spec, problem) : await runCell(
+    const runScenario = workload.scenario === "saturation" ? runSaturation : runCell;
+    const cell = problem ? unavailableCell(spec, problem) : await runScenario(
       spec,
       {
         phase: (text) => {
-          if (text === "measuring") measuringSince = Date.now();
+          // A sweep's phases carry their step: "step 2 at 300/s: measuring".
+          if (text === "measuring" || text.endsWith(": measuring")) measuringSince = Date.now();
           progress.phase(prefix, text);
         },
         progress: (delivered, expected) =>

@@ -25,7 +25,11 @@ class Subscriber {
   /** Failed reconnects in a row, for backoff. */
   attempts = 0;
   retry: NodeJS.Timeout | undefined;
-  constructor(readonly topic: number) {}
+  constructor(
+    readonly topic: number,
+    /** Reads through the backpressure scenario's throttle; its latency is kept apart. */
+    readonly slow: boolean,
+  ) {}
 }
 
 /**
@@ -44,6 +48,7 @@ export class Fleet {
   readonly connectTime = createHistogram();
   readonly firstEvent = createHistogram();
   readonly reconnectTime = createHistogram();
+  readonly latencySlow = createHistogram();
   reconnects = 0;
   readonly sampler = new Sampler();
   readonly subscribers: Subscriber[];
@@ -58,7 +63,7 @@ export class Fleet {
   private finishing = false;
 
   constructor(readonly plan: FleetPlan) {
-    this.subscribers = plan.topics.map((t) => new Subscriber(t));
+    this.subscribers = plan.topics.map((t, i) => new Subscriber(t, plan.slow?.clients[i] ?? false));
   }
 
   /**
@@ -72,7 +77,7 @@ export class Fleet {
     let settled = false;
     sub.conn = transport.connect(
       {
-        baseUrl: this.plan.baseUrl,
+        baseUrl: sub.slow ? this.plan.slow!.baseUrl : this.plan.baseUrl,
         topic: sub.topic,
         pollIntervalMs: this.plan.pollIntervalMs,
         ...(resuming ? { fromSeq: sub.tracker.highest + 1 } : {}),
@@ -104,8 +109,12 @@ export class Fleet {
             this.record(this.firstEvent, now - from);
           }
           if (intendedAt >= this.measureFrom) {
-            this.record(this.latency, now - intendedAt);
-            this.record(this.latencyFromSent, now - sentAt);
+            if (sub.slow) {
+              this.record(this.latencySlow, now - intendedAt);
+            } else {
+              this.record(this.latency, now - intendedAt);
+              this.record(this.latencyFromSent, now - sentAt);
+            }
           }
         },
         onClose: (reason) => {
@@ -184,11 +193,13 @@ export class Fleet {
     this.finishing = true;
     const samples = this.sampler.stop();
     const counts = zeroCounts();
+    const slowCounts = zeroCounts();
     let subscribersWithLoss = 0;
     let open = 0;
     for (const s of this.subscribers) {
       const c = s.tracker.counts(lastSeq[s.topic] ?? 0);
       addCounts(counts, c);
+      if (s.slow) addCounts(slowCounts, c);
       if (c.lost > 0) subscribersWithLoss++;
       if (s.open) open++;
       clearTimeout(s.retry);
@@ -207,6 +218,7 @@ export class Fleet {
       firstEventUs: encodeHistogram(this.firstEvent),
       reconnectUs: encodeHistogram(this.reconnectTime),
       reconnects: this.reconnects,
+      ...(this.plan.slow ? { slow: { latencyUs: encodeHistogram(this.latencySlow), counts: slowCounts } } : {}),
       samples,
       drainedComplete,
     };

@@ -43,6 +43,11 @@ export function samplesInWindow(samples: readonly ResourceSample[], window: { fr
 }
 
 export function assessSaturation(input: GuardInput): string[] {
+  return [...producerReasons(input), ...fleetReasons(input.fleet, input.window)];
+}
+
+/** Why the producer could not keep its schedule, if it could not. */
+export function producerReasons(input: Omit<GuardInput, "fleet" | "window">): string[] {
   const reasons: string[] = [];
   const where = input.producerSharesRelay ? "producer (shares the relay's process)" : "producer";
   if (input.achievedRate < GUARD.minRateShare * input.targetRate) {
@@ -52,9 +57,15 @@ export function assessSaturation(input: GuardInput): string[] {
   if (delayMs > GUARD.maxPublishDelayP99Ms) {
     reasons.push(`${where} fell behind its schedule: publish delay p99 ${fmt(delayMs)} ms`);
   }
-  input.fleet.forEach((all, i) => {
+  return reasons;
+}
+
+/** Why a client fleet process could not keep up, if one could not. */
+export function fleetReasons(fleet: GuardInput["fleet"], window: GuardInput["window"]): string[] {
+  const reasons: string[] = [];
+  fleet.forEach((all, i) => {
     if (all.length === 0) return;
-    const samples = samplesInWindow(all, input.window);
+    const samples = samplesInWindow(all, window);
     const elu = samples.reduce((sum, s) => sum + s.elu, 0) / samples.length;
     if (elu > GUARD.maxFleetElu) reasons.push(`fleet process ${i} event loop busy ${Math.round(elu * 100)}% of the time`);
     const worst = Math.max(...samples.map((s) => s.eventLoopDelayP99Ms));

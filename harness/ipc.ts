@@ -55,6 +55,11 @@ export interface FleetPlan {
   broker?: DirectBroker;
   /** Absent: a dropped client stays dropped. */
   reconnect?: ReconnectPolicy;
+  /**
+   * backpressure scenario: which clients (parallel to `topics`) read slowly, through
+   * the throttle at `slowBaseUrl`. Their latency and counts are kept apart.
+   */
+  slow?: { clients: boolean[]; baseUrl: string };
 }
 
 export interface StartTimes {
@@ -103,6 +108,8 @@ export interface FleetReport {
   firstEventUs: string;
   /** From a drop to the resumed connection's open. */
   reconnectUs: string;
+  /** backpressure scenario: the slow clients' latency and counts (the others' are latencyUs and counts). */
+  slow?: { latencyUs: string; counts: DeliveryCounts };
   reconnects: number;
   samples: ResourceSample[];
   drainedComplete: boolean;

@@ -36,7 +36,8 @@ export class Progress {
           ? `${prefix} unavailable: ${cell.error}`
         : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
           `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
-          (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "");
+          (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "") +
+          (cell.sweep ? `; ${sweepNote(cell.sweep)}: ${cell.sweep.steps.at(-1)?.reason ?? "every step held"}` : "");
     this.paint(text, true);
     if (this.tty) this.out.write("\n");
   }
@@ -70,9 +71,26 @@ export function summaryTable(cells: readonly CellResult[]): string {
     ms(c.latencyUs.p99),
     ms(c.latencyUs.p999),
     Math.round(c.throughput).toLocaleString("en"),
-    c.status === "failed" ? "FAILED" : c.status === "unavailable" ? "unavailable (see the result's error)" : c.saturated ? "SATURATED (not the system's figure)" : "",
+    c.status === "failed"
+      ? "FAILED"
+      : c.status === "unavailable"
+        ? "unavailable (see the result's error)"
+        : c.saturated
+          ? "SATURATED (not the system's figure)"
+          : c.sweep
+            ? sweepNote(c.sweep)
+            : "",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
   return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
+}
+
+/** A sweep in a few words: the highest rate held, and what ended it ("at least" when the generator did). */
+export function sweepNote(sweep: NonNullable<CellResult["sweep"]>): string {
+  const last = sweep.steps.at(-1);
+  const held = sweep.maxSustainableRate === null ? "no step held" : `held ${sweep.limitMeasured ? "" : "at least "}${sweep.maxSustainableRate}/s`;
+  const by =
+    sweep.stoppedBy === "max-rate" ? "up to maxRate" : last && !last.sustained ? `${sweep.stoppedBy} at ${last.rate}/s` : sweep.stoppedBy;
+  return `${held} (${by})`;
 }

@@ -11,7 +11,7 @@ let plan: RelayPlan | undefined;
 let relay: RunningRelay | undefined;
 let producer: { stop(): void } | undefined;
 let rssAtReadyBytes = 0;
-const sampler = new Sampler();
+const sampler = new Sampler(1000, () => relay?.sendQueueBytes() ?? 0);
 
 /** Memory after a full collection, so what is left is what connections really hold. */
 function probeMemory(): MemoryProbe {

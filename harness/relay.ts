@@ -22,6 +22,8 @@ export interface RunningRelay {
   dropClients(): number;
   /** Bytes read and written on every client socket so far, framing, headers and TLS included; null without a listener. */
   wireBytes(): number | null;
+  /** Bytes written to client sockets that the kernel has not taken yet: what slow readers leave queued in the relay. */
+  sendQueueBytes(): number;
   readonly server: TransportServer;
   readonly broker: BrokerConnection;
   close(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     baseUrl: listener ? baseUrlFor(transport, plan.host, port) : `broker:${plan.broker}`,
     wireBytes: () => (listener ? wire.total() : null),
     dropClients: () => wire.destroyAll(),
+    sendQueueBytes: () => wire.queued(),
     server,
     broker,
     async close() {
@@ -152,6 +155,12 @@ class WireCounter {
   total(): number {
     let n = this.closedBytes;
     for (const s of this.open) n += s.bytesRead + s.bytesWritten;
+    return n;
+  }
+
+  queued(): number {
+    let n = 0;
+    for (const s of this.open) n += s.writableLength;
     return n;
   }
 

@@ -17,7 +17,7 @@ import type { BrokerSample, CellResult } from "../results/schema.js";
 import type { ResourceSample } from "./sampler.js";
 import { freshNamespace } from "../brokers/broker.js";
 import { getFault, type FaultTarget } from "./scenarios/faults.js";
-import { FaultProxy } from "./fault-proxy.js";
+import { TcpProxy } from "./tcp-proxy.js";
 import { baseUrlFor } from "../transports/transport.js";
 
 /** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
@@ -79,11 +79,14 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const total = OpenLoopSchedule.countFor(w.rate, w.warmup + w.duration);
   const processes = fleetProcessesFor(w);
   const clientTopics = Array.from({ length: w.clients }, (_, i) => i % w.topics);
+  // backpressure: floor(clients × slowClients) slow readers, spread evenly over the clients.
+  const slowFlags = Array.from({ length: w.clients }, (_, i) => w.scenario === "backpressure" && Math.floor((i + 1) * w.slowClients) > Math.floor(i * w.slowClients));
   const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
   const children: ChildProcess[] = [];
   let brokerSampler: { stop(): BrokerSample[] } | undefined;
   let fault: ReturnType<typeof scheduleFault> | undefined;
-  let proxy: FaultProxy | undefined;
+  let proxy: TcpProxy | undefined;
+  let throttle: TcpProxy | undefined;
   const inProcess = getBroker(spec.broker).inProcess;
   try {
     hooks.phase("starting relay");
@@ -113,8 +116,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     const { idle: idleBefore } = first;
     const faultKind = w.scenario === "reconnect" ? getFault(w.fault) : undefined;
     // A fault on the clients' path needs a proxy in it from the start.
-    proxy = faultKind?.viaProxy ? await FaultProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
+    proxy = faultKind?.viaProxy ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
     const baseUrl = proxy ? baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, proxy.port) : first.baseUrl;
+    throttle = slowFlags.includes(true) ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { readBytesPerSec: w.slowReadRate }) : undefined;
     // A real broker gets the producer in a process of its own, which outlives a killed relay.
     let producer: ChildProcess | undefined;
     if (!inProcess) {
@@ -139,6 +143,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             transport: spec.transport,
             baseUrl,
             topics: clientTopics.filter((_, i) => i % processes === k),
+            ...(throttle
+              ? { slow: { clients: slowFlags.filter((_, i) => i % processes === k), baseUrl: baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, throttle.port) } }
+              : {}),
             // Spread source addresses so each process has its own ephemeral port range.
             localAddress: `127.0.0.${1 + (k % 250)}`,
             // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
@@ -233,6 +240,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       connectUs: encodeHistogram(mergeEncoded(reports.map((r) => r.connectUs))),
       firstEventUs: encodeHistogram(mergeEncoded(reports.map((r) => r.firstEventUs))),
       ...(fault ? { reconnectUs: encodeHistogram(mergeEncoded(reports.map((r) => r.reconnectUs))) } : {}),
+      ...(throttle ? { latencySlowUs: encodeHistogram(mergeEncoded(reports.flatMap((r) => (r.slow ? [r.slow.latencyUs] : [])))) } : {}),
     };
     return {
       id: cellId(spec),
@@ -283,6 +291,17 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             },
           }
         : {}),
+      ...(throttle
+        ? {
+            backpressure: {
+              slowClients: slowFlags.filter(Boolean).length,
+              slowReadBytesPerSec: w.slowReadRate,
+              slowCounts: reports.reduce((sum, r) => (r.slow ? addCounts(sum, r.slow.counts) : sum), zeroCounts()),
+              slowLatencyUs: percentiles(decodeHistogram(histograms.latencySlowUs!)),
+              ...relayGrowth(relayReport.samples, w.warmup),
+            },
+          }
+        : {}),
       clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
       resources: {
         relay: relayReport.samples,
@@ -301,6 +320,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     brokerSampler?.stop();
     if (fault) clearTimeout(fault.timer);
     await proxy?.close();
+    await throttle?.close();
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
@@ -337,6 +357,19 @@ function scheduleFault(target: FaultTarget, w: Workload, measureFrom: number, ho
   // A fault that fails is reported when the runner awaits `done`, not as an unhandled rejection.
   state.done.catch(() => {});
   return state;
+}
+
+/**
+ * What slow readers cost the relay: the peak of its send queue, and its RSS growth
+ * from the start of the measured window to the peak after it (drain included).
+ */
+function relayGrowth(samples: readonly ResourceSample[], warmupS: number): { relaySendQueuePeakBytes: number; relayRssGrowthBytes: number } {
+  const after = samples.filter((s) => s.t >= warmupS);
+  const base = after[0]?.rssBytes ?? 0;
+  return {
+    relaySendQueuePeakBytes: Math.max(0, ...samples.map((s) => s.sendQueueBytes ?? 0)),
+    relayRssGrowthBytes: after.length > 0 ? Math.max(...after.map((s) => s.rssBytes)) - base : 0,
+  };
 }
 
 /** The broker server's RSS (its whole process tree), once a second, `t` in seconds from the first intended send. */
@@ -392,6 +425,9 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 
 /** Why a transport × broker pairing cannot be measured at all, or null. */
 export function pairingProblem(transport: string, broker: string, scenario = "steady", fault = "drop"): string | null {
+  if (scenario === "backpressure" && getTransport(transport).listener === "none") {
+    return `${transport} × ${broker}: the backpressure scenario slows clients of a relay, and ${transport} has none (a slow broker consumer is another measurement)`;
+  }
   if (scenario === "reconnect") {
     const problem = getFault(fault).problem(getTransport(transport), getBroker(broker));
     if (problem) return `${transport} × ${broker}: the ${fault} fault cannot apply: ${problem}`;

@@ -16,6 +16,8 @@ export interface ResourceSample {
   elu: number;
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
+  /** Relay only: bytes written to client sockets and not yet taken by the kernel (what slow readers leave queued). */
+  sendQueueBytes?: number;
 }
 
 export class Sampler {
@@ -27,7 +29,11 @@ export class Sampler {
   private lastCpu = process.cpuUsage();
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
 
-  constructor(private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly intervalMs = 1000,
+    /** The relay's send queue, sampled with the rest. */
+    private readonly sendQueue?: () => number,
+  ) {}
 
   /** Starts sampling; sample times are counted from originNs (the run's first intended send). */
   start(originNs = nowNs()): void {
@@ -66,6 +72,7 @@ export class Sampler {
       elu: performance.eventLoopUtilization(elu, this.lastElu).utilization,
       eventLoopDelayP99Ms: this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0,
       eventLoopDelayMaxMs: this.delay.count > 0 ? this.delay.max / 1e6 : 0,
+      ...(this.sendQueue ? { sendQueueBytes: this.sendQueue() } : {}),
     });
     this.delay.reset();
     this.lastAt = now;

@@ -44,6 +44,16 @@ export interface Workload {
   faultDuration: number;
   /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
   faultAt: number;
+  /** saturation scenario: each step's rate over the last. */
+  rateStep: number;
+  /** saturation scenario: the sweep stops before passing this rate. */
+  maxRate: number;
+  /** saturation scenario: a step whose latency p99 passes this many seconds is not sustained. */
+  sloP99: number;
+  /** backpressure scenario: the share of clients that read slowly. */
+  slowClients: number;
+  /** backpressure scenario: bytes per second a slow client reads. */
+  slowReadRate: number;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -95,6 +105,11 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart) or cut (the clients' path, for faultDuration)", choices: () => [...faults.keys()] },
   { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut: how long the clients' path stays cut" },
   { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect scenario: seconds into the measured window (0: its middle)" },
+  { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)" },
+  { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try" },
+  { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)" },
+  { key: "slowClients", kind: "number", min: Number.MIN_VALUE, max: 1, help: "backpressure scenario: share of clients that read slowly (0.1)" },
+  { key: "slowReadRate", kind: "int", min: 1, max: 1e9, help: "backpressure scenario: bytes per second a slow client reads (16384)" },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
@@ -119,6 +134,11 @@ export const DEFAULTS: Workload = {
   fault: "drop",
   faultDuration: 2,
   faultAt: 0,
+  rateStep: 1.5,
+  maxRate: 1_000_000,
+  sloP99: 0.1,
+  slowClients: 0.1,
+  slowReadRate: 16_384,
   noiseFloors: {},
 };
 

@@ -64,7 +64,14 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
   const spectrum = ok.flatMap((c) =>
     c.spectrum.map((s) => ({ cell: cellLabel(c), percentile: s.percentile, inverse: 1 / (1 - s.percentile / 100), latencyMs: Math.max(s.latencyUs, 1) / 1000 })),
   );
-  const rates = new Set(ok.map((c) => c.rate));
+  const rates = new Set(ok.flatMap((c) => [c.rate, ...c.sweepSteps.map((s) => s.rate)]));
+  // A sweep contributes each of its steps; any other cell its one rate.
+  const ratePoints = ok.flatMap((c) =>
+    (c.sweepSteps.length > 0 ? c.sweepSteps : [{ rate: c.rate, p50Us: c.latencyUs.p50, p99Us: c.latencyUs.p99, sustained: !c.saturated }]).flatMap((s) => [
+      { cell: cellLabel(c), rate: s.rate, stat: "p50", ms: s.p50Us / 1000, held: s.sustained },
+      { cell: cellLabel(c), rate: s.rate, stat: "p99", ms: s.p99Us / 1000, held: s.sustained },
+    ]),
+  );
   const clientCounts = new Set(ok.map((c) => c.clients));
   const losses = ok.flatMap((c) =>
     (["lost", "duplicated", "reordered", "disconnects"] as const).map((kind) => ({ cell: cellLabel(c), kind, count: kind === "disconnects" ? c.disconnects : c.counts[kind] })),
@@ -101,20 +108,29 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
       title: "Latency vs rate",
       note:
         rates.size > 1
-          ? "p50 and p99 of each cell against its target rate."
+          ? "p50 and p99 against the target rate: every step of each saturation sweep (hollow: the step did not hold), one point for any other cell."
           : "This run used one rate, so each cell is one point; the saturation scenario sweeps rates.",
       spec: {
         $schema: "https://vega.github.io/schema/vega-lite/v5.json",
         width: WIDTH,
         height: 260,
-        data: { values: ok.flatMap((c) => [{ cell: cellLabel(c), rate: c.rate, stat: "p50", ms: c.latencyUs.p50 / 1000 }, { cell: cellLabel(c), rate: c.rate, stat: "p99", ms: c.latencyUs.p99 / 1000 }]) },
-        mark: { type: "line", point: true },
+        data: { values: ratePoints },
         encoding: {
           x: { field: "rate", type: "quantitative", title: "target rate (messages/s)", scale: { type: "log" } },
           y: { field: "ms", type: "quantitative", title: "latency (ms)", scale: { type: "log" } },
           color: { field: "cell", type: "nominal" },
-          strokeDash: { field: "stat", type: "nominal" },
         },
+        layer: [
+          { mark: "line", encoding: { strokeDash: { field: "stat", type: "nominal" } } },
+          {
+            // Hollow points: steps that did not hold their rate.
+            mark: { type: "point", size: 40 },
+            encoding: {
+              fill: { condition: { test: "datum.held", field: "cell", type: "nominal", legend: null }, value: "transparent" },
+              tooltip: [{ field: "cell" }, { field: "rate" }, { field: "stat" }, { field: "ms", format: ".3f" }, { field: "held" }],
+            },
+          },
+        ],
       },
     },
     {

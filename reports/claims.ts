@@ -71,9 +71,27 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   },
   lostAcrossBrokerRestart: { unit: "count", scenario: "durability", describe: "messages lost when the broker restarts mid-stream" },
   replayCompleteness: { unit: "ratio", scenario: "durability", describe: "share of missed history a late or resuming subscriber gets back" },
-  slowReaderMemoryGrowthMiB: { unit: "MiB", scenario: "backpressure", describe: "relay or broker memory growth while some clients read slowly" },
-  fastClientP99: { unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly" },
-  maxSustainableRate: { unit: "rate", scenario: "saturation", describe: "highest rate held without lag or an SLO breach" },
+  slowReaderMemoryGrowthMiB: {
+    unit: "MiB",
+    scenario: "backpressure",
+    describe: "relay memory growth while some clients read slowly",
+    read: (cells) => {
+      const growth = cells.flatMap((c) => (c.backpressure ? [c.backpressure.relayRssGrowthBytes / 2 ** 20] : []));
+      return growth.length > 0 ? median(growth) : undefined;
+    },
+  },
+  // A backpressure cell's latency histogram holds the fast clients only.
+  fastClientP99: { unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly", read: latency(99) },
+  maxSustainableRate: {
+    unit: "rate",
+    scenario: "saturation",
+    describe: "highest rate held without lag or an SLO breach",
+    // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
+    read: (cells) => {
+      const rates = cells.flatMap((c) => (c.sweep?.limitMeasured && c.sweep.maxSustainableRate !== null ? [c.sweep.maxSustainableRate] : []));
+      return rates.length > 0 ? median(rates) : undefined;
+    },
+  },
 };
 
 const UNIT_FACTORS: Record<string, { unit: Unit; factor: number }> = {

@@ -32,6 +32,8 @@ export interface CellSummary {
   /** Median over repetitions of the relay's RSS growth per connection; null where not measured. */
   relayGrowthPerConnectionBytes: number | null;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
+  /** saturation scenario: every step of every repetition's sweep. */
+  sweepSteps: Array<{ rate: number; p50Us: number; p99Us: number; sustained: boolean }>;
 }
 
 export interface TableReport {
@@ -88,6 +90,9 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
       relayGrowthPerConnectionBytes: growth(ok),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
+      sweepSteps: ok.flatMap((c) =>
+        (c.sweep?.steps ?? []).map((s) => ({ rate: s.rate, p50Us: s.latencyUs.p50, p99Us: s.latencyUs.p99, sustained: s.sustained })),
+      ),
     };
   });
 }

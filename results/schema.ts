@@ -58,6 +58,19 @@ export interface CellParams {
   [detail: string]: string | number | boolean | undefined;
 }
 
+/** One step of the saturation sweep: a whole steady cell at `rate`. */
+export interface SweepStep {
+  rate: number;
+  latencyUs: Percentiles;
+  throughput: number;
+  delivered: number;
+  expected: number;
+  sustained: boolean;
+  /** Why it was not: the system lagged, passed the SLO, the load generator saturated, or the cell failed. */
+  limit?: "lag" | "slo" | "generator" | "failed";
+  reason?: string;
+}
+
 export interface CellResult {
   id: string;
   transport: string;
@@ -107,6 +120,34 @@ export interface CellResult {
   };
   saturated: boolean;
   saturationReasons: string[];
+  /**
+   * backpressure scenario: the slow readers and what they cost. The cell's latency is
+   * the fast clients' only; its counts are everyone's, `slowCounts` the slow ones'.
+   */
+  backpressure?: {
+    slowClients: number;
+    slowReadBytesPerSec: number;
+    slowCounts: DeliveryCounts;
+    slowLatencyUs: Percentiles;
+    /** Highest relay send queue sampled: bytes written to client sockets and not yet taken by the kernel. */
+    relaySendQueuePeakBytes: number;
+    /** Relay RSS growth from the start of the measured window to its peak after. */
+    relayRssGrowthBytes: number;
+  };
+  /**
+   * saturation scenario: every step of the sweep. The cell's other figures are those
+   * of the highest sustained step (or of the first, if none was).
+   */
+  sweep?: {
+    factor: number;
+    sloP99Us: number;
+    steps: SweepStep[];
+    /** Highest rate a step sustained; null if none did. */
+    maxSustainableRate: number | null;
+    stoppedBy: "lag" | "slo" | "generator" | "failed" | "max-rate";
+    /** True when the sweep ended at the system's own limit (lag or SLO); otherwise maxSustainableRate is only a floor. */
+    limitMeasured: boolean;
+  };
   /** Raw HDR histograms, compressed base64 (HdrHistogram V2 encoding). */
   histograms: {
     latencyUs: string;
@@ -116,10 +157,12 @@ export interface CellResult {
     firstEventUs: string;
     /** reconnect scenario: from a drop to the resumed connection's open. */
     reconnectUs?: string;
+    /** backpressure scenario: the slow clients' latency (latencyUs holds the fast ones'). */
+    latencySlowUs?: string;
   };
   /** reconnect scenario: the fault and when it struck, in seconds into the measured window. */
   fault?: {
-    /** A fault of harness/scenarios/faults.ts: drop, kill-relay. */
+    /** A fault of harness/scenarios/faults.ts: drop, kill-relay, cut. */
     kind: string;
     atS: number;
     struck: boolean;

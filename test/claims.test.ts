@@ -124,6 +124,10 @@ test("missing cells, saturated cells and untestable claims are each said as such
   const killed = { ...cell("ws", 1, 2), ...dropped(30), fault: { kind: "kill-relay", atS: 1, struck: true } } as CellResult;
   assert.equal(METRICS.lostAcrossRelayDrop!.read!([killed]), undefined);
   assert.equal(METRICS.lostAcrossRelayRestart!.read!([killed, { ...killed, counts: { ...killed.counts, lost: 5 } }]), 35);
+  // A sweep ended by its load generator measured a floor, not the system's limit.
+  const swept = (rate: number, limitMeasured: boolean) => ({ ...cell("ws", 1, 2), sweep: { maxSustainableRate: rate, limitMeasured } }) as unknown as CellResult;
+  assert.equal(METRICS.maxSustainableRate!.read!([swept(5000, false)]), undefined);
+  assert.equal(METRICS.maxSustainableRate!.read!([swept(5000, false), swept(338, true)]), 338);
   // Long polling's claim is "Medium": 100 to 500 bytes beyond the 256-byte body.
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(556))]).verdict, "holds");
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(900))]).verdict, "does not hold");

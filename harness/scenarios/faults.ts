@@ -21,7 +21,7 @@ export interface Fault {
   readonly summary: string;
   /** The fault lasts until strike() settles, and the cell records how long (`recoveredInS`); a drop is over at once. */
   readonly lasting: boolean;
-  /** Clients reach the relay through a FaultProxy (harness/fault-proxy.ts) for the whole cell. */
+  /** Clients reach the relay through a TcpProxy (harness/tcp-proxy.ts) for the whole cell. */
   readonly viaProxy?: boolean;
   /** Why this fault cannot strike the pairing, or null. */
   problem(transport: Transport, broker: Broker): string | null;

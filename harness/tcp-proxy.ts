@@ -1,0 +1,85 @@
+/**
+ * A TCP proxy in the clients' path to the relay, for the scenarios that need a bad
+ * path whatever the transport:
+ * - `cut(ms)` (the reconnect scenario's `cut` fault) resets every connection and
+ *   refuses new ones (accepted and reset at once) for the length of the cut;
+ * - `readBytesPerSec` (the backpressure scenario's slow clients) reads the relay's
+ *   side no faster than that, so the relay sees a slow reader. The proxy holds at most
+ *   a chunk per connection: what the client has not read waits in the relay's buffers
+ *   and the kernel's, where a real slow reader leaves it.
+ */
+import net, { type AddressInfo, type Socket } from "node:net";
+
+export class TcpProxy {
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private cutUntil = 0;
+
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
+
+  static async start(host: string, targetPort: number, options: { readBytesPerSec?: number } = {}): Promise<TcpProxy> {
+    const server = net.createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port: 0, host, backlog: 65535 }, resolve);
+    });
+    const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    server.on("connection", (client) => proxy.accept(client, host, targetPort, options.readBytesPerSec));
+    return proxy;
+  }
+
+  private accept(client: Socket, host: string, targetPort: number, readBytesPerSec: number | undefined): void {
+    if (Date.now() < this.cutUntil) {
+      client.resetAndDestroy();
+      return;
+    }
+    client.setNoDelay(true);
+    const upstream = net.connect({ host, port: targetPort, noDelay: true });
+    const pair: [Socket, Socket] = [client, upstream];
+    this.pairs.add(pair);
+    // Either side closing or failing closes the other, as a real path would.
+    const end = (): void => {
+      this.pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    client.pipe(upstream);
+    if (readBytesPerSec === undefined) {
+      upstream.pipe(client);
+      return;
+    }
+    // A token bucket of one second's worth: the relay's side is paused until what was
+    // passed on has been "read" at the slow rate.
+    let nextFreeAt = Date.now();
+    upstream.on("data", (chunk: Buffer) => {
+      client.write(chunk);
+      nextFreeAt = Math.max(nextFreeAt, Date.now() - 1000) + (chunk.length / readBytesPerSec) * 1000;
+      const wait = nextFreeAt - Date.now();
+      if (wait > 0) {
+        upstream.pause();
+        setTimeout(() => upstream.resume(), wait).unref();
+      }
+    });
+  }
+
+  /** Resets every open connection and refuses new ones for `ms`; returns how many were cut. */
+  cut(ms: number): number {
+    this.cutUntil = Date.now() + ms;
+    const n = this.pairs.size;
+    for (const [client, upstream] of this.pairs) {
+      client.resetAndDestroy();
+      upstream.destroy();
+    }
+    this.pairs.clear();
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.cut(0);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
