@@ -428,6 +428,9 @@ export function pairingProblem(transport: string, broker: string, scenario = "st
   if (scenario === "backpressure" && getTransport(transport).listener === "none") {
     return `${transport} × ${broker}: the backpressure scenario slows clients of a relay, and ${transport} has none (a slow broker consumer is another measurement)`;
   }
+  if (scenario === "backpressure" && getTransport(transport).newConnectionPerRequest) {
+    return `${transport} × ${broker}: its client opens a new TCP connection for each request, and the backpressure scenario's throttle slows a connection, not a client`;
+  }
   if (scenario === "reconnect") {
     const problem = getFault(fault).problem(getTransport(transport), getBroker(broker));
     if (problem) return `${transport} × ${broker}: the ${fault} fault cannot apply: ${problem}`;

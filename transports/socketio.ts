@@ -183,6 +183,7 @@ export const socketIoPolling: Transport = {
   name: "socketio-polling",
   summary: "Socket.IO 4, engine.io long polling only, connection state recovery on",
   endpoint: `${SOCKETIO_PATH}?EIO=4&transport=polling`,
+  newConnectionPerRequest: true,
   details: { engineTransport: "polling", connectionStateRecovery: true },
   codec,
   createServer: (options) => new SocketIoServer(options, "polling"),

@@ -91,6 +91,11 @@ export interface Transport {
   readonly endpoint: string;
   /** Defaults to "http". */
   readonly listener?: Listener;
+  /**
+   * The Node client opens a new TCP connection per request (engine.io's polling), so
+   * nothing per connection (the backpressure throttle) can stand for the client.
+   */
+  readonly newConnectionPerRequest?: boolean;
   /** Facts of this variant that every cell records (compression, streams per session, ...). */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
   readonly codec: Codec;
