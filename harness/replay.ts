@@ -40,3 +40,46 @@ export class ReplayBuffer<F> {
     return this.size;
   }
 }
+
+const NONE: readonly never[] = [];
+
+/**
+ * Clients of one stream resuming from further ahead than the relay has got: a relay
+ * restarted after a crash refills its buffer from the broker's history while clients
+ * are already back. Each waits until the stream reaches its cursor, so it is sent
+ * neither what it has nor a frame out of order.
+ */
+export class CursorWaiters<C> {
+  private readonly waiting = new Map<C, number>();
+
+  /** Holds the client when the buffer has not reached `fromSeq - 1` yet; returns whether it did. */
+  holdIfAhead(buffer: ReplayBuffer<unknown>, conn: C, fromSeq: number): boolean {
+    if (buffer.newest >= fromSeq - 1) return false;
+    this.waiting.set(conn, fromSeq);
+    return true;
+  }
+
+  /** After frame `seq` is pushed: the clients it reaches, no longer held (no allocation when none wait). */
+  release(seq: number): readonly C[] {
+    if (this.waiting.size === 0) return NONE;
+    const released: C[] = [];
+    for (const [conn, fromSeq] of this.waiting) {
+      if (seq < fromSeq) continue;
+      this.waiting.delete(conn);
+      released.push(conn);
+    }
+    return released;
+  }
+
+  delete(conn: C): void {
+    this.waiting.delete(conn);
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  keys(): IterableIterator<C> {
+    return this.waiting.keys();
+  }
+}

@@ -1,34 +1,26 @@
 /**
  * Subscribers and replay frames per stream, shared by every transport's server side.
  * The transport encodes a frame once and hands it here; the per-connection work is
- * only the write.
- *
- * A client can resume from further ahead than the relay has got: a relay restarted
- * after a crash refills its buffer from the broker's history while clients are
- * already back. Such a client waits, and is attached when the stream reaches its
- * cursor, so it is sent neither what it has nor a frame out of order.
+ * only the write. A client resuming from further ahead than the relay has got waits
+ * for the stream to reach its cursor (CursorWaiters).
  */
-import { ReplayBuffer } from "../harness/replay.js";
+import { CursorWaiters, ReplayBuffer } from "../harness/replay.js";
 
 export class StreamFanout<C, F> {
   private readonly subscribers: Array<Set<C>>;
   private readonly replays: Array<ReplayBuffer<F>>;
-  /** Per stream: clients ahead of the relay, with the seq each waits for. */
-  private readonly waiting: Array<Map<C, number>>;
+  private readonly waiting: Array<CursorWaiters<C>>;
   replayed = 0;
 
   constructor(topics: number, replayCapacity: number) {
     this.subscribers = Array.from({ length: topics }, () => new Set<C>());
-    this.waiting = Array.from({ length: topics }, () => new Map<C, number>());
+    this.waiting = Array.from({ length: topics }, () => new CursorWaiters<C>());
     this.replays = Array.from({ length: topics }, () => new ReplayBuffer<F>(replayCapacity));
   }
 
   /** Adds a subscriber and returns the frames it missed since fromSeq (if resuming). */
   subscribe(topic: number, conn: C, fromSeq: number | null): F[] {
-    if (fromSeq !== null && this.replays[topic]!.newest < fromSeq - 1) {
-      this.waiting[topic]!.set(conn, fromSeq);
-      return [];
-    }
+    if (fromSeq !== null && this.waiting[topic]!.holdIfAhead(this.replays[topic]!, conn, fromSeq)) return [];
     this.subscribers[topic]!.add(conn);
     if (fromSeq === null) return [];
     const missed = this.replays[topic]!.since(fromSeq);
@@ -50,28 +42,21 @@ export class StreamFanout<C, F> {
   publish(topic: number, seq: number, frame: F): Set<C> {
     this.replays[topic]!.push(seq, frame);
     const subscribers = this.subscribers[topic]!;
-    const waiting = this.waiting[topic]!;
-    if (waiting.size > 0) {
-      for (const [conn, fromSeq] of waiting) {
-        if (seq < fromSeq) continue;
-        waiting.delete(conn);
-        subscribers.add(conn);
-      }
-    }
+    for (const conn of this.waiting[topic]!.release(seq)) subscribers.add(conn);
     return subscribers;
   }
 
   all(): IterableIterator<C> {
     return (function* (subscribers, waiting) {
       for (const set of subscribers) yield* set;
-      for (const map of waiting) yield* map.keys();
+      for (const held of waiting) yield* held.keys();
     })(this.subscribers, this.waiting);
   }
 
   count(): number {
     let n = 0;
     for (const set of this.subscribers) n += set.size;
-    for (const map of this.waiting) n += map.size;
+    for (const held of this.waiting) n += held.size;
     return n;
   }
 }

@@ -11,7 +11,7 @@ import { Server as EngineServer } from "engine.io";
 import { Server as IoServer, type Socket as ServerSocket } from "socket.io";
 import { io as ioClient } from "socket.io-client";
 import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
-import { ReplayBuffer } from "../harness/replay.js";
+import { CursorWaiters, ReplayBuffer } from "../harness/replay.js";
 import {
   closeReporter,
   topicFrom,
@@ -36,8 +36,7 @@ class SocketIoServer implements TransportServer {
   private readonly engine: EngineServer;
   private readonly io: IoServer;
   private readonly replays: Array<ReplayBuffer<string>>;
-  /** Per stream: sockets resuming from further ahead than a restarted relay has got, with the seq each waits for. */
-  private readonly waiting: Array<Map<ServerSocket, number>>;
+  private readonly waiting: Array<CursorWaiters<ServerSocket>>;
   private recoveredPackets = 0;
   private replayedFrames = 0;
 
@@ -46,7 +45,7 @@ class SocketIoServer implements TransportServer {
     variant: Variant,
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
-    this.waiting = Array.from({ length: options.topics }, () => new Map<ServerSocket, number>());
+    this.waiting = Array.from({ length: options.topics }, () => new CursorWaiters<ServerSocket>());
     this.engine = new EngineServer({ transports: [variant], perMessageDeflate: false, httpCompression: false });
     this.io = new IoServer({
       serveClient: false,
@@ -78,9 +77,8 @@ class SocketIoServer implements TransportServer {
     }
     const from = (socket.handshake.auth as { from?: unknown }).from;
     if (typeof from === "number" && Number.isInteger(from) && from >= 0) {
-      if (this.replays[topic]!.newest < from - 1) {
-        // Joins the room when the stream reaches `from` (see StreamFanout).
-        this.waiting[topic]!.set(socket, from);
+      if (this.waiting[topic]!.holdIfAhead(this.replays[topic]!, socket, from)) {
+        // Joins the room when the stream reaches `from`.
         socket.on("disconnect", () => this.waiting[topic]!.delete(socket));
         return;
       }
@@ -95,14 +93,7 @@ class SocketIoServer implements TransportServer {
     if (header.stream >= this.options.topics) return;
     const text = encodeText(header, raw.length);
     this.replays[header.stream]!.push(header.seq, text);
-    const waiting = this.waiting[header.stream]!;
-    if (waiting.size > 0) {
-      for (const [socket, from] of waiting) {
-        if (header.seq < from) continue;
-        waiting.delete(socket);
-        void socket.join(room(header.stream));
-      }
-    }
+    for (const socket of this.waiting[header.stream]!.release(header.seq)) void socket.join(room(header.stream));
     this.io.to(room(header.stream)).emit("m", text);
   }
 
