@@ -89,6 +89,10 @@ export const natsJetStream: Broker = {
         const messages = await consumer.consume({
           callback: (m) => onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
           max_messages: 10_000,
+          // Pulls expire after 5 s, heartbeats every 2.5 s: after a server restart the
+          // ordered consumer misses two and recreates itself from its last sequence within
+          // seconds. With the default 30 s it stalls for up to a minute.
+          expires: 5_000,
         });
         consuming.add(messages);
         return {

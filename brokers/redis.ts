@@ -14,7 +14,8 @@ const READ_COUNT = 1000;
 const STANDARD_URL = "redis://127.0.0.1:6379";
 
 function client(options: BrokerOptions, name: string): Redis {
-  // No offline queue: a command while disconnected fails instead of waiting silently.
+  // While the server is away (a restart, a cut) a command waits in the offline queue
+  // and fails after one reconnect attempt more; ioredis resubscribes by itself.
   return new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
 }
 
@@ -87,9 +88,11 @@ export const redisStreams: Broker = {
         }
         const loop = async (): Promise<void> => {
           while (!stopped) {
-            const res = (await reader.xreadBuffer("COUNT", READ_COUNT, "BLOCK", 1000, "STREAMS", topic, lastId).catch((err: unknown) => {
-              if (stopped) return null;
-              throw err;
+            // A read that fails while the server is away is tried again from the same id,
+            // so a restart or a cut of the path loses nothing the stream kept.
+            const res = (await reader.xreadBuffer("COUNT", READ_COUNT, "BLOCK", 1000, "STREAMS", topic, lastId).catch(async () => {
+              if (!stopped) await new Promise((resolve) => setTimeout(resolve, 100));
+              return null;
             })) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
             if (!res) continue;
             for (const [id, fields] of res[0]![1]) {
