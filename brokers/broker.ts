@@ -55,6 +55,8 @@ export interface Broker {
   readonly server?: string;
   /** Its server on the standard port of this machine (`--broker-url standard`, docker-compose.yml). */
   readonly standardUrl?: string;
+  /** Its URL only bootstraps: clients then connect to the addresses the server advertises (Kafka), so a proxy in the URL is bypassed. */
+  readonly bootstrapOnly?: boolean;
   connect(options: BrokerOptions): Promise<BrokerConnection>;
 }
 

@@ -29,6 +29,7 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
     inProcess: false,
     server: "kafka",
     standardUrl: STANDARD_URL,
+    bootstrapOnly: true,
     async connect(options): Promise<BrokerConnection> {
       const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.ERROR });
       const partitions = options.partitions ?? 1;

@@ -17,6 +17,11 @@ export interface Endpoint {
   pid?: number;
 }
 
+export interface OwnedServer {
+  pid(): number;
+  restart(): Promise<void>;
+}
+
 export type Resolved = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
 
 /** Where `rtbench brokers up` keeps its servers and their state (RTBENCH_BROKERS_DIR overrides). */
@@ -156,6 +161,25 @@ export class BrokerServers {
     } catch (err) {
       return { ok: false, reason: `${server}: ${(err as Error).message.split("\n")[0]}` };
     }
+  }
+
+  /**
+   * The server behind a broker when this run started it: its current pid, and a
+   * restart (a fault) on the same port and data. Undefined for servers it does not own.
+   */
+  ownedServer(brokerName: string): OwnedServer | undefined {
+    const name = getBroker(brokerName).server;
+    const index = (): number => this.owned.findIndex((l) => l.name === name);
+    if (!name || index() < 0) return undefined;
+    return {
+      pid: () => this.owned[index()]!.pid,
+      restart: async () => {
+        const next = await restartServer(this.owned[index()]!);
+        this.owned[index()] = next;
+        this.recordOwner();
+        this.log(`${name} restarted on port ${next.port} (pid ${next.pid})`);
+      },
+    };
   }
 
   /** Stops what this run started and removes its folders. */

@@ -243,13 +243,16 @@ async function run(args: string[]): Promise<number> {
       (workload.repetitions > 1 ? ` rep ${c.repetition}` : "");
     let measuringSince = 0;
     const r = resolved.get(c.broker)!;
+    const owned = r.ok ? brokerServers.ownedServer(c.broker) : undefined;
     const spec = {
       ...c,
       workload,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
-      ...(r.ok && r.endpoint.pid ? { brokerPid: r.endpoint.pid } : {}),
+      ...(r.ok && r.endpoint.pid ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned ? { restart: owned.restart } : {}) } } : {}),
     };
-    const problem = r.ok ? pairingProblem(c.transport, c.broker, workload.scenario, workload.fault) : `${c.broker} is unavailable: ${r.reason}`;
+    const problem = r.ok
+      ? pairingProblem(c.transport, c.broker, workload, { ownsBrokerServer: owned !== undefined })
+      : `${c.broker} is unavailable: ${r.reason}`;
     const runScenario = workload.scenario === "saturation" ? runSaturation : runCell;
     const cell = problem ? unavailableCell(spec, problem) : await runScenario(
       spec,

@@ -182,12 +182,18 @@ export class Fleet {
   }
 
   /** Waits until every subscriber has every message or the drain time runs out. */
-  async finish(lastSeq: readonly number[], drainMs: number): Promise<FleetReport> {
+  async finish(lastSeq: readonly number[], drainMs: number, unacknowledged: readonly number[][] = []): Promise<FleetReport> {
     const deadline = Date.now() + drainMs;
     // A subscriber still reconnecting is waited for too: it may yet catch up by resuming.
     const waitingFor = (s: Subscriber): boolean => s.open || (this.plan.reconnect !== undefined && s.droppedAt > 0);
-    const complete = (): boolean =>
-      this.subscribers.every((s) => !waitingFor(s) || s.tracker.isComplete(lastSeq[s.topic] ?? 0));
+    const unacked = (s: Subscriber): readonly number[] => unacknowledged[s.topic] ?? [];
+    // Nothing more is coming for a subscriber that has all but what the broker never acknowledged.
+    const hasAll = (s: Subscriber): boolean => {
+      const last = lastSeq[s.topic] ?? 0;
+      if (s.tracker.isComplete(last)) return true;
+      return unacked(s).length > 0 && s.tracker.counts(last).lost === s.tracker.missing(unacked(s));
+    };
+    const complete = (): boolean => this.subscribers.every((s) => !waitingFor(s) || hasAll(s));
     while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const drainedComplete = complete();
     this.finishing = true;
@@ -195,12 +201,14 @@ export class Fleet {
     const counts = zeroCounts();
     const slowCounts = zeroCounts();
     let subscribersWithLoss = 0;
+    let lostUnacknowledged = 0;
     let open = 0;
     for (const s of this.subscribers) {
       const c = s.tracker.counts(lastSeq[s.topic] ?? 0);
       addCounts(counts, c);
       if (s.slow) addCounts(slowCounts, c);
       if (c.lost > 0) subscribersWithLoss++;
+      if (c.lost > 0) lostUnacknowledged += s.tracker.missing(unacked(s));
       if (s.open) open++;
       clearTimeout(s.retry);
       s.conn?.close();
@@ -208,6 +216,7 @@ export class Fleet {
     return {
       counts,
       subscribersWithLoss,
+      lostUnacknowledged,
       open,
       disconnects: this.disconnects,
       arrivedInWindow: this.arrivedInWindow,
@@ -245,7 +254,7 @@ export function runFleetProcess(): void {
       case "finish": {
         if (!fleet) throw new Error("finish before init");
         clearInterval(progress);
-        const report = await fleet.finish(m.lastSeq, m.drainMs);
+        const report = await fleet.finish(m.lastSeq, m.drainMs, m.unacknowledged);
         sendFinal({ kind: "fleet-result", report });
         break;
       }

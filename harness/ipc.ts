@@ -5,6 +5,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { DirectBroker } from "../transports/transport.js";
 import type { DeliveryCounts } from "./tracker.js";
+import type { Unacknowledged } from "./producer.js";
 import type { ResourceSample } from "./sampler.js";
 
 export interface RelayPlan {
@@ -77,7 +78,10 @@ export type ToChild =
   | { kind: "init-fleet"; plan: FleetPlan }
   | { kind: "init-producer"; plan: ProducerPlan }
   | { kind: "start"; times: StartTimes }
-  | { kind: "finish"; lastSeq: number[]; drainMs: number }
+  /** `unacknowledged`: per stream, the sequences the broker never acknowledged (their loss is counted apart). */
+  | { kind: "finish"; lastSeq: number[]; drainMs: number; unacknowledged?: number[][] }
+  /** To the producer: wait for publishes in flight, then say what the broker never acknowledged. */
+  | { kind: "settle"; timeoutMs: number }
   | { kind: "probe-memory" }
   /** The `drop` fault: close every client socket of the relay at once. */
   | { kind: "drop-clients" }
@@ -97,6 +101,8 @@ export interface ProducerReport {
 export interface FleetReport {
   counts: DeliveryCounts;
   subscribersWithLoss: number;
+  /** Of counts.lost: messages the broker never acknowledged to the producer. */
+  lostUnacknowledged: number;
   open: number;
   disconnects: number;
   /** Deliveries that arrived inside the measured window, whatever their intended time. */
@@ -141,6 +147,7 @@ export type FromChild =
   | { kind: "producer-ready" }
   | { kind: "produced"; report: ProducerReport }
   | { kind: "producer-result"; samples: ResourceSample[] }
+  | { kind: "settled"; unacknowledged: Unacknowledged }
   | { kind: "progress"; delivered: number }
   | { kind: "fleet-result"; report: FleetReport }
   | { kind: "relay-result"; report: RelayReport }

@@ -5,13 +5,13 @@
  */
 import { getBroker } from "./registry.js";
 import { send, sendFinal, serveCoordinator, type ProducerPlan, type StartTimes } from "./ipc.js";
-import { produceForCoordinator } from "./producer.js";
+import { produceForCoordinator, type RunningProducer } from "./producer.js";
 import { Sampler } from "./sampler.js";
 import type { BrokerConnection } from "../brokers/broker.js";
 
 let plan: ProducerPlan | undefined;
 let conn: BrokerConnection | undefined;
-let producer: { stop(): void } | undefined;
+let producer: RunningProducer | undefined;
 const sampler = new Sampler();
 
 function start(times: StartTimes): void {
@@ -32,6 +32,10 @@ serveCoordinator(async (m) => {
       break;
     case "start":
       start(m.times);
+      break;
+    case "settle":
+      if (!producer) throw new Error("settle before start");
+      send(process, { kind: "settled", unacknowledged: await producer.unacknowledged(m.timeoutMs) });
       break;
     case "stop": {
       producer?.stop();

@@ -23,11 +23,21 @@ export interface ProducerOptions {
   measureFrom?: number;
 }
 
-export function runProducer(
-  conn: BrokerConnection,
-  schedule: OpenLoopSchedule,
-  options: ProducerOptions,
-): { done: Promise<ProducerReport>; stop(): void } {
+/** What the broker never acknowledged: publishes that failed, and those still unanswered when asked. */
+export interface Unacknowledged {
+  /** Per stream, ascending. */
+  seqs: number[][];
+  publishErrors: number;
+}
+
+export interface RunningProducer {
+  done: Promise<ProducerReport>;
+  /** Waits up to `timeoutMs` for publishes in flight to be answered, then says which never were acknowledged. */
+  unacknowledged(timeoutMs: number): Promise<Unacknowledged>;
+  stop(): void;
+}
+
+export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, options: ProducerOptions): RunningProducer {
   const publishDelay = createHistogram();
   const measureFrom = options.measureFrom ?? Number.NEGATIVE_INFINITY;
   const lastSeq = new Array<number>(options.topics).fill(0);
@@ -36,14 +46,13 @@ export function runProducer(
   let firstSentAt = 0;
   let lastSentAt = 0;
   let publishErrors = 0;
+  // Per stream: sequences whose publish failed, and those still waiting for the broker.
+  const refused = Array.from({ length: options.topics }, () => [] as number[]);
+  const pending = Array.from({ length: options.topics }, () => new Set<number>());
   const timer = new PreciseTimer();
   let stopped = false;
   let finish: (r: ProducerReport) => void = () => {};
   const done = new Promise<ProducerReport>((resolve) => (finish = resolve));
-
-  const onPublishError = (): void => {
-    publishErrors++;
-  };
 
   const report = (): ProducerReport => ({
     published: next,
@@ -64,8 +73,18 @@ export function runProducer(
       const intendedAt = Math.round(schedule.intendedAt(next));
       const seq = ++lastSeq[stream]!;
       const sentAt = Math.round(nowNs());
-      const pending = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size));
-      if (pending) pending.catch(onPublishError);
+      const acked = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size));
+      if (acked) {
+        pending[stream]!.add(seq);
+        acked.then(
+          () => pending[stream]!.delete(seq),
+          () => {
+            pending[stream]!.delete(seq);
+            refused[stream]!.push(seq);
+            publishErrors++;
+          },
+        );
+      }
       if (next === 0) firstSentAt = sentAt;
       lastSentAt = sentAt;
       // sentAt >= intendedAt: the schedule never sends early.
@@ -86,6 +105,14 @@ export function runProducer(
   timer.at(schedule.startAt, tick);
   return {
     done,
+    async unacknowledged(timeoutMs: number): Promise<Unacknowledged> {
+      const deadline = Date.now() + timeoutMs;
+      while (pending.some((p) => p.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return {
+        seqs: refused.map((r, stream) => [...r, ...pending[stream]!].sort((a, b) => a - b)),
+        publishErrors,
+      };
+    },
     stop() {
       if (stopped) return;
       stopped = true;
@@ -96,7 +123,7 @@ export function runProducer(
 }
 
 /** In a child process: runs a cell's producer from the coordinator's start times and reports "produced" when done. */
-export function produceForCoordinator(conn: BrokerConnection, plan: ProducerPlan, times: StartTimes): { stop(): void } {
+export function produceForCoordinator(conn: BrokerConnection, plan: ProducerPlan, times: StartTimes): RunningProducer {
   const schedule = new OpenLoopSchedule(times.startAt, plan.rate, plan.total);
   const producer = runProducer(conn, schedule, { namespace: plan.namespace, topics: plan.topics, size: plan.size, measureFrom: times.measureFrom });
   void producer.done.then((report) => send(process, { kind: "produced", report }));

@@ -37,7 +37,8 @@ export class Progress {
         : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
           `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
           (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "") +
-          (cell.sweep ? `; ${sweepNote(cell.sweep)}: ${cell.sweep.steps.at(-1)?.reason ?? "every step held"}` : "");
+          (cell.sweep ? `; ${sweepNote(cell.sweep)}: ${cell.sweep.steps.at(-1)?.reason ?? "every step held"}` : "") +
+          (brokerNote(cell) ? `; ${brokerNote(cell)}` : "");
     this.paint(text, true);
     if (this.tty) this.out.write("\n");
   }
@@ -79,11 +80,19 @@ export function summaryTable(cells: readonly CellResult[]): string {
           ? "SATURATED (not the system's figure)"
           : c.sweep
             ? sweepNote(c.sweep)
-            : "",
+            : brokerNote(c),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
   return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
+}
+
+/** What the broker kept and never acknowledged, where a cell says (durability, faults on the broker). */
+function brokerNote(c: CellResult): string {
+  const parts: string[] = [];
+  if (c.durability) parts.push(`history kept ${c.durability.keptAcknowledged}/${c.durability.acknowledged} acknowledged`);
+  if (c.unacknowledged) parts.push(`${c.unacknowledged} never acknowledged`);
+  return parts.join(", ");
 }
 
 /** A sweep in a few words: the highest rate held, and what ended it ("at least" when the generator did). */

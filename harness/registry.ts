@@ -45,7 +45,8 @@ export const scenarios: ReadonlyMap<string, string> = new Map([
   ["steady", "constant open-loop rate: end-to-end latency, throughput, loss"],
   ["saturation", "the steady load stepped up (×rateStep, each step its own warm-up) until delivery lags or p99 passes sloP99: the highest sustained rate and latency against rate"],
   ["backpressure", "steady load while a share of the clients (slowClients) read at slowReadRate: relay send queue and memory growth, drops or disconnects, the fast clients' latency"],
-  ["reconnect", "steady load; mid-window a fault (the relay drops every connection, is killed and restarted, or is cut off from its clients); clients reconnect by the policy and resume: time to reconnect, lost, duplicated, replayed"],
+  ["reconnect", "steady load; mid-window a fault (the relay drops every connection, is killed and restarted, or is cut off from its clients or from the broker; the broker restarts); clients reconnect by the policy and resume: time to reconnect, lost, duplicated, replayed"],
+  ["durability", "steady load; the broker server restarts mid-window (on its data); then a late subscriber reads the broker's history from the oldest message kept: lost across the restart, and the share of the stream kept"],
 ]);
 
 export function getTransport(name: string): Transport {

@@ -16,7 +16,9 @@ import type { Workload } from "./workload.js";
 import type { BrokerSample, CellResult } from "../results/schema.js";
 import type { ResourceSample } from "./sampler.js";
 import { freshNamespace } from "../brokers/broker.js";
-import { getFault, type FaultTarget } from "./scenarios/faults.js";
+import { getFault, type FaultContext, type FaultTarget } from "./scenarios/faults.js";
+import { readHistory } from "./scenarios/durability.js";
+import type { Unacknowledged } from "./producer.js";
 import { TcpProxy } from "./tcp-proxy.js";
 import { baseUrlFor } from "../transports/transport.js";
 
@@ -56,7 +58,11 @@ export interface CellSpec {
   workload: Workload;
   brokerUrl?: string;
   /** The broker server's process, when rtbench started it: its RSS is sampled during the cell. */
-  brokerPid?: number;
+  brokerServer?: {
+    pid(): number;
+    /** Present when this run owns the server, so the restart-broker fault may restart it. */
+    restart?(): Promise<void>;
+  };
 }
 
 export interface CellHooks {
@@ -86,14 +92,26 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   let brokerSampler: { stop(): BrokerSample[] } | undefined;
   let fault: ReturnType<typeof scheduleFault> | undefined;
   let proxy: TcpProxy | undefined;
+  let brokerProxy: TcpProxy | undefined;
   let throttle: TcpProxy | undefined;
   const inProcess = getBroker(spec.broker).inProcess;
+  const faultName = faultOf(w);
+  const faultKind = faultName ? getFault(faultName) : undefined;
   try {
+    // A fault on the relay's path to the broker needs a proxy in it from the start.
+    let relayBrokerUrl = spec.brokerUrl;
+    if (faultKind?.proxy === "broker" && spec.brokerUrl) {
+      const target = new URL(spec.brokerUrl);
+      brokerProxy = await TcpProxy.start(RELAY_DEFAULTS.host, Number(target.port), { targetHost: target.hostname });
+      target.hostname = RELAY_DEFAULTS.host;
+      target.port = String(brokerProxy.port);
+      relayBrokerUrl = target.toString();
+    }
     hooks.phase("starting relay");
     const plan: RelayPlan = {
       transport: spec.transport,
       broker: spec.broker,
-      ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}),
+      ...(relayBrokerUrl ? { brokerUrl: relayBrokerUrl } : {}),
       namespace: freshNamespace(),
       partitions: w.partitions,
       topics: w.topics,
@@ -114,9 +132,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     const first = await startRelayProcess(plan);
     let relay = first.child;
     const { idle: idleBefore } = first;
-    const faultKind = w.scenario === "reconnect" ? getFault(w.fault) : undefined;
     // A fault on the clients' path needs a proxy in it from the start.
-    proxy = faultKind?.viaProxy ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
+    proxy = faultKind?.proxy === "clients" ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
     const baseUrl = proxy ? baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, proxy.port) : first.baseUrl;
     throttle = slowFlags.includes(true) ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { readBytesPerSec: w.slowReadRate }) : undefined;
     // A real broker gets the producer in a process of its own, which outlives a killed relay.
@@ -124,7 +141,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     if (!inProcess) {
       producer = spawn("./producer-process.js");
       children.push(producer);
-      const { broker, brokerUrl, namespace, partitions, topics, rate, size } = plan;
+      const { broker, namespace, partitions, topics, rate, size } = plan;
+      // Straight to the broker: a cut of the relay's path leaves the producer publishing.
+      const brokerUrl = spec.brokerUrl;
       send(producer, { kind: "init-producer", plan: { broker, ...(brokerUrl ? { brokerUrl } : {}), namespace, partitions, topics, rate, size, total } });
       await expect(producer, "producer-ready", 60_000, "producer");
     }
@@ -166,7 +185,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
 
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
-    brokerSampler = spec.brokerPid ? sampleBroker(spec.brokerPid, startAt) : undefined;
+    brokerSampler = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const child of [relay, ...(producer ? [producer] : []), ...fleets]) send(child, { kind: "start", times });
@@ -190,8 +209,16 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         proxy!.cut(ms);
         await new Promise((resolve) => setTimeout(resolve, ms));
       },
+      async restartBroker() {
+        await spec.brokerServer!.restart!();
+      },
+      async cutBroker() {
+        const ms = w.faultDuration * 1000;
+        brokerProxy!.cut(ms);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
     };
-    fault = w.scenario === "reconnect" ? scheduleFault(target, w, measureFrom, hooks) : undefined;
+    fault = faultName ? scheduleFault(target, faultName, w, measureFrom, hooks) : undefined;
     const delivered = new Array<number>(processes).fill(0);
     fleets.forEach((fleet, k) =>
       fleet.on("message", (m: { kind: string; delivered?: number }) => {
@@ -207,9 +234,28 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
 
     hooks.phase("draining");
     const drainMs = w.drain * 1000;
+    // What the broker never acknowledged (a publish failed or went unanswered): its loss is no broker's loss of a message it had.
+    let unacked: Unacknowledged | undefined;
+    if (producer) {
+      send(producer, { kind: "settle", timeoutMs: drainMs });
+      unacked = (await expect(producer, "settled", drainMs + 20_000, "producer")).unacknowledged;
+    }
     const results = fleets.map((fleet, k) => expect(fleet, "fleet-result", drainMs + 60_000, `fleet process ${k}`));
-    for (const fleet of fleets) send(fleet, { kind: "finish", lastSeq: produced.lastSeq, drainMs });
+    for (const fleet of fleets) send(fleet, { kind: "finish", lastSeq: produced.lastSeq, drainMs, ...(unacked ? { unacknowledged: unacked.seqs } : {}) });
     const reports: FleetReport[] = (await Promise.all(results)).map((r) => r.report);
+    // durability: what the broker kept of the whole stream, read by a subscriber that comes after it.
+    let history: Awaited<ReturnType<typeof readHistory>> | undefined;
+    if (w.scenario === "durability") {
+      hooks.phase("reading the broker's history as a late subscriber");
+      history = await readHistory({
+        broker: spec.broker,
+        ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}),
+        partitions: w.partitions,
+        namespace: plan.namespace,
+        lastSeq: produced.lastSeq,
+        unacknowledged: unacked?.seqs ?? [],
+      });
+    }
     send(relay, { kind: "stop" });
     const relayReport = (await expect(relay, "relay-result", 20_000, "relay")).report;
     let producerSamples: ResourceSample[] | undefined;
@@ -269,6 +315,10 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       throughput: reports.reduce((n, r) => n + r.arrivedInWindow, 0) / w.duration,
       publishedPerSec: achievedRate,
       published: produced.published,
+      publishErrors: unacked?.publishErrors ?? produced.publishErrors,
+      ...(unacked
+        ? { unacknowledged: unacked.seqs.reduce((n, s) => n + s.length, 0), lostUnacknowledged: reports.reduce((n, r) => n + r.lostUnacknowledged, 0) }
+        : {}),
       replayed: relayReport.replayed,
       idleMemoryPerConnection: idleMemoryPerConnection(idleBefore, idleAfter),
       // A killed relay takes its byte counts with it: no figure rather than a partial one.
@@ -279,11 +329,12 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       ...(fault
         ? {
             fault: {
-              kind: w.fault,
+              kind: faultName!,
               atS: fault.atS,
               struck: fault.struck,
               ...(fault.recoveredInS !== undefined ? { recoveredInS: fault.recoveredInS } : {}),
               ...(proxy ? { viaProxy: true } : {}),
+              ...(brokerProxy ? { brokerViaProxy: true } : {}),
             },
             reconnects: {
               count: reports.reduce((n, r) => n + r.reconnects, 0),
@@ -291,6 +342,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
             },
           }
         : {}),
+      ...(history ? { durability: history } : {}),
       ...(throttle
         ? {
             backpressure: {
@@ -320,18 +372,25 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     brokerSampler?.stop();
     if (fault) clearTimeout(fault.timer);
     await proxy?.close();
+    await brokerProxy?.close();
     await throttle?.close();
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
   }
 }
 
+/** The fault a cell's scenario strikes: the workload's in the reconnect scenario, a broker restart in durability. */
+export function faultOf(w: Pick<Workload, "scenario" | "fault">): string | undefined {
+  return w.scenario === "reconnect" ? w.fault : w.scenario === "durability" ? "restart-broker" : undefined;
+}
+
 /**
- * The reconnect scenario's fault, struck at `faultAt` seconds into the measured window
- * (0: its middle). `done` settles when the fault is over (a restarted relay listens).
+ * A cell's fault, struck at `faultAt` seconds into the measured window (0: its
+ * middle). `done` settles when the fault is over (a restarted relay or broker listens,
+ * a cut path is whole).
  */
-function scheduleFault(target: FaultTarget, w: Workload, measureFrom: number, hooks: CellHooks) {
-  const fault = getFault(w.fault);
+function scheduleFault(target: FaultTarget, name: string, w: Workload, measureFrom: number, hooks: CellHooks) {
+  const fault = getFault(name);
   const atS = w.faultAt > 0 ? w.faultAt : w.duration / 2;
   const state = {
     atS,
@@ -373,10 +432,11 @@ function relayGrowth(samples: readonly ResourceSample[], warmupS: number): { rel
 }
 
 /** The broker server's RSS (its whole process tree), once a second, `t` in seconds from the first intended send. */
-function sampleBroker(pid: number, startAt: number): { stop(): BrokerSample[] } {
+function sampleBroker(pid: () => number, startAt: number): { stop(): BrokerSample[] } {
   const samples: BrokerSample[] = [];
   const timer = setInterval(() => {
-    const rssBytes = treeRssBytes(pid);
+    // Asked each time: a restarted server has a new pid.
+    const rssBytes = treeRssBytes(pid());
     if (rssBytes !== null) samples.push({ t: Math.round((nowNs() - startAt) / 1e6) / 1000, rssBytes });
   }, 1000);
   return {
@@ -424,15 +484,22 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 }
 
 /** Why a transport × broker pairing cannot be measured at all, or null. */
-export function pairingProblem(transport: string, broker: string, scenario = "steady", fault = "drop"): string | null {
+export function pairingProblem(
+  transport: string,
+  broker: string,
+  workload: Pick<Workload, "scenario" | "fault"> = { scenario: "steady", fault: "drop" },
+  context: FaultContext = { ownsBrokerServer: false },
+): string | null {
+  const { scenario } = workload;
+  const fault = faultOf(workload);
   if (scenario === "backpressure" && getTransport(transport).listener === "none") {
     return `${transport} × ${broker}: the backpressure scenario slows clients of a relay, and ${transport} has none (a slow broker consumer is another measurement)`;
   }
   if (scenario === "backpressure" && getTransport(transport).newConnectionPerRequest) {
     return `${transport} × ${broker}: its client opens a new TCP connection for each request, and the backpressure scenario's throttle slows a connection, not a client`;
   }
-  if (scenario === "reconnect") {
-    const problem = getFault(fault).problem(getTransport(transport), getBroker(broker));
+  if (fault) {
+    const problem = getFault(fault).problem(getTransport(transport), getBroker(broker), context);
     if (problem) return `${transport} × ${broker}: the ${fault} fault cannot apply: ${problem}`;
   }
   if (getTransport(transport).listener === "none" && getBroker(broker).inProcess) {

@@ -1,7 +1,7 @@
 /**
- * A TCP proxy in the clients' path to the relay, for the scenarios that need a bad
- * path whatever the transport:
- * - `cut(ms)` (the reconnect scenario's `cut` fault) resets every connection and
+ * A TCP proxy in a path (the clients' to the relay, or the relay's to the broker), for
+ * the scenarios that need a bad path whatever the protocol:
+ * - `cut(ms)` (the faults `cut` and `cut-broker`) resets every connection and
  *   refuses new ones (accepted and reset at once) for the length of the cut;
  * - `readBytesPerSec` (the backpressure scenario's slow clients) reads the relay's
  *   side no faster than that, so the relay sees a slow reader. The proxy holds at most
@@ -19,14 +19,15 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(host: string, targetPort: number, options: { readBytesPerSec?: number } = {}): Promise<TcpProxy> {
+  /** Listens on `host`, forwarding to `targetPort` on `targetHost` (default: `host`). */
+  static async start(host: string, targetPort: number, options: { readBytesPerSec?: number; targetHost?: string } = {}): Promise<TcpProxy> {
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ port: 0, host, backlog: 65535 }, resolve);
     });
     const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
-    server.on("connection", (client) => proxy.accept(client, host, targetPort, options.readBytesPerSec));
+    server.on("connection", (client) => proxy.accept(client, options.targetHost ?? host, targetPort, options.readBytesPerSec));
     return proxy;
   }
 

@@ -45,6 +45,22 @@ export class SequenceTracker {
     return false;
   }
 
+  /** How many of `seqs` (ascending) were never delivered. */
+  missing(seqs: readonly number[]): number {
+    let n = 0;
+    let g = 0;
+    for (const seq of seqs) {
+      if (seq > this.highest) {
+        n++;
+        continue;
+      }
+      while (g < this.gaps.length && this.gaps[g]![1] < seq) g++;
+      const gap = this.gaps[g];
+      if (gap && gap[0] <= seq) n++;
+    }
+    return n;
+  }
+
   /** Whether every sequence 1..lastSeq has been delivered. */
   isComplete(lastSeq: number): boolean {
     return this.highest >= lastSeq && this.gaps.length === 0;

@@ -40,7 +40,7 @@ export interface Workload {
   reconnectDelay: number;
   /** reconnect scenario: what goes wrong (see harness/scenarios/faults.ts). */
   fault: string;
-  /** reconnect scenario, `cut`: how long the path stays cut, in seconds. */
+  /** reconnect scenario, `cut` and `cut-broker`: how long the path stays cut, in seconds. */
   faultDuration: number;
   /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
   faultAt: number;
@@ -102,9 +102,9 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
-  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart) or cut (the clients' path, for faultDuration)", choices: () => [...faults.keys()] },
-  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut: how long the clients' path stays cut" },
-  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect scenario: seconds into the measured window (0: its middle)" },
+  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, or cut-broker (the relay's path to the broker, for faultDuration)", choices: () => [...faults.keys()] },
+  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut and cut-broker: how long the path stays cut" },
+  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)" },
   { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)" },
   { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try" },
   { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)" },

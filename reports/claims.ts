@@ -29,10 +29,13 @@ function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined 
 }
 const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
 
-/** Messages lost in the cells where this fault struck; undefined when it struck none. */
+/**
+ * Messages lost in the cells where this fault struck, leaving out those the broker
+ * never acknowledged (the producer knew they failed); undefined when it struck none.
+ */
 function lostAcross(cells: readonly CellResult[], fault: string): number | undefined {
   const struck = cells.filter((c) => c.fault?.struck && c.fault.kind === fault);
-  return struck.length > 0 ? sum(struck, (c) => c.counts.lost) : undefined;
+  return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
 }
 
 /** Every metric a check may name. Those without `read` are produced by scenarios still to come. */
@@ -69,8 +72,21 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     describe: "messages lost when the relay is killed and restarted",
     read: (cells) => lostAcross(cells, "kill-relay"),
   },
-  lostAcrossBrokerRestart: { unit: "count", scenario: "durability", describe: "messages lost when the broker restarts mid-stream" },
-  replayCompleteness: { unit: "ratio", scenario: "durability", describe: "share of missed history a late or resuming subscriber gets back" },
+  lostAcrossBrokerRestart: {
+    unit: "count",
+    scenario: "durability",
+    describe: "acknowledged messages live subscribers lost when the broker restarts mid-stream",
+    read: (cells) => lostAcross(cells, "restart-broker"),
+  },
+  replayCompleteness: {
+    unit: "ratio",
+    scenario: "durability",
+    describe: "share of the acknowledged stream a late subscriber gets back from the broker's history",
+    read: (cells) => {
+      const shares = cells.flatMap((c) => (c.durability ? [c.durability.keptShare] : []));
+      return shares.length > 0 ? median(shares) : undefined;
+    },
+  },
   slowReaderMemoryGrowthMiB: {
     unit: "MiB",
     scenario: "backpressure",

@@ -97,6 +97,15 @@ export interface CellResult {
   /** Messages the producer achieved per second over its whole run. */
   publishedPerSec: number;
   published: number;
+  /** Publishes that failed (a fault on the broker, say); their messages count in lost when nobody received them. */
+  publishErrors?: number;
+  /**
+   * Messages the broker never acknowledged: failed publishes, and those still
+   * unanswered after the drain time. Present when the producer had its own process.
+   */
+  unacknowledged?: number;
+  /** Of counts.lost: deliveries of messages the broker never acknowledged. counts.lost − this is what was lost after the broker had it. */
+  lostUnacknowledged?: number;
   replayed: number;
   /**
    * The relay's memory per connection with every client connected and idle, after a
@@ -160,16 +169,36 @@ export interface CellResult {
     /** backpressure scenario: the slow clients' latency (latencyUs holds the fast ones'). */
     latencySlowUs?: string;
   };
-  /** reconnect scenario: the fault and when it struck, in seconds into the measured window. */
+  /** reconnect and durability scenarios: the fault and when it struck, in seconds into the measured window. */
   fault?: {
-    /** A fault of harness/scenarios/faults.ts: drop, kill-relay, cut. */
+    /** A fault of harness/scenarios/faults.ts: drop, kill-relay, cut, restart-broker, cut-broker. */
     kind: string;
     atS: number;
     struck: boolean;
-    /** From the strike until the fault was over (kill-relay: the restarted relay listens again; cut: the path is whole again), in seconds. */
+    /** From the strike until the fault was over (kill-relay: the restarted relay listens again; cut, cut-broker: the path is whole again; restart-broker: the restarted server accepts connections), in seconds. */
     recoveredInS?: number;
     /** Clients reached the relay through rtbench's TCP fault proxy for the whole cell (the `cut` fault): one hop more than other cells. */
     viaProxy?: boolean;
+    /** The relay reached the broker through rtbench's TCP fault proxy for the whole cell (the `cut-broker` fault). */
+    brokerViaProxy?: boolean;
+  };
+  /**
+   * durability scenario: what the broker kept of the whole stream (restarted in its
+   * middle), as a subscriber that comes after it reads it back.
+   */
+  durability?: {
+    /** Where the late subscriber started: "earliest" where the broker keeps history, else "latest". */
+    from: "earliest" | "latest";
+    /** Messages the producer sent, and those of them the broker acknowledged. */
+    published: number;
+    acknowledged: number;
+    /** Distinct messages of the stream the late subscriber received, and those of them the broker had acknowledged. */
+    kept: number;
+    keptAcknowledged: number;
+    /** keptAcknowledged / acknowledged: what the broker kept of what it said it had. */
+    keptShare: number;
+    /** Seconds from connecting until the last message arrived. */
+    readS: number;
   };
   /** reconnect scenario: reconnects made, and the time each took from the drop. */
   reconnects?: { count: number; timeUs: Percentiles };

@@ -14,6 +14,16 @@ export interface FaultTarget {
   restartRelay(): Promise<void>;
   /** Resets every client connection at the proxy in their path and refuses new ones for `faultDuration`. */
   cutClients(): Promise<void>;
+  /** Stops the broker server (SIGTERM, so it may flush what it keeps) and starts it again on the same port and data. */
+  restartBroker(): Promise<void>;
+  /** Resets the relay's broker connections at the proxy in their path and refuses new ones for `faultDuration`. */
+  cutBroker(): Promise<void>;
+}
+
+/** What a fault may need of the cell beyond its transport and broker. */
+export interface FaultContext {
+  /** rtbench started the broker server for this run, so it may stop and restart it. */
+  ownsBrokerServer: boolean;
 }
 
 export interface Fault {
@@ -21,10 +31,10 @@ export interface Fault {
   readonly summary: string;
   /** The fault lasts until strike() settles, and the cell records how long (`recoveredInS`); a drop is over at once. */
   readonly lasting: boolean;
-  /** Clients reach the relay through a TcpProxy (harness/tcp-proxy.ts) for the whole cell. */
-  readonly viaProxy?: boolean;
+  /** Who goes through a TcpProxy (harness/tcp-proxy.ts) for the whole cell: the clients to the relay, or the relay to the broker. */
+  readonly proxy?: "clients" | "broker";
   /** Why this fault cannot strike the pairing, or null. */
-  problem(transport: Transport, broker: Broker): string | null;
+  problem(transport: Transport, broker: Broker, context: FaultContext): string | null;
   strike(target: FaultTarget): Promise<void>;
 }
 
@@ -52,9 +62,35 @@ const list: Fault[] = [
     name: "cut",
     summary: "the path between clients and relay is cut for faultDuration: connections reset, new ones refused",
     lasting: true,
-    viaProxy: true,
+    proxy: "clients",
     problem: noRelay,
     strike: (target) => target.cutClients(),
+  },
+  {
+    name: "restart-broker",
+    summary: "the broker server is stopped (SIGTERM) and started again on the same port and data",
+    lasting: true,
+    problem: (_transport, broker, context) =>
+      broker.inProcess
+        ? `${broker.name} has no server to restart: it lives inside the relay process`
+        : context.ownsBrokerServer
+          ? null
+          : `rtbench restarts only a broker server it started for this run, and ${broker.name}'s came from --broker-url or \`rtbench brokers up\``,
+    strike: (target) => target.restartBroker(),
+  },
+  {
+    name: "cut-broker",
+    summary: "the path between relay and broker is cut for faultDuration: connections reset, new ones refused; the producer keeps publishing",
+    lasting: true,
+    proxy: "broker",
+    problem: (transport, broker) =>
+      noRelay(transport) ??
+      (broker.inProcess
+        ? `${broker.name} lives inside the relay process: there is no path to cut`
+        : broker.bootstrapOnly
+          ? `${broker.name}'s clients connect to the address the broker advertises once they have bootstrapped, so a proxy in its URL would be bypassed`
+          : null),
+    strike: (target) => target.cutBroker(),
   },
 ];
 
