@@ -54,5 +54,8 @@ test("a producer asked for more than it can send is flagged saturated, not repor
   assert.ok(cell.saturationReasons.some((s) => /producer \(shares the relay's process\) (achieved|fell behind)/.test(s)), cell.saturationReasons.join("; "));
   assert.match(r.stdout, /SATURATED/);
   // What arrived per second, not what was offered: the producer alone could not send 10^6/s.
-  assert.ok(cell.throughput <= cell.publishedPerSec * 1.05, `throughput ${cell.throughput} vs published ${cell.publishedPerSec}/s`);
+  // (Not compared with publishedPerSec: that is the mean over the whole send, which a
+  // producer falling behind stretches past the 1 s window, so the window's rate can exceed it.)
+  assert.ok(cell.throughput < 500_000, `throughput ${cell.throughput}/s is what arrived, far below the 10^6/s offered`);
+  assert.ok(cell.throughput <= cell.published, `one client cannot receive in 1 s more than was published (${cell.throughput} vs ${cell.published})`);
 });
