@@ -7,6 +7,7 @@
 import { topicName } from "../../brokers/broker.js";
 import { decodeBinary } from "../envelope.js";
 import { getBroker } from "../registry.js";
+import { SequenceTracker } from "../tracker.js";
 import type { CellResult } from "../../results/schema.js";
 
 /** What the late subscriber got back: the cell's `durability` (results/schema.ts). */
@@ -32,7 +33,7 @@ export async function readHistory(q: HistoryQuery): Promise<HistoryRead> {
   const quietMs = q.quietMs ?? 2_000;
   const deadline = Date.now() + (q.timeoutMs ?? 60_000);
   const total = q.lastSeq.reduce((a, b) => a + b, 0);
-  const seen = q.lastSeq.map(() => new Set<number>());
+  const seen = q.lastSeq.map(() => new SequenceTracker());
   let kept = 0;
   const startedAt = Date.now();
   let lastArrival = startedAt;
@@ -44,9 +45,7 @@ export async function readHistory(q: HistoryQuery): Promise<HistoryRead> {
           topicName(q.namespace, stream),
           (raw) => {
             const { seq } = decodeBinary(raw);
-            const set = seen[stream]!;
-            if (seq >= 1 && seq <= q.lastSeq[stream]! && !set.has(seq)) {
-              set.add(seq);
+            if (seq >= 1 && seq <= q.lastSeq[stream]! && seen[stream]!.record(seq)) {
               kept++;
               lastArrival = Date.now();
             }
@@ -55,7 +54,9 @@ export async function readHistory(q: HistoryQuery): Promise<HistoryRead> {
         ),
       ),
     );
-    while (kept < total && Date.now() < deadline && Date.now() - lastArrival < quietMs) {
+    // The quiet time counts from the subscriptions' start at the earliest: joining (a Kafka group) can take longer than it.
+    const subscribedAt = Date.now();
+    while (kept < total && Date.now() < deadline && Date.now() - Math.max(lastArrival, subscribedAt) < quietMs) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await Promise.all(subs.map((s) => s.close()));
@@ -63,7 +64,7 @@ export async function readHistory(q: HistoryQuery): Promise<HistoryRead> {
     await conn.close();
   }
   const unacked = q.unacknowledged.reduce((n, s) => n + s.length, 0);
-  const keptUnacked = q.unacknowledged.reduce((n, seqs, stream) => n + seqs.filter((seq) => seen[stream]?.has(seq)).length, 0);
+  const keptUnacked = q.unacknowledged.reduce((n, seqs, stream) => n + seqs.length - (seen[stream]?.missing(seqs) ?? seqs.length), 0);
   const acknowledged = total - unacked;
   return {
     from,
