@@ -30,9 +30,11 @@ export interface BrokerConnection {
   /**
    * Publishes without waiting for the broker where the protocol allows, so an
    * open-loop producer is never paced by acknowledgements. A promise is returned
-   * where the adapter must surface asynchronous failure.
+   * where the adapter must surface asynchronous failure. `sequence` is the message's
+   * place in its stream (from 1): a partitioned broker puts it in partition
+   * (sequence - 1) mod partitions, so a subscriber can tell each message's partition.
    */
-  publish(topic: string, message: Buffer): void | Promise<void>;
+  publish(topic: string, message: Buffer, sequence?: number): void | Promise<void>;
   /** Resolves once the broker will deliver every later publish to this subscription. */
   subscribe(topic: string, onMessage: (message: Buffer) => void, options?: SubscribeOptions): Promise<Subscription>;
   close(): Promise<void>;

@@ -2,8 +2,10 @@
  * Kafka with kafkajs: a topic per stream with `partitions` partitions (workload field),
  * one consumer group per subscription (per relay), replay from the earliest offset
  * kept. Two variants: acks=1 (the leader has it) and acks=all (every in-sync replica).
- * Messages carry no key, so with more than one partition a stream's order is kept per
- * partition only, as the capabilities say.
+ * Messages carry no key: with more than one partition, message `sequence` of a stream
+ * goes to partition (sequence - 1) mod partitions, round the partitions as kafkajs's
+ * own round robin would, but in a way a subscriber can tell. A stream's order is then
+ * kept per partition only, as the capabilities say, and the fleet can check that.
  *
  * kafkajs does not keep the order of concurrent send() calls, so each topic has one
  * send in flight and what is published meanwhile waits and goes in the next batch,
@@ -11,7 +13,7 @@
  * returns at once, and its promise settles when its batch is acknowledged.
  */
 import { randomUUID } from "node:crypto";
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer } from "kafkajs";
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Message } from "kafkajs";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 
 const STANDARD_URL = "kafka://127.0.0.1:9092";
@@ -44,7 +46,7 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
           p = admin
             .listTopics()
             .then((topics) => (topics.includes(topic) ? undefined : admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })))
-            .then(() => undefined);
+            .then(() => leadersElected(admin, topic));
           created.set(topic, p);
         }
         return p;
@@ -55,15 +57,16 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
       const queueFor = (topic: string): TopicQueue => {
         let q = queues.get(topic);
         if (!q) {
-          q = new TopicQueue((messages) => ensureTopic(topic).then(() => producer.send({ topic, acks, messages: messages.map((value) => ({ value })) })));
+          q = new TopicQueue((messages) => ensureTopic(topic).then(() => producer.send({ topic, acks, messages })));
           queues.set(topic, q);
         }
         return q;
       };
       const consumers = new Set<Consumer>();
       return {
-        publish(topic, message) {
-          return queueFor(topic).push(message);
+        publish(topic, message, sequence) {
+          const partition = partitions > 1 && sequence !== undefined ? (sequence - 1) % partitions : undefined;
+          return queueFor(topic).push(partition === undefined ? { value: message } : { value: message, partition });
         },
         async subscribe(topic, onMessage, opts) {
           await ensureTopic(topic);
@@ -103,17 +106,36 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
 export const kafkaAcks1 = kafkaBroker("kafka", 1, "Kafka (kafkajs), acks=1, a consumer group per relay, replay from the earliest offset");
 export const kafkaAcksAll = kafkaBroker("kafka-acks-all", -1, "Kafka (kafkajs), acks=all, a consumer group per relay, replay from the earliest offset");
 
+/**
+ * Waits until every partition of `topic` answers for its offsets. A topic just made
+ * by another client (direct clients connect many at once) can list leaders in its
+ * metadata while the broker still says "not the leader" for some partitions, and a
+ * subscriber asking for the ends then would fail.
+ */
+async function leadersElected(admin: Admin, topic: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await admin
+      .fetchTopicOffsets(topic)
+      .then((offsets) => offsets.length > 0)
+      .catch(() => false);
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`kafka: topic ${topic} did not answer for every partition's offsets within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Most messages in one produce request. */
 const MAX_BATCH = 1000;
 
 /** One send in flight per topic; publishes made meanwhile go together in the next. */
 class TopicQueue {
-  private waiting: Array<{ message: Buffer; resolve(): void; reject(err: Error): void }> = [];
+  private waiting: Array<{ message: Message; resolve(): void; reject(err: Error): void }> = [];
   private sending: Promise<void> | null = null;
 
-  constructor(private readonly send: (messages: Buffer[]) => Promise<unknown>) {}
+  constructor(private readonly send: (messages: Message[]) => Promise<unknown>) {}
 
-  push(message: Buffer): Promise<void> {
+  push(message: Message): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ message, resolve, reject });
       if (!this.sending) this.sending = this.drain();

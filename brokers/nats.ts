@@ -88,7 +88,9 @@ export const natsJetStream: Broker = {
         const consumer = await js.consumers.get(JS_STREAM, { filter_subjects: topic, ...start });
         const messages = await consumer.consume({
           callback: (m) => onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
-          max_messages: 10_000,
+          // Small pulls, refilled often: with 10,000 a pull outlived its 5 s expiry at a few
+          // hundred msg/s, and consumers stalled for two missed heartbeats (p99 ~5 s).
+          max_messages: 1_000,
           // Pulls expire after 5 s, heartbeats every 2.5 s: after a server restart the
           // ordered consumer misses two and recreates itself from its last sequence within
           // seconds. With the default 30 s it stalls for up to a minute.

@@ -73,7 +73,7 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       const intendedAt = Math.round(schedule.intendedAt(next));
       const seq = ++lastSeq[stream]!;
       const sentAt = Math.round(nowNs());
-      const acked = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size));
+      const acked = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size), seq);
       if (acked) {
         pending[stream]!.add(seq);
         acked.then(
