@@ -8,7 +8,7 @@
  * that asks with `auth.from` (a new session) is served from the relay's replay buffer.
  */
 import { Server as EngineServer } from "engine.io";
-import { Server as IoServer, type Socket as ServerSocket } from "socket.io";
+import { Server as IoServer, type ServerOptions as IoServerOptions, type Socket as ServerSocket } from "socket.io";
 import { io as ioClient } from "socket.io-client";
 import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
 import { CursorWaiters, ReplayBuffer } from "../harness/replay.js";
@@ -28,7 +28,25 @@ export const SOCKETIO_PATH = "/socket.io/";
 /** How long Socket.IO keeps a disconnected session's missed packets (its default: 2 minutes). */
 export const RECOVERY_WINDOW_MS = 120_000;
 
-type Variant = "websocket" | "polling";
+export type Variant = "websocket" | "polling";
+
+/**
+ * How a cluster of relays passes broadcasts (transports/socketio-adapters.ts): the
+ * Socket.IO adapter made for the cell's Redis, with what must be closed after it.
+ */
+export type ClusterAdapter = (redis: { url: string; namespace: string }) => {
+  adapter: NonNullable<IoServerOptions["adapter"]>;
+  /** Resolves once broadcasts from other relays will reach this one. */
+  ready: Promise<void>;
+  /**
+   * Whether the adapter delivers a broadcast to this relay's own sockets only after its
+   * publish returns (socket.io-adapter's ClusterAdapter). Then a socket.emit (recovery
+   * routes it through the adapter) and a join must wait in that same queue, or a
+   * broadcast still in flight reaches a resumed client ahead of its replay.
+   */
+  deliversAfterPublish: boolean;
+  close(): Promise<void>;
+};
 
 const room = (topic: number): string => `t${topic}`;
 
@@ -39,17 +57,22 @@ class SocketIoServer implements TransportServer {
   private readonly waiting: Array<CursorWaiters<ServerSocket>>;
   private recoveredPackets = 0;
   private replayedFrames = 0;
+  private readonly cluster: ReturnType<ClusterAdapter> | undefined;
 
   constructor(
     private readonly options: ServerOptions,
     variant: Variant,
+    clusterAdapter?: ClusterAdapter,
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
     this.waiting = Array.from({ length: options.topics }, () => new CursorWaiters<ServerSocket>());
     this.engine = new EngineServer({ transports: [variant], perMessageDeflate: false, httpCompression: false });
+    if (clusterAdapter && !options.adapter) throw new Error("a Socket.IO adapter transport needs the adapter's Redis URL");
+    this.cluster = clusterAdapter && options.adapter ? clusterAdapter(options.adapter) : undefined;
     this.io = new IoServer({
       serveClient: false,
       connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
+      ...(this.cluster ? { adapter: this.cluster.adapter } : {}),
     });
     this.io.bind(this.engine);
     // Count what recovery hands back, which Socket.IO does not report.
@@ -86,14 +109,20 @@ class SocketIoServer implements TransportServer {
       this.replayedFrames += missed.length;
       for (const text of missed) socket.emit("m", text);
     }
-    void socket.join(room(topic));
+    this.join(socket, topic);
+  }
+
+  /** Joins the stream's room after everything already sent to the room or the socket. */
+  private join(socket: ServerSocket, topic: number): void {
+    if (this.cluster?.deliversAfterPublish) void this.io.in(socket.id).socketsJoin(room(topic));
+    else void socket.join(room(topic));
   }
 
   broadcast(header: EnvelopeHeader, raw: Buffer): void {
     if (header.stream >= this.options.topics) return;
     const text = encodeText(header, raw.length);
     this.replays[header.stream]!.push(header.seq, text);
-    for (const socket of this.waiting[header.stream]!.release(header.seq)) void socket.join(room(header.stream));
+    for (const socket of this.waiting[header.stream]!.release(header.seq)) this.join(socket, header.stream);
     this.io.to(room(header.stream)).emit("m", text);
   }
 
@@ -113,13 +142,25 @@ class SocketIoServer implements TransportServer {
     return this.io.of("/").sockets.size;
   }
 
+  async ready(): Promise<void> {
+    await this.cluster?.ready;
+  }
+
   async close(): Promise<void> {
     this.io.disconnectSockets(true);
     this.engine.close();
+    if (this.cluster) {
+      await this.io.of("/").adapter.close();
+      await this.cluster.close();
+    }
   }
 }
 
-function connector(variant: Variant) {
+export function createSocketIoServer(options: ServerOptions, variant: Variant, clusterAdapter?: ClusterAdapter): TransportServer {
+  return new SocketIoServer(options, variant, clusterAdapter);
+}
+
+export function connector(variant: Variant) {
   return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
     const socket = ioClient(options.baseUrl, {
       path: SOCKETIO_PATH,
@@ -151,7 +192,7 @@ function connector(variant: Variant) {
  * A message event as it goes on the wire: engine.io "4" (message), Socket.IO "2"
  * (event), the JSON array with the recovery offset, and the reverse on the client.
  */
-const codec: Codec = {
+export const codec: Codec = {
   encode: (header, raw) => `42${JSON.stringify(["m", encodeText(header, raw.length), String(header.seq)])}`,
   decode(frame, onMessage) {
     const text = typeof frame === "string" ? frame : frame.toString("utf8");

@@ -18,6 +18,11 @@ export interface ServerOptions {
   heartbeatMs: number;
   /** Reconnect delay the server advises (SSE `retry:`). */
   retryMs: number;
+  /**
+   * Transports with `adapterBroker`: the Redis server their relays pass broadcasts
+   * through, and the cell's namespace (so cells never hear each other).
+   */
+  adapter?: { url: string; namespace: string };
 }
 
 /**
@@ -38,6 +43,8 @@ export interface TransportServer {
   handleStream?(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean;
   /** TCP listener: every accepted connection. */
   handleConnection?(socket: Socket): void;
+  /** Resolves once the server can take clients and broadcasts (an adapter has subscribed). */
+  ready?(): Promise<void>;
   /** Open client connections right now. */
   connections(): number;
   /** Frames sent from the replay buffer to resuming clients. */
@@ -96,6 +103,12 @@ export interface Transport {
    * nothing per connection (the backpressure throttle) can stand for the client.
    */
   readonly newConnectionPerRequest?: boolean;
+  /**
+   * Relays of this transport pass broadcasts to each other through this broker's
+   * server (a Socket.IO adapter over Redis): with several relays only the first
+   * subscribes to the cell's broker, and the adapter carries each message to the rest.
+   */
+  readonly adapterBroker?: string;
   /** Facts of this variant that every cell records (compression, streams per session, ...). */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
   readonly codec: Codec;
