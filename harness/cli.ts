@@ -15,12 +15,14 @@ import { freshNamespace } from "../brokers/broker.js";
 import { brokers, getBroker, getTransport, scenarios, transports } from "./registry.js";
 import { fetchKafka, kafkaLibs, servers } from "../brokers/servers.js";
 import { treeRssBytes } from "./proc.js";
-import { relayBurnUs, startRelay } from "./relay.js";
-import { connectionPlanProblem } from "./limits.js";
+import { relayBurnUs, relayMaxConnections, startRelay } from "./relay.js";
+import { connectionPlanProblem, describeLimits, machineLimits } from "./limits.js";
+import { runConnections, stepPlan } from "./scenarios/connections.js";
 import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, unavailableCell } from "./runner.js";
-import { BrokerServers, brokersDown, brokersUp, readUpState, upDir } from "./broker-servers.js";
+import { BrokerServers, brokersDown, brokersUp, readUpState, upDir, type Resolved } from "./broker-servers.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { runSaturation } from "./scenarios/saturation.js";
+import { runScaleOut } from "./scenarios/scale-out.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
 import { newRunId, RunReadError, RunStore } from "../results/store.js";
 import { writeReport } from "../reports/report.js";
@@ -187,8 +189,25 @@ async function run(args: string[]): Promise<number> {
   if (workload.scenario === "saturation" && workload.maxRate < workload.rate) {
     throw new UsageError(`rtbench run: field "maxRate": the sweep starts at rate ${workload.rate}/s: expected a number >= ${workload.rate}, got ${workload.maxRate}`);
   }
-  const problem = connectionPlanProblem(workload.clients, fleetProcessesFor(workload));
-  if (problem) throw new UsageError(`rtbench run: ${problem}`);
+  if (workload.relays > 1 && ["reconnect", "durability", "backpressure"].includes(workload.scenario)) {
+    throw new UsageError(`rtbench run: field "relays": the ${workload.scenario} scenario runs one relay: expected 1, got ${workload.relays}`);
+  }
+  if (workload.scenario === "scale-out" && workload.relays < 2) {
+    throw new UsageError(`rtbench run: field "relays": the scale-out scenario steps from 1 relay up to this many: expected an integer >= 2, got ${workload.relays}`);
+  }
+  if (workload.scenario === "connections") {
+    if (workload.rampFrom > workload.clients) {
+      throw new UsageError(`rtbench run: field "rampFrom": the ramp ends at clients (${workload.clients}): expected an integer <= ${workload.clients}, got ${workload.rampFrom}`);
+    }
+    // The preflight: what this machine allows, and whether the ramp's last step fits it with fleets and relays added.
+    const limits = machineLimits();
+    process.stderr.write(`rtbench: ${describeLimits(limits)}\n`);
+    const problem = connectionPlanProblem(stepPlan(workload, workload.clients, true, limits), limits);
+    if (problem) throw new UsageError(`rtbench run: the connections ramp cannot reach ${workload.clients}: ${problem}`);
+  } else {
+    const problem = connectionPlanProblem({ clients: workload.clients, fleetProcesses: fleetProcessesFor(workload), relays: workload.relays });
+    if (problem) throw new UsageError(`rtbench run: ${problem}`);
+  }
 
   // Repetitions go round the whole matrix (1: a b c, 2: a b c, ...), so drift on the machine hits every cell alike.
   const cells = Array.from({ length: workload.repetitions }, (_, r) =>
@@ -202,7 +221,9 @@ async function run(args: string[]): Promise<number> {
     process.exit(143);
   };
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, early);
-  const resolved = new Map(await Promise.all(workload.brokers.map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  // Socket.IO adapter transports also need the Redis server their relays talk through.
+  const adapterBrokers = workload.transports.flatMap((t) => getTransport(t).adapterBroker ?? []);
+  const resolved = new Map(await Promise.all([...new Set([...workload.brokers, ...adapterBrokers])].map(async (b) => [b, await brokerServers.resolve(b)] as const)));
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, early);
   const brokerVersions = Object.fromEntries(
     [...resolved].map(([b, r]) => [b, r.ok ? r.endpoint.version : `unavailable: ${r.reason}`]),
@@ -218,7 +239,14 @@ async function run(args: string[]): Promise<number> {
     command: ["rtbench", "run", ...args],
     workload,
     environment: describeEnvironment(brokerVersions),
-    ...(relayBurnUs() > 0 ? { injected: { relayBurnUsPerMessage: relayBurnUs() } } : {}),
+    ...(relayBurnUs() > 0 || relayMaxConnections() > 0
+      ? {
+          injected: {
+            ...(relayBurnUs() > 0 ? { relayBurnUsPerMessage: relayBurnUs() } : {}),
+            ...(relayMaxConnections() > 0 ? { relayMaxConnections: relayMaxConnections() } : {}),
+          },
+        }
+      : {}),
   });
   const shown = relative(process.cwd(), store.dir) || store.dir;
   process.stderr.write(
@@ -248,12 +276,17 @@ async function run(args: string[]): Promise<number> {
       ...c,
       workload,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
+      ...(adapterUrlFor(c.transport, resolved) ?? {}),
       ...(r.ok && r.endpoint.pid ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned ? { restart: owned.restart } : {}) } } : {}),
     };
-    const problem = r.ok
-      ? pairingProblem(c.transport, c.broker, workload, { ownsBrokerServer: owned !== undefined })
-      : `${c.broker} is unavailable: ${r.reason}`;
-    const runScenario = workload.scenario === "saturation" ? runSaturation : runCell;
+    const adapterBroker = getTransport(c.transport).adapterBroker;
+    const adapter = adapterBroker ? resolved.get(adapterBroker)! : undefined;
+    const problem = !r.ok
+      ? `${c.broker} is unavailable: ${r.reason}`
+      : adapter && !adapter.ok
+        ? `${c.transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}`
+        : pairingProblem(c.transport, c.broker, workload, { ownsBrokerServer: owned !== undefined });
+    const runScenario = SCENARIO_RUNNERS[workload.scenario] ?? runCell;
     const cell = problem ? unavailableCell(spec, problem) : await runScenario(
       spec,
       {
@@ -279,6 +312,20 @@ async function run(args: string[]): Promise<number> {
   }
   return store.cells.some((c) => c.status === "failed") ? 1 : 0;
 }
+
+/** The adapter's Redis URL for a transport whose relays talk through one. */
+function adapterUrlFor(transport: string, resolved: ReadonlyMap<string, Resolved>): { adapterUrl: string } | undefined {
+  const name = getTransport(transport).adapterBroker;
+  const r = name ? resolved.get(name) : undefined;
+  return r?.ok && r.endpoint.url ? { adapterUrl: r.endpoint.url } : undefined;
+}
+
+/** Scenarios that are more than one steady cell; the rest run as one. */
+const SCENARIO_RUNNERS: Record<string, typeof runCell> = {
+  saturation: runSaturation,
+  "scale-out": runScaleOut,
+  connections: (spec, hooks) => runConnections(spec, hooks),
+};
 
 async function report(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" } }, "report");
@@ -460,6 +507,13 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`rtbench serve: ${broker} is unavailable: ${resolved.reason}\n`);
     return 1;
   }
+  // A Socket.IO adapter transport also needs the Redis its relays talk through.
+  const adapterBroker = getTransport(transport).adapterBroker;
+  const adapter = adapterBroker ? await brokerServers.resolve(adapterBroker) : undefined;
+  if (adapter && !adapter.ok) {
+    process.stderr.write(`rtbench serve: ${transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}\n`);
+    return 1;
+  }
   const namespace = freshNamespace();
   const relay = await startRelay({
     ...RELAY_DEFAULTS,
@@ -467,6 +521,7 @@ async function serve(args: string[]): Promise<number> {
     broker,
     namespace,
     history: false,
+    ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
     ...(resolved.endpoint.url ? { brokerUrl: resolved.endpoint.url } : {}),
     topics: fields.topics,
     port,

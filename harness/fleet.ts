@@ -25,10 +25,14 @@ class Subscriber {
   /** Failed reconnects in a row, for backoff. */
   attempts = 0;
   retry: NodeJS.Timeout | undefined;
+  /** Highest sequence seen per partition, where the plan has partitions. */
+  partitionHighest: number[] | undefined;
   constructor(
     readonly topic: number,
     /** Reads through the backpressure scenario's throttle; its latency is kept apart. */
     readonly slow: boolean,
+    /** Index of the relay it connects to. */
+    readonly relay: number,
   ) {}
 }
 
@@ -57,13 +61,15 @@ export class Fleet {
   clockAnomalies = 0;
   disconnects = 0;
   arrivedInWindow = 0;
+  reorderedWithinPartition = 0;
   private measureFrom = Number.POSITIVE_INFINITY;
   private measureUntil = Number.POSITIVE_INFINITY;
   private startAt = Number.POSITIVE_INFINITY;
   private finishing = false;
 
   constructor(readonly plan: FleetPlan) {
-    this.subscribers = plan.topics.map((t, i) => new Subscriber(t, plan.slow?.clients[i] ?? false));
+    this.subscribers = plan.topics.map((t, i) => new Subscriber(t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
+    if (plan.partitions && plan.partitions > 1) for (const s of this.subscribers) s.partitionHighest = new Array<number>(plan.partitions).fill(0);
   }
 
   /**
@@ -77,7 +83,7 @@ export class Fleet {
     let settled = false;
     sub.conn = transport.connect(
       {
-        baseUrl: sub.slow ? this.plan.slow!.baseUrl : this.plan.baseUrl,
+        baseUrl: sub.slow ? this.plan.slow!.baseUrl : this.plan.baseUrls[sub.relay]!,
         topic: sub.topic,
         pollIntervalMs: this.plan.pollIntervalMs,
         ...(resuming ? { fromSeq: sub.tracker.highest + 1 } : {}),
@@ -101,6 +107,7 @@ export class Fleet {
           const now = nowNs();
           if (!sub.tracker.record(seq)) return;
           this.delivered++;
+          if (sub.partitionHighest) this.checkPartitionOrder(sub.partitionHighest, seq);
           if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
           if (sub.firstAt === 0) {
             sub.firstAt = now;
@@ -131,6 +138,13 @@ export class Fleet {
         },
       },
     );
+  }
+
+  /** A message behind a later one of its own partition: the order a partitioned broker promises was broken. */
+  private checkPartitionOrder(highest: number[], seq: number): void {
+    const p = (seq - 1) % highest.length;
+    if (seq < highest[p]!) this.reorderedWithinPartition++;
+    else highest[p] = seq;
   }
 
   /** After a drop (or a failed reconnect), tries again by the workload's policy. */
@@ -217,6 +231,7 @@ export class Fleet {
       counts,
       subscribersWithLoss,
       lostUnacknowledged,
+      reorderedWithinPartition: this.reorderedWithinPartition,
       open,
       disconnects: this.disconnects,
       arrivedInWindow: this.arrivedInWindow,

@@ -28,6 +28,13 @@ export interface RelayPlan {
    * the replay buffer: a relay restarted after a crash.
    */
   history: boolean;
+  /**
+   * Subscribe to the broker. False for all but the first relay of a transport whose
+   * relays pass broadcasts to each other (a Socket.IO adapter): they get them that way.
+   */
+  subscribe: boolean;
+  /** The Redis server of a Socket.IO adapter (transports with `adapterBroker`). */
+  adapterUrl?: string;
   replayCapacity: number;
   heartbeatMs: number;
   retryMs: number;
@@ -46,9 +53,12 @@ export interface ReconnectPolicy {
 
 export interface FleetPlan {
   transport: string;
-  baseUrl: string;
+  /** Every relay's base URL; a client connects to the one `relays` names. */
+  baseUrls: string[];
   /** Topic of each client this process opens. */
   topics: number[];
+  /** Relay of each client (parallel to `topics`), an index into `baseUrls`. */
+  relays: number[];
   localAddress?: string;
   connectConcurrency: number;
   pollIntervalMs: number;
@@ -56,6 +66,11 @@ export interface FleetPlan {
   broker?: DirectBroker;
   /** Absent: a dropped client stays dropped. */
   reconnect?: ReconnectPolicy;
+  /**
+   * A broker that orders per partition, with more than one: message `seq` was put in
+   * partition (seq - 1) mod partitions, so order is also checked within each.
+   */
+  partitions?: number;
   /**
    * backpressure scenario: which clients (parallel to `topics`) read slowly, through
    * the throttle at `slowBaseUrl`. Their latency and counts are kept apart.
@@ -103,6 +118,8 @@ export interface FleetReport {
   subscribersWithLoss: number;
   /** Of counts.lost: messages the broker never acknowledged to the producer. */
   lostUnacknowledged: number;
+  /** With `FleetPlan.partitions`: messages that arrived after a later one of their own partition. */
+  reorderedWithinPartition: number;
   open: number;
   disconnects: number;
   /** Deliveries that arrived inside the measured window, whatever their intended time. */

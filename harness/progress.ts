@@ -38,6 +38,8 @@ export class Progress {
           `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
           (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "") +
           (cell.sweep ? `; ${sweepNote(cell.sweep)}: ${cell.sweep.steps.at(-1)?.reason ?? "every step held"}` : "") +
+          (cell.scaleOut ? `; ${scaleOutNote(cell.scaleOut)}` : "") +
+          (cell.ramp ? `; ${rampNote(cell.ramp)}: ${cell.ramp.steps.at(-1)?.reason ?? "every step held"}` : "") +
           (brokerNote(cell) ? `; ${brokerNote(cell)}` : "");
     this.paint(text, true);
     if (this.tty) this.out.write("\n");
@@ -80,19 +82,43 @@ export function summaryTable(cells: readonly CellResult[]): string {
           ? "SATURATED (not the system's figure)"
           : c.sweep
             ? sweepNote(c.sweep)
-            : brokerNote(c),
+            : c.scaleOut
+              ? scaleOutNote(c.scaleOut)
+              : c.ramp
+                ? rampNote(c.ramp)
+                : brokerNote(c),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
   return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
 }
 
-/** What the broker kept and never acknowledged, where a cell says (durability, faults on the broker). */
+/** Messages out of order, what the broker kept and what it never acknowledged, where a cell says. */
 function brokerNote(c: CellResult): string {
   const parts: string[] = [];
+  if (c.counts.reordered > 0) {
+    const within = c.reorderedWithinPartition;
+    parts.push(`${c.counts.reordered} reordered${within !== undefined && c.params.partitions !== undefined && Number(c.params.partitions) > 1 ? ` (${within} within a partition)` : ""}`);
+  }
   if (c.durability) parts.push(`history kept ${c.durability.keptAcknowledged}/${c.durability.acknowledged} acknowledged`);
   if (c.unacknowledged) parts.push(`${c.unacknowledged} never acknowledged`);
   return parts.join(", ");
+}
+
+/** A ramp in a few words: the most connections held, and what ended it ("at least" unless the system failed). */
+export function rampNote(ramp: NonNullable<CellResult["ramp"]>): string {
+  const last = ramp.steps.at(-1);
+  const held = ramp.maxConnections === null ? "no step held" : `held ${ramp.limitMeasured ? "" : "at least "}${ramp.maxConnections} connections`;
+  const by = ramp.stoppedBy === "max-clients" ? "up to clients" : last && !last.held ? `${ramp.stoppedBy} at ${last.clients}` : ramp.stoppedBy;
+  return `${held} (${by})`;
+}
+
+/** A scale-out in a few words: relay CPU per delivery at each relay count, and the efficiency (or why there is none). */
+export function scaleOutNote(scaleOut: NonNullable<CellResult["scaleOut"]>): string {
+  const cpu = scaleOut.steps.map((s) => (s.relayCpuUsPerDelivery === null ? "-" : s.relayCpuUsPerDelivery.toFixed(1))).join("/");
+  const relays = scaleOut.steps.map((s) => s.relays).join("/");
+  const verdict = scaleOut.efficiency === null ? `no efficiency: ${scaleOut.reason}` : `efficiency ${scaleOut.efficiency.toFixed(2)}`;
+  return `relays ${relays}: relay CPU ${cpu} µs/delivery, ${verdict}`;
 }
 
 /** A sweep in a few words: the highest rate held, and what ended it ("at least" when the generator did). */

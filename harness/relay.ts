@@ -32,7 +32,8 @@ export interface RunningRelay {
 export type RelaySettings = Pick<
   RelayPlan,
   "transport" | "broker" | "brokerUrl" | "namespace" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host" | "history"
->;
+> &
+  Partial<Pick<RelayPlan, "subscribe" | "adapterUrl">>;
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
@@ -45,9 +46,13 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     replayCapacity: plan.replayCapacity,
     heartbeatMs: plan.heartbeatMs,
     retryMs: plan.retryMs,
+    ...(plan.adapterUrl ? { adapter: { url: plan.adapterUrl, namespace: plan.namespace } } : {}),
   });
+  await server.ready?.();
 
   const listener = await createListener(transport, server, plan.broker);
+  // Test-only: a relay that refuses sockets past a known count (the connections ramp's known answer).
+  if (listener && relayMaxConnections() > 0) listener.maxConnections = relayMaxConnections();
   const wire = new WireCounter();
   listener?.on("connection", (socket: Socket) => wire.track(socket));
   await new Promise<void>((resolve, reject) => {
@@ -71,10 +76,11 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
         }
       : (raw: Buffer): void => server.broadcast(decodeBinary(raw), raw);
   const subscriptions: Subscription[] = [];
-  // With no listener (direct) the clients subscribe to the broker themselves.
+  // With no listener (direct) the clients subscribe to the broker themselves; a relay
+  // told not to subscribe gets its broadcasts from another relay through an adapter.
   // A restarted relay refills its replay buffer from the broker's history, where it keeps one.
   const from = plan.history && getBroker(plan.broker).capabilities.replay ? "earliest" : "latest";
-  if (listener) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(plan.namespace, t), onMessage, { from }));
+  if (listener && plan.subscribe !== false) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(plan.namespace, t), onMessage, { from }));
 
   return {
     port,
@@ -175,4 +181,10 @@ class WireCounter {
 export function relayBurnUs(): number {
   const n = Number(process.env.RTBENCH_TEST_RELAY_BURN_US ?? 0);
   return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** Most client sockets a relay accepts, from RTBENCH_TEST_RELAY_MAX_CONNECTIONS: for testing the connections ramp only. */
+export function relayMaxConnections(): number {
+  const n = Number(process.env.RTBENCH_TEST_RELAY_MAX_CONNECTIONS ?? 0);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }

@@ -20,6 +20,7 @@ import { getFault, type FaultContext, type FaultTarget } from "./scenarios/fault
 import { readHistory } from "./scenarios/durability.js";
 import type { Unacknowledged } from "./producer.js";
 import { TcpProxy } from "./tcp-proxy.js";
+import { RelayNamespace, removeNamespacesNow } from "./netns.js";
 import { baseUrlFor } from "../transports/transport.js";
 
 /** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
@@ -34,17 +35,20 @@ export const RELAY_DEFAULTS = {
 
 const live = new Set<ChildProcess>();
 
-/** Kills every child this process started (on Ctrl-C, or after a failed cell). */
+/** Kills every child this process started (on Ctrl-C, or after a failed cell), and removes its network namespaces. */
 export function killChildren(): void {
   for (const child of live) child.kill("SIGKILL");
   live.clear();
+  removeNamespacesNow();
 }
 
-function spawn(script: string): ChildProcess {
+/** Starts a child process, inside `namespace` when given (`ip netns exec` hands on the IPC channel and execs node). */
+function spawn(script: string, namespace?: RelayNamespace): ChildProcess {
+  // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
+  const nodeArgs = ["--expose-gc", ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
   const child = fork(new URL(script, import.meta.url), [], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
-    // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
-    execArgv: ["--expose-gc", ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])],
+    ...(namespace ? { execPath: "ip", execArgv: [...namespace.exec, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
   });
   live.add(child);
   child.on("exit", () => live.delete(child));
@@ -57,6 +61,8 @@ export interface CellSpec {
   repetition: number;
   workload: Workload;
   brokerUrl?: string;
+  /** Transports with `adapterBroker`: the Redis server their relays pass broadcasts through. */
+  adapterUrl?: string;
   /** The broker server's process, when rtbench started it: its RSS is sampled during the cell. */
   brokerServer?: {
     pid(): number;
@@ -85,6 +91,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const total = OpenLoopSchedule.countFor(w.rate, w.warmup + w.duration);
   const processes = fleetProcessesFor(w);
   const clientTopics = Array.from({ length: w.clients }, (_, i) => i % w.topics);
+  // Clients go round-robin over the relays, as a load balancer without affinity would.
+  const relayCount = relaysOf(spec.transport, w);
+  const clientRelays = Array.from({ length: w.clients }, (_, i) => i % relayCount);
   // backpressure: floor(clients × slowClients) slow readers, spread evenly over the clients.
   const slowFlags = Array.from({ length: w.clients }, (_, i) => w.scenario === "backpressure" && Math.floor((i + 1) * w.slowClients) > Math.floor(i * w.slowClients));
   const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
@@ -93,17 +102,24 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   let fault: ReturnType<typeof scheduleFault> | undefined;
   let proxy: TcpProxy | undefined;
   let brokerProxy: TcpProxy | undefined;
+  let namespace: RelayNamespace | undefined;
   let throttle: TcpProxy | undefined;
   const inProcess = getBroker(spec.broker).inProcess;
+  // A broker that orders per partition: its order is checked within each partition too.
+  const perPartition = getBroker(spec.broker).capabilities.ordering === "per-partition";
   const faultName = faultOf(w);
   const faultKind = faultName ? getFault(faultName) : undefined;
   try {
     // A fault on the relay's path to the broker needs a proxy in it from the start.
     let relayBrokerUrl = spec.brokerUrl;
+    // A relay in a network namespace of its own (the partition fault) listens on its end
+    // of a veth pair and reaches the broker through the proxy on the other end.
+    if (faultKind?.netns) namespace = await RelayNamespace.create();
+    const proxyHost = namespace?.hostIp ?? RELAY_DEFAULTS.host;
     if (faultKind?.proxy === "broker" && spec.brokerUrl) {
       const target = new URL(spec.brokerUrl);
-      brokerProxy = await TcpProxy.start(RELAY_DEFAULTS.host, Number(target.port), { targetHost: target.hostname });
-      target.hostname = RELAY_DEFAULTS.host;
+      brokerProxy = await TcpProxy.start(proxyHost, Number(target.port), { targetHost: target.hostname });
+      target.hostname = proxyHost;
       target.port = String(brokerProxy.port);
       relayBrokerUrl = target.toString();
     }
@@ -120,18 +136,29 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       total,
       produce: inProcess,
       history: false,
+      subscribe: true,
+      ...(spec.adapterUrl ? { adapterUrl: spec.adapterUrl } : {}),
       port: 0,
       ...RELAY_DEFAULTS,
+      ...(namespace ? { host: namespace.relayIp } : {}),
+      heartbeatMs: w.heartbeat * 1000,
     };
     const startRelayProcess = async (p: RelayPlan) => {
-      const child = spawn("./relay-process.js");
+      const child = spawn("./relay-process.js", namespace);
       children.push(child);
       send(child, { kind: "init-relay", plan: p });
       return { child, ...(await expect(child, "ready", 60_000, "relay")) };
     };
     const first = await startRelayProcess(plan);
+    // scale-out: more relays on the same broker. Where the transport's relays pass
+    // broadcasts through an adapter, only the first subscribes to the broker.
+    const sharesBroadcasts = getTransport(spec.transport).adapterBroker !== undefined;
+    const others = await Promise.all(
+      Array.from({ length: relayCount - 1 }, () => startRelayProcess({ ...plan, produce: false, subscribe: !sharesBroadcasts })),
+    );
     let relay = first.child;
-    const { idle: idleBefore } = first;
+    const otherRelays = others.map((o) => o.child);
+    const idleBefore = sumProbes([first.idle, ...others.map((o) => o.idle)]);
     // A fault on the clients' path needs a proxy in it from the start.
     proxy = faultKind?.proxy === "clients" ? await TcpProxy.start(RELAY_DEFAULTS.host, first.port) : undefined;
     const baseUrl = proxy ? baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, proxy.port) : first.baseUrl;
@@ -160,18 +187,21 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
           kind: "init-fleet",
           plan: {
             transport: spec.transport,
-            baseUrl,
+            baseUrls: [baseUrl, ...others.map((o) => o.baseUrl)],
             topics: clientTopics.filter((_, i) => i % processes === k),
+            relays: clientRelays.filter((_, i) => i % processes === k),
             ...(throttle
               ? { slow: { clients: slowFlags.filter((_, i) => i % processes === k), baseUrl: baseUrlFor(getTransport(spec.transport), RELAY_DEFAULTS.host, throttle.port) } }
               : {}),
-            // Spread source addresses so each process has its own ephemeral port range.
-            localAddress: `127.0.0.${1 + (k % 250)}`,
+            // Spread source addresses so each process has its own ephemeral port range
+            // (a relay in a namespace is reached over its veth pair, not loopback).
+            ...(namespace ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
             // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
             connectConcurrency: isDirect ? 16 : 256,
             pollIntervalMs: w.pollInterval * 1000,
             ...(isDirect ? { broker: { name: spec.broker, namespace: plan.namespace, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
             ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),
+            ...(perPartition && w.partitions > 1 ? { partitions: w.partitions } : {}),
           },
         });
         return expect(fleet, "connected", 30_000 + 5 * w.clients, `fleet process ${k}`);
@@ -179,16 +209,21 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     );
     const failedConnections = connected.reduce((n, c) => n + c.failed, 0);
     const firstError = connected.find((c) => c.firstError)?.firstError;
-    // Every client connected and nothing sent yet: what an idle connection costs the relay.
-    send(relay, { kind: "probe-memory" });
-    const idleAfter = (await expect(relay, "memory", 20_000, "relay")).idle;
+    // Every client connected and nothing sent yet: what an idle connection costs the relays.
+    const idleProbes = await Promise.all(
+      [relay, ...otherRelays].map((r, k) => {
+        send(r, { kind: "probe-memory" });
+        return expect(r, "memory", 20_000, relayName(k)).then((m) => m.idle);
+      }),
+    );
+    const idleAfter = sumProbes(idleProbes);
 
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
     brokerSampler = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
-    for (const child of [relay, ...(producer ? [producer] : []), ...fleets]) send(child, { kind: "start", times });
+    for (const child of [relay, ...otherRelays, ...(producer ? [producer] : []), ...fleets]) send(child, { kind: "start", times });
     hooks.phase("measuring");
     const target: FaultTarget = {
       async dropClients() {
@@ -211,6 +246,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       },
       async restartBroker() {
         await spec.brokerServer!.restart!();
+      },
+      async partitionBroker() {
+        await namespace!.partition(brokerProxy!.port, w.faultDuration * 1000);
       },
       async cutBroker() {
         const ms = w.faultDuration * 1000;
@@ -256,8 +294,14 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         unacknowledged: unacked?.seqs ?? [],
       });
     }
-    send(relay, { kind: "stop" });
-    const relayReport = (await expect(relay, "relay-result", 20_000, "relay")).report;
+    const relayReports = await Promise.all(
+      [relay, ...otherRelays].map((r, k) => {
+        send(r, { kind: "stop" });
+        return expect(r, "relay-result", 20_000, relayName(k)).then((m) => m.report);
+      }),
+    );
+    const relayReport = relayReports[0]!;
+    const wireBytes = relayReports.some((r) => r.wireBytes === null) ? null : relayReports.reduce((n, r) => n + r.wireBytes!, 0);
     let producerSamples: ResourceSample[] | undefined;
     if (producer) {
       send(producer, { kind: "stop" });
@@ -299,6 +343,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       finishedAt: new Date().toISOString(),
       counts,
       subscribersWithLoss: reports.reduce((n, r) => n + r.subscribersWithLoss, 0),
+      // With one partition, a stream's order is its partition's.
+      ...(perPartition ? { reorderedWithinPartition: w.partitions > 1 ? reports.reduce((n, r) => n + r.reorderedWithinPartition, 0) : counts.reordered } : {}),
       connections: {
         attempted: w.clients,
         open: w.clients - failedConnections,
@@ -319,12 +365,13 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       ...(unacked
         ? { unacknowledged: unacked.seqs.reduce((n, s) => n + s.length, 0), lostUnacknowledged: reports.reduce((n, r) => n + r.lostUnacknowledged, 0) }
         : {}),
-      replayed: relayReport.replayed,
+      replayed: relayReports.reduce((n, r) => n + r.replayed, 0),
       idleMemoryPerConnection: idleMemoryPerConnection(idleBefore, idleAfter),
       // A killed relay takes its byte counts with it: no figure rather than a partial one.
-      ...(relayReport.wireBytes !== null && !fault?.restartsRelay
-        ? { wire: { bytes: relayReport.wireBytes, bytesPerDelivery: counts.delivered > 0 ? relayReport.wireBytes / counts.delivered : null } }
+      ...(wireBytes !== null && !fault?.restartsRelay
+        ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } }
         : {}),
+      ...(relayCount > 1 ? { relays: { count: relayCount, connections: idleProbes.map((p) => p.connections), sharedBroadcasts: sharesBroadcasts } } : {}),
       drainedComplete: reports.every((r) => r.drainedComplete),
       ...(fault
         ? {
@@ -335,6 +382,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
               ...(fault.recoveredInS !== undefined ? { recoveredInS: fault.recoveredInS } : {}),
               ...(proxy ? { viaProxy: true } : {}),
               ...(brokerProxy ? { brokerViaProxy: true } : {}),
+              ...(namespace ? { relayInNamespace: true } : {}),
             },
             reconnects: {
               count: reports.reduce((n, r) => n + r.reconnects, 0),
@@ -357,6 +405,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       clockAnomalies: reports.reduce((n, r) => n + r.clockAnomalies, 0),
       resources: {
         relay: relayReport.samples,
+        ...(relayCount > 1 ? { relays: relayReports.map((r) => r.samples) } : {}),
         fleet: fleetSamples,
         relayRssAtReadyBytes: relayReport.rssAtReadyBytes,
         ...(producerSamples ? { producer: producerSamples } : {}),
@@ -376,6 +425,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     await throttle?.close();
     // Children leave by themselves after their last report; a stuck one is killed.
     await Promise.all(children.map((child) => reap(child, 2_000)));
+    // Once its relay has gone, so its veth pair goes with it.
+    await namespace?.remove();
   }
 }
 
@@ -447,6 +498,24 @@ function sampleBroker(pid: () => number, startAt: number): { stop(): BrokerSampl
   };
 }
 
+/** Relay processes a cell runs: `direct` has none to add (its clients subscribe to the broker), so one (listening nowhere). */
+export function relaysOf(transport: string, w: Pick<Workload, "relays">): number {
+  return getTransport(transport).listener === "none" ? 1 : w.relays;
+}
+
+function relayName(k: number): string {
+  return k === 0 ? "relay" : `relay ${k + 1}`;
+}
+
+/** Several relays' memory probes as one: what the clients cost the relays together. */
+function sumProbes(probes: readonly MemoryProbe[]): MemoryProbe {
+  return probes.reduce((a, p) => ({ rssBytes: a.rssBytes + p.rssBytes, heapBytes: a.heapBytes + p.heapBytes, connections: a.connections + p.connections }), {
+    rssBytes: 0,
+    heapBytes: 0,
+    connections: 0,
+  });
+}
+
 function idleMemoryPerConnection(before: MemoryProbe, after: MemoryProbe): CellResult["idleMemoryPerConnection"] {
   const n = after.connections;
   return {
@@ -472,6 +541,7 @@ function paramsOf(spec: CellSpec, fleetProcesses: number): CellResult["params"] 
     fleetProcesses,
     repetition: spec.repetition,
     ...(spec.transport === "shortpoll" ? { pollIntervalS: w.pollInterval } : {}),
+    ...(relaysOf(spec.transport, w) > 1 ? { relays: w.relays } : {}),
     ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(getTransport(spec.transport).details ?? {}),
   };
@@ -487,11 +557,22 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 export function pairingProblem(
   transport: string,
   broker: string,
-  workload: Pick<Workload, "scenario" | "fault"> = { scenario: "steady", fault: "drop" },
+  workload: Pick<Workload, "scenario" | "fault"> & Partial<Pick<Workload, "relays">> = { scenario: "steady", fault: "drop" },
   context: FaultContext = { ownsBrokerServer: false },
 ): string | null {
   const { scenario } = workload;
   const fault = faultOf(workload);
+  if (scenario === "connections" && getTransport(transport).listener === "none") {
+    return `${transport} × ${broker}: the connections scenario counts what a relay holds, and ${transport} has none (each client is a broker client of its own)`;
+  }
+  if (scenario === "scale-out" && getTransport(transport).listener === "none") {
+    return `${transport} × ${broker}: the scale-out scenario adds relays, and ${transport} has none (its clients subscribe to the broker)`;
+  }
+  if (relaysOf(transport, { relays: workload.relays ?? 1 }) > 1) {
+    if (getBroker(broker).inProcess && !getTransport(transport).adapterBroker) {
+      return `${transport} × ${broker}: several relays cannot apply: an in-process broker lives inside one relay process, and ${transport}'s other relays would have nothing to subscribe to`;
+    }
+  }
   if (scenario === "backpressure" && getTransport(transport).listener === "none") {
     return `${transport} × ${broker}: the backpressure scenario slows clients of a relay, and ${transport} has none (a slow broker consumer is another measurement)`;
   }

@@ -28,8 +28,14 @@ export interface Workload {
   repetitions: number;
   /** Client processes; 0 picks one per 10,000 connections. */
   fleetProcesses: number;
+  /** Relay processes sharing the broker, clients spread over them; the scale-out scenario steps 1, 2, 4, ... up to it. */
+  relays: number;
   /** Seconds to wait after the last send for deliveries still in flight. */
   drain: number;
+  /** Seconds between the relay's heartbeats (SSE comments). */
+  heartbeat: number;
+  /** connections scenario: the first step's connections; steps go 1-2-5 up to `clients`. */
+  rampFrom: number;
   /** Seconds between polls for short polling. */
   pollInterval: number;
   /** Partitions per topic where the broker has them (Kafka). */
@@ -40,7 +46,7 @@ export interface Workload {
   reconnectDelay: number;
   /** reconnect scenario: what goes wrong (see harness/scenarios/faults.ts). */
   fault: string;
-  /** reconnect scenario, `cut` and `cut-broker`: how long the path stays cut, in seconds. */
+  /** reconnect scenario, `cut`, `cut-broker` and `partition-broker`: how long the path stays cut, in seconds. */
   faultDuration: number;
   /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
   faultAt: number;
@@ -97,13 +103,16 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "warmup", kind: "seconds", min: 0, max: 3_600, help: "warm-up seconds, not measured for latency" },
   { key: "repetitions", kind: "int", min: 1, max: 1_000, help: "repetitions of each cell" },
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
+  { key: "relays", kind: "int", min: 1, max: 64, help: "relay processes sharing the broker, clients spread over them (scale-out: steps 1, 2, 4, ... up to it)" },
+  { key: "heartbeat", kind: "seconds", min: 0.01, max: 3_600, help: "seconds between the relay's heartbeats (SSE comments; 15s)" },
+  { key: "rampFrom", kind: "int", min: 1, max: 1_000_000, help: "connections scenario: the first step's connections, then 1-2-5 steps up to clients (1000)" },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
   { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
-  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, or cut-broker (the relay's path to the broker, for faultDuration)", choices: () => [...faults.keys()] },
-  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut and cut-broker: how long the path stays cut" },
+  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, cut-broker (the relay's path to the broker reset, for faultDuration) or partition-broker (its packets dropped, for faultDuration; root)", choices: () => [...faults.keys()] },
+  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut, cut-broker and partition-broker: how long the path stays cut" },
   { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)" },
   { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)" },
   { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try" },
@@ -126,6 +135,9 @@ export const DEFAULTS: Workload = {
   warmup: 2,
   repetitions: 1,
   fleetProcesses: 0,
+  relays: 1,
+  heartbeat: 15,
+  rampFrom: 1000,
   drain: 10,
   pollInterval: 1,
   partitions: 1,

@@ -73,6 +73,21 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
     ]),
   );
   const clientCounts = new Set(ok.map((c) => c.clients));
+  const ramp = ok.flatMap((c) =>
+    c.rampSteps.flatMap((s) =>
+      (["rss", "heap"] as const).flatMap((memory) => {
+        const bytes = memory === "rss" ? s.rssPerConnectionBytes : s.heapPerConnectionBytes;
+        return bytes === null ? [] : [{ cell: cellLabel(c), clients: s.clients, memory, kib: bytes / 1024, held: s.held, connectP99Ms: s.connectP99Us / 1000, relayCpuPct: s.relayCpuPct }];
+      }),
+    ),
+  );
+  const scaleOut = ok.flatMap((c) =>
+    c.scaleOutSteps.flatMap((s) =>
+      s.cpuUsPerDelivery === null
+        ? []
+        : [{ cell: `${cellLabel(c)}${c.scaleOutEfficiency === null ? "" : `, efficiency ${c.scaleOutEfficiency.toFixed(2)}`}`, relays: s.relays, cpuUs: s.cpuUsPerDelivery, p99Ms: s.p99Us / 1000, rssMiB: s.peakRssBytes / 2 ** 20 }],
+    ),
+  );
   const losses = ok.flatMap((c) =>
     (["lost", "duplicated", "reordered", "disconnects"] as const).map((kind) => ({ cell: cellLabel(c), kind, count: kind === "disconnects" ? c.disconnects : c.counts[kind] })),
   );
@@ -154,6 +169,54 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
           x: { field: "clients", type: "quantitative", title: "connections", scale: { type: "log" } },
           y: { field: "kib", type: "quantitative", title: "relay RSS per connection (KiB)" },
           color: { field: "cell", type: "nominal" },
+        },
+      },
+    },
+    {
+      id: "connections",
+      title: "Connections ramp: relay memory per idle connection",
+      note: ramp.length > 0
+        ? "Each step of the connections scenario: the relays' RSS and heap (V8 heap plus Buffers) per connection after a forced GC, every client connected and idle, less the same before any connected. Hollow: the step did not hold every connection."
+        : "The connections scenario steps the connection count up; this run had none.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: 240,
+        data: { values: ramp },
+        encoding: {
+          x: { field: "clients", type: "quantitative", title: "connections", scale: { type: "log" } },
+          y: { field: "kib", type: "quantitative", title: "relay memory per connection (KiB)" },
+          color: { field: "cell", type: "nominal" },
+        },
+        layer: [
+          { mark: "line", encoding: { strokeDash: { field: "memory", type: "nominal" } } },
+          {
+            mark: { type: "point", size: 40 },
+            encoding: {
+              fill: { condition: { test: "datum.held", field: "cell", type: "nominal", legend: null }, value: "transparent" },
+              tooltip: [{ field: "cell" }, { field: "clients" }, { field: "memory" }, { field: "kib", format: ".1f" }, { field: "connectP99Ms", format: ".1f" }, { field: "relayCpuPct", format: ".1f" }],
+            },
+          },
+        ],
+      },
+    },
+    {
+      id: "scale-out",
+      title: "Scale-out: relay CPU per delivery against relays",
+      note: scaleOut.length > 0
+        ? "The same load on 1, 2, 4, ... relays: all relays' CPU time per delivery in the measured window (flat: more relays add no work; rising: the work each relay repeats). Efficiency in the legend: one relay's CPU per delivery over the most relays'."
+        : "The scale-out scenario serves the same load with more relays; this run had none.",
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+        width: WIDTH,
+        height: 240,
+        data: { values: scaleOut },
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "relays", type: "quantitative", title: "relay processes", scale: { type: "log", base: 2 }, axis: { tickMinStep: 1 } },
+          y: { field: "cpuUs", type: "quantitative", title: "relay CPU per delivery (µs)", scale: { zero: true } },
+          color: { field: "cell", type: "nominal" },
+          tooltip: [{ field: "cell" }, { field: "relays" }, { field: "cpuUs", format: ".1f" }, { field: "p99Ms", format: ".2f" }, { field: "rssMiB", format: ".0f" }],
         },
       },
     },

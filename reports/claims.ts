@@ -29,6 +29,15 @@ function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined 
 }
 const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
 
+/** The median over the cells that have the figure; undefined when none has it. */
+function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => number | null | undefined): number | undefined {
+  const values = cells.flatMap((c) => {
+    const v = figure(c);
+    return v === null || v === undefined ? [] : [v];
+  });
+  return values.length > 0 ? median(values) : undefined;
+}
+
 /**
  * Messages lost in the cells where this fault struck, leaving out those the broker
  * never acknowledged (the producer knew they failed); undefined when it struck none.
@@ -47,19 +56,42 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   throughput: { unit: "rate", scenario: "steady", describe: "deliveries per second (median of repetitions)", read: (cells) => median(cells.map((c) => c.throughput)) },
   lossRate: { unit: "ratio", scenario: "steady", describe: "lost / expected", read: (cells) => sum(cells, (c) => c.counts.lost) / Math.max(1, sum(cells, (c) => c.counts.expected)) },
   reordered: { unit: "count", scenario: "ordering", describe: "messages that arrived after a later one of their stream", read: (cells) => sum(cells, (c) => c.counts.reordered) },
+  reorderedWithinPartition: {
+    unit: "count",
+    scenario: "ordering",
+    describe: "messages that arrived after a later one of their own partition (brokers that order per partition)",
+    read: (cells) => (cells.some((c) => c.reorderedWithinPartition !== undefined) ? sum(cells, (c) => c.reorderedWithinPartition ?? 0) : undefined),
+  },
   reorderedRate: { unit: "ratio", scenario: "ordering", describe: "reordered / delivered", read: (cells) => sum(cells, (c) => c.counts.reordered) / Math.max(1, sum(cells, (c) => c.counts.delivered)) },
   framingOverheadBytes: {
     unit: "bytes",
     scenario: "steady",
     describe: "bytes on the wire per delivered message beyond the body (framing, headers, polls)",
-    read: (cells) => {
-      const perCell = cells.flatMap((c) => (c.wire?.bytesPerDelivery != null ? [c.wire.bytesPerDelivery - c.params.size] : []));
-      return perCell.length > 0 ? median(perCell) : undefined;
-    },
+    read: (cells) => medianOf(cells, (c) => (c.wire?.bytesPerDelivery != null ? c.wire.bytesPerDelivery - c.params.size : undefined)),
   },
-  maxConnections: { unit: "count", scenario: "connections", describe: "most connections held before failure or the limit" },
-  memoryPerConnectionKiB: { unit: "KiB", scenario: "connections", describe: "relay memory per idle connection after a forced GC" },
-  scaleOutEfficiency: { unit: "ratio", scenario: "scale-out", describe: "throughput with K relays / (K × throughput with one)" },
+  maxConnections: {
+    unit: "count",
+    scenario: "connections",
+    describe: "most connections a step held before one failed",
+    // Only ramps ended by the system's own failure count: one ended by the machine's limits or the workload's measured a floor.
+    read: (cells) => medianOf(cells, (c) => (c.ramp?.limitMeasured ? c.ramp.maxConnections : undefined)),
+  },
+  memoryPerConnectionKiB: {
+    unit: "KiB",
+    scenario: "connections",
+    describe: "relay RSS per idle connection after a forced GC, at the most connections held",
+    read: (cells) =>
+      medianOf(cells, (c) => {
+        const top = c.ramp?.steps.filter((s) => s.held).at(-1);
+        return top?.idleRssPerConnectionBytes != null ? top.idleRssPerConnectionBytes / 1024 : undefined;
+      }),
+  },
+  scaleOutEfficiency: {
+    unit: "ratio",
+    scenario: "scale-out",
+    describe: "relay CPU per delivery with one relay / with the most relays, at the same load (1: adding relays adds no work)",
+    read: (cells) => medianOf(cells, (c) => c.scaleOut?.efficiency),
+  },
   lostAcrossRelayDrop: {
     unit: "count",
     scenario: "reconnect",
@@ -82,19 +114,13 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     unit: "ratio",
     scenario: "durability",
     describe: "share of the acknowledged stream a late subscriber gets back from the broker's history",
-    read: (cells) => {
-      const shares = cells.flatMap((c) => (c.durability ? [c.durability.keptShare] : []));
-      return shares.length > 0 ? median(shares) : undefined;
-    },
+    read: (cells) => medianOf(cells, (c) => c.durability?.keptShare),
   },
   slowReaderMemoryGrowthMiB: {
     unit: "MiB",
     scenario: "backpressure",
     describe: "relay memory growth while some clients read slowly",
-    read: (cells) => {
-      const growth = cells.flatMap((c) => (c.backpressure ? [c.backpressure.relayRssGrowthBytes / 2 ** 20] : []));
-      return growth.length > 0 ? median(growth) : undefined;
-    },
+    read: (cells) => medianOf(cells, (c) => (c.backpressure ? c.backpressure.relayRssGrowthBytes / 2 ** 20 : undefined)),
   },
   // A backpressure cell's latency histogram holds the fast clients only.
   fastClientP99: { unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly", read: latency(99) },
@@ -103,10 +129,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     scenario: "saturation",
     describe: "highest rate held without lag or an SLO breach",
     // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
-    read: (cells) => {
-      const rates = cells.flatMap((c) => (c.sweep?.limitMeasured && c.sweep.maxSustainableRate !== null ? [c.sweep.maxSustainableRate] : []));
-      return rates.length > 0 ? median(rates) : undefined;
-    },
+    read: (cells) => medianOf(cells, (c) => (c.sweep?.limitMeasured ? c.sweep.maxSustainableRate : undefined)),
   },
 };
 

@@ -34,6 +34,11 @@ export interface CellSummary {
   spectrum: Array<{ percentile: number; latencyUs: number }>;
   /** saturation scenario: every step of every repetition's sweep. */
   sweepSteps: Array<{ rate: number; p50Us: number; p99Us: number; sustained: boolean }>;
+  /** scale-out scenario: every step of every repetition, and the efficiencies measured. */
+  scaleOutSteps: Array<{ relays: number; cpuUsPerDelivery: number | null; p99Us: number; peakRssBytes: number }>;
+  scaleOutEfficiency: number | null;
+  /** connections scenario: every step of every repetition's ramp. */
+  rampSteps: Array<{ clients: number; held: boolean; rssPerConnectionBytes: number | null; heapPerConnectionBytes: number | null; connectP99Us: number; relayCpuPct: number }>;
 }
 
 export interface TableReport {
@@ -52,6 +57,10 @@ export interface ReportModel {
 }
 
 const SPECTRUM = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
+
+function medianOrNull(values: number[]): number | null {
+  return values.length > 0 ? median(values) : null;
+}
 
 function growth(cells: CellResult[]): number | null {
   const values = cells.map(relayGrowthPerConnection).filter((v): v is number => v !== undefined);
@@ -93,6 +102,22 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       sweepSteps: ok.flatMap((c) =>
         (c.sweep?.steps ?? []).map((s) => ({ rate: s.rate, p50Us: s.latencyUs.p50, p99Us: s.latencyUs.p99, sustained: s.sustained })),
       ),
+      scaleOutSteps: ok.flatMap((c) =>
+        (c.scaleOut?.steps ?? []).map((s) => ({ relays: s.relays, cpuUsPerDelivery: s.relayCpuUsPerDelivery, p99Us: s.latencyUs.p99, peakRssBytes: s.relayPeakRssBytes })),
+      ),
+      rampSteps: ok.flatMap((c) =>
+        (c.ramp?.steps ?? [])
+          .filter((s) => s.status === "ok")
+          .map((s) => ({
+            clients: s.clients,
+            held: s.held,
+            rssPerConnectionBytes: s.idleRssPerConnectionBytes,
+            heapPerConnectionBytes: s.idleHeapPerConnectionBytes,
+            connectP99Us: s.connectUs.p99,
+            relayCpuPct: s.relayCpuPct,
+          })),
+      ),
+      scaleOutEfficiency: medianOrNull(ok.flatMap((c) => (c.scaleOut?.efficiency != null ? [c.scaleOut.efficiency] : []))),
     };
   });
 }

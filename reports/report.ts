@@ -139,7 +139,8 @@ function environmentTable(model: ReportModel): string {
     ["OS", `${e.os}, kernel ${e.kernel}`],
     ["Node.js", e.node],
     ["brokers", Object.entries(e.brokers).map(([b, v]) => `${b} ${v}`).join(", ")],
-    ...(r.injected ? ([["injected slowdown (test only)", `${r.injected.relayBurnUsPerMessage} µs of CPU per message in the relay`]] as Array<[string, unknown]>) : []),
+    ...(r.injected?.relayBurnUsPerMessage ? ([["injected slowdown (test only)", `${r.injected.relayBurnUsPerMessage} µs of CPU per message in the relay`]] as Array<[string, unknown]>) : []),
+    ...(r.injected?.relayMaxConnections ? ([["injected limit (test only)", `the relay accepts at most ${r.injected.relayMaxConnections} sockets`]] as Array<[string, unknown]>) : []),
   ];
   return `<table class="env">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
 }

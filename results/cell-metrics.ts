@@ -2,6 +2,7 @@
  * Figures derived from a result, defined once for the gate, the report and the claims.
  */
 import type { CellResult } from "./schema.js";
+import type { ResourceSample } from "../harness/sampler.js";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -18,6 +19,18 @@ export function relayGrowthPerConnection(c: CellResult): number | undefined {
   const peak = Math.max(0, ...c.resources.relay.map((s) => s.rssBytes));
   const base = c.resources.relayRssAtReadyBytes ?? 0;
   return base > 0 && peak > 0 ? (peak - base) / c.params.clients : undefined;
+}
+
+/** Each relay's samples in the measured window (a sample covers the second before its `t`). */
+export function relayWindows(c: CellResult): ResourceSample[][] {
+  const from = c.params.warmupS;
+  const to = from + c.params.durationS;
+  return (c.resources.relays ?? [c.resources.relay]).map((samples) => samples.filter((s) => s.t > from && s.t <= to + 0.5));
+}
+
+/** All relays' CPU over the measured window, as % of one core (each relay's mean, summed). */
+export function relayCpuPct(c: CellResult): number {
+  return relayWindows(c).reduce((sum, w) => sum + (w.length > 0 ? w.reduce((a, s) => a + s.cpuPct, 0) / w.length : 0), 0);
 }
 
 /** Microseconds for people: "485 µs", "3.52 ms", "2270 ms". */

@@ -32,8 +32,8 @@ export interface RunMeta {
   command: string[];
   workload: Workload;
   environment: Environment;
-  /** Present when a test-only slowdown was injected (RTBENCH_TEST_RELAY_BURN_US): never a real figure. */
-  injected?: { relayBurnUsPerMessage: number };
+  /** Present when a test-only fault was injected (RTBENCH_TEST_RELAY_BURN_US, RTBENCH_TEST_RELAY_MAX_CONNECTIONS): never a real figure. */
+  injected?: { relayBurnUsPerMessage?: number; relayMaxConnections?: number };
 }
 
 export interface BrokerSample {
@@ -54,6 +54,8 @@ export interface CellParams {
   repetition: number;
   /** Short polling only. */
   pollIntervalS?: number;
+  /** Relay processes sharing the broker, when more than one. */
+  relays?: number;
   /** The transport variant's own facts (compression, HTTP version, streams per session, ...). */
   [detail: string]: string | number | boolean | undefined;
 }
@@ -71,6 +73,47 @@ export interface SweepStep {
   reason?: string;
 }
 
+/** One step of the scale-out scenario: a whole steady cell served by `relays` relays. */
+export interface ScaleOutStep {
+  relays: number;
+  status: "ok" | "failed" | "unavailable";
+  throughput: number;
+  latencyUs: Percentiles;
+  delivered: number;
+  expected: number;
+  lost: number;
+  /** CPU time of all relays together in the measured window, in µs per delivery in it; null if nothing was delivered. */
+  relayCpuUsPerDelivery: number | null;
+  /** Peak RSS of each relay in the measured window, averaged over the relays. */
+  relayPeakRssBytes: number;
+  /** The load generator's saturation, if any (then the step's figures are not the system's). */
+  saturationReasons: string[];
+}
+
+/** One step of the connections scenario: a whole cell with `clients` connections. */
+export interface RampStep {
+  clients: number;
+  fleetProcesses: number;
+  relays: number;
+  /** "unavailable": the step was not tried, this machine's limits cannot hold it (`reason`). */
+  status: "ok" | "failed" | "unavailable";
+  open: number;
+  failed: number;
+  firstError?: string;
+  lost: number;
+  connectUs: Percentiles;
+  firstEventUs: Percentiles;
+  /** Relay memory per connection after a forced GC, every client connected and idle (all relays together). */
+  idleRssPerConnectionBytes: number | null;
+  idleHeapPerConnectionBytes: number | null;
+  /** All relays' CPU over the measured window, % of one core: what the connections cost at the workload's (low) rate and heartbeat. */
+  relayCpuPct: number;
+  held: boolean;
+  /** Why not: connections failed, dropped or lost messages; the load generator saturated; or the machine's limits. */
+  limit?: "failure" | "generator" | "limit";
+  reason?: string;
+}
+
 export interface CellResult {
   id: string;
   transport: string;
@@ -84,6 +127,8 @@ export interface CellResult {
   finishedAt: string;
   counts: DeliveryCounts;
   subscribersWithLoss: number;
+  /** Brokers that order per partition: messages that arrived after a later one of their own partition (message seq is in partition (seq - 1) mod partitions). */
+  reorderedWithinPartition?: number;
   connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string };
   /** End-to-end latency from the intended send time (coordinated-omission safe). */
   latencyUs: Percentiles;
@@ -119,7 +164,10 @@ export interface CellResult {
   /** Negative intervals seen by clients (a clock fault): counted, never recorded. Should be 0. */
   clockAnomalies: number;
   resources: {
+    /** The (first) relay's samples. */
     relay: ResourceSample[];
+    /** With more than one relay: every relay's samples, the first's included. */
+    relays?: ResourceSample[][];
     fleet: ResourceSample[][];
     relayRssAtReadyBytes: number;
     /** The broker server's RSS, where rtbench started it (absent for in-process and external brokers). */
@@ -129,6 +177,41 @@ export interface CellResult {
   };
   saturated: boolean;
   saturationReasons: string[];
+  /** With more than one relay (workload field relays): how the clients were spread over them. */
+  relays?: {
+    count: number;
+    /** Clients each relay held once all had connected. */
+    connections: number[];
+    /** The relays passed broadcasts to each other through an adapter; only the first subscribed to the broker. */
+    sharedBroadcasts: boolean;
+  };
+  /**
+   * connections scenario: every step of the ramp. The cell's other figures are those
+   * of the highest step held (or of the first, if none was).
+   */
+  ramp?: {
+    steps: RampStep[];
+    /** The most connections a step held; null if none did. */
+    maxConnections: number | null;
+    stoppedBy: "failure" | "generator" | "limit" | "max-clients";
+    /** True when the ramp ended at the system's own failure; otherwise maxConnections is only a floor. */
+    limitMeasured: boolean;
+  };
+  /**
+   * scale-out scenario: the same load served by 1, 2, 4, ... relays. The cell's other
+   * figures are those of the step with the most relays.
+   */
+  scaleOut?: {
+    steps: ScaleOutStep[];
+    /**
+     * Relay CPU per delivery with one relay over that with the most relays: 1 when
+     * adding relays adds no work, below 1 by the work every relay repeats. Null when a
+     * step lost messages, failed or had a saturated load generator.
+     */
+    efficiency: number | null;
+    /** Why efficiency is null. */
+    reason?: string;
+  };
   /**
    * backpressure scenario: the slow readers and what they cost. The cell's latency is
    * the fast clients' only; its counts are everyone's, `slowCounts` the slow ones'.
@@ -181,6 +264,8 @@ export interface CellResult {
     viaProxy?: boolean;
     /** The relay reached the broker through rtbench's TCP fault proxy for the whole cell (the `cut-broker` fault). */
     brokerViaProxy?: boolean;
+    /** The relay ran in a network namespace of its own, reached over a veth pair (the `partition-broker` fault). */
+    relayInNamespace?: boolean;
   };
   /**
    * durability scenario: what the broker kept of the whole stream (restarted in its

@@ -4,10 +4,13 @@
  * an append-only file) and JetStream (file storage) keep every message they
  * acknowledged, and their relays lose none of them; Redis Pub/Sub keeps nothing.
  * A cut of T between relay and broker costs Pub/Sub what was published in T, and
- * makes Streams late by T, not lossy.
+ * makes Streams late by T, not lossy. A partition of T (packets dropped, not reset)
+ * leaves the connections open, so both are late by T and lose nothing.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
 import { test } from "node:test";
+import { netnsProblem } from "../harness/netns.js";
 import { decodeHistogram } from "../harness/histogram.js";
 import { SequenceTracker } from "../harness/tracker.js";
 import { pairingProblem } from "../harness/runner.js";
@@ -97,5 +100,34 @@ test("cut the relay from the broker for 2 s: Pub/Sub loses what was published me
   assert.equal(streams!.counts.duplicated, 0);
   const latest = decodeHistogram(streams!.histograms.latencyUs).maxValue;
   assert.ok(latest >= 1_800_000, `what was published during the cut arrived late by about the cut (max ${latest} µs)`);
+  assert.deepEqual(await rtbenchChildren(), []);
+});
+
+const partitionSkip = netnsProblem();
+
+test("partition the relay from the broker for 2 s: dropped packets keep connections open, so Pub/Sub too loses nothing, only late", {
+  skip: partitionSkip ? `partition-broker cannot run here: ${partitionSkip}` : false,
+}, async () => {
+  const out = tempDir();
+  const r = await runCli(
+    ["run", "--scenario", "reconnect", "--fault", "partition-broker", "--fault-duration", "2", "--reconnect", "fixed", "--reconnect-delay", "300ms",
+      "--transports", "ws", "--brokers", "redis-pubsub,redis-streams", "--clients", "5", "--rate", "100", "--duration", "5",
+      "--warmup", "1", "--drain", "8", "--out", out],
+    { timeoutMs: 170_000 },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  for (const cell of readOnlyRun(out).cells) {
+    const name = cell.broker;
+    assert.equal(cell.status, "ok", `${name}: ${cell.error}`);
+    assert.deepEqual(cell.fault && { kind: cell.fault.kind, struck: cell.fault.struck, relayInNamespace: cell.fault.relayInNamespace }, { kind: "partition-broker", struck: true, relayInNamespace: true }, name);
+    assert.ok(Math.abs(cell.fault!.recoveredInS! - 2) < 0.2, `${name}: the partition lasted 2 s (${cell.fault!.recoveredInS} s)`);
+    assert.equal(cell.connections.disconnects, 0, `${name}: the clients reached the relay over its veth pair throughout`);
+    // Unlike the reset of cut-broker, nothing broke: TCP held the messages and retransmitted them.
+    assert.equal(cell.counts.lost, 0, `${name}: nothing lost`);
+    assert.equal(cell.counts.duplicated, 0, name);
+    const latest = decodeHistogram(cell.histograms.latencyUs).maxValue;
+    assert.ok(latest >= 1_800_000, `${name}: what was sent during the partition arrived late by about its length (max ${latest} µs)`);
+  }
+  assert.equal(existsSync("/var/run/netns") ? readdirSync("/var/run/netns").filter((n) => n.startsWith("rtbench-")).length : 0, 0, "the namespace was removed");
   assert.deepEqual(await rtbenchChildren(), []);
 });

@@ -4,6 +4,7 @@
  * The runner owns the processes; a fault only says which of its levers to pull.
  */
 import type { Broker } from "../../brokers/broker.js";
+import { netnsProblem } from "../netns.js";
 import type { Transport } from "../../transports/transport.js";
 
 /** What a fault can do to a running cell. */
@@ -18,6 +19,8 @@ export interface FaultTarget {
   restartBroker(): Promise<void>;
   /** Resets the relay's broker connections at the proxy in their path and refuses new ones for `faultDuration`. */
   cutBroker(): Promise<void>;
+  /** Drops every packet between the relay (in its own network namespace) and the broker for `faultDuration`. */
+  partitionBroker(): Promise<void>;
 }
 
 /** What a fault may need of the cell beyond its transport and broker. */
@@ -33,6 +36,8 @@ export interface Fault {
   readonly lasting: boolean;
   /** Who goes through a TcpProxy (harness/tcp-proxy.ts) for the whole cell: the clients to the relay, or the relay to the broker. */
   readonly proxy?: "clients" | "broker";
+  /** The relay runs in a network namespace of its own (harness/netns.ts) for the whole cell. */
+  readonly netns?: boolean;
   /** Why this fault cannot strike the pairing, or null. */
   problem(transport: Transport, broker: Broker, context: FaultContext): string | null;
   strike(target: FaultTarget): Promise<void>;
@@ -40,6 +45,15 @@ export interface Fault {
 
 const noRelay = (transport: Transport): string | null =>
   transport.listener === "none" ? `${transport.name} has no relay: its clients subscribe to the broker itself` : null;
+
+/** Why the relay's path to the broker cannot be cut for this pairing, or null. */
+const noBrokerPath = (transport: Transport, broker: Broker): string | null =>
+  noRelay(transport) ??
+  (broker.inProcess
+    ? `${broker.name} lives inside the relay process: there is no path to cut`
+    : broker.bootstrapOnly
+      ? `${broker.name}'s clients connect to the address the broker advertises once they have bootstrapped, not through the path rtbench would cut`
+      : null);
 
 const list: Fault[] = [
   {
@@ -83,14 +97,17 @@ const list: Fault[] = [
     summary: "the path between relay and broker is cut for faultDuration: connections reset, new ones refused; the producer keeps publishing",
     lasting: true,
     proxy: "broker",
-    problem: (transport, broker) =>
-      noRelay(transport) ??
-      (broker.inProcess
-        ? `${broker.name} lives inside the relay process: there is no path to cut`
-        : broker.bootstrapOnly
-          ? `${broker.name}'s clients connect to the address the broker advertises once they have bootstrapped, so a proxy in its URL would be bypassed`
-          : null),
+    problem: noBrokerPath,
     strike: (target) => target.cutBroker(),
+  },
+  {
+    name: "partition-broker",
+    summary: "every packet between relay and broker is dropped for faultDuration (iptables, the relay in a network namespace): connections stay open and stall, then TCP retransmits",
+    lasting: true,
+    proxy: "broker",
+    netns: true,
+    problem: (transport, broker) => noBrokerPath(transport, broker) ?? netnsProblem(),
+    strike: (target) => target.partitionBroker(),
   },
 ];
 

@@ -1,0 +1,111 @@
+/**
+ * A network namespace for one relay, so a fault can drop its packets to and from the
+ * broker (iptables DROP) instead of resetting its connections (the TCP proxy's cut).
+ * Dropped packets leave every connection open and stalled, as a real partition does;
+ * when the rules go, TCP retransmits what was held back.
+ *
+ * Layout: a veth pair, the host end in the root namespace (10.213.X.1/30) and the
+ * other in the relay's (10.213.X.2/30). The relay listens on its address, and reaches
+ * the broker through a TcpProxy listening on the host end (the broker itself listens
+ * on loopback, which a namespace cannot see). Needs root, `ip` and `iptables`.
+ */
+import { execFile, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Why namespaces cannot be made here, or null. Checked once. */
+let problem: string | null | undefined;
+export function netnsProblem(): string | null {
+  if (problem !== undefined) return problem;
+  const has = (cmd: string, args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
+  problem =
+    process.getuid?.() !== 0
+      ? "it needs root (network namespaces and iptables)"
+      : !has("ip", ["-V"])
+        ? "the ip command is missing (apt-get install iproute2)"
+        : !has("iptables", ["--version"])
+          ? "the iptables command is missing (apt-get install iptables)"
+          : null;
+  return problem;
+}
+
+let made = 0;
+const live = new Set<RelayNamespace>();
+
+export class RelayNamespace {
+  private constructor(
+    readonly name: string,
+    private readonly hostLink: string,
+    /** The root namespace's end: where the broker proxy listens. */
+    readonly hostIp: string,
+    /** The relay's address, which clients connect to. */
+    readonly relayIp: string,
+  ) {}
+
+  /** Prefix that runs a command inside the namespace. */
+  get exec(): string[] {
+    return ["netns", "exec", this.name];
+  }
+
+  static async create(): Promise<RelayNamespace> {
+    // Unique per process and per namespace it makes; a /30 each in 10.213.0.0/16.
+    const k = made++;
+    const slot = (process.pid * 16 + k) % 16384;
+    const base = `10.213.${slot >> 6}.${(slot & 63) * 4}`;
+    const [a, b, c, d] = base.split(".").map(Number) as [number, number, number, number];
+    const hostIp = `${a}.${b}.${c}.${d + 1}`;
+    const relayIp = `${a}.${b}.${c}.${d + 2}`;
+    const name = `rtbench-${process.pid}-${k}`;
+    const hostLink = `rtb${process.pid}h${k}`.slice(0, 15);
+    const nsLink = `rtb${process.pid}n${k}`.slice(0, 15);
+    const ns = new RelayNamespace(name, hostLink, hostIp, relayIp);
+    live.add(ns);
+    const ip = (...args: string[]) => run("ip", args);
+    try {
+      await ip("netns", "add", name);
+      await ip("link", "add", hostLink, "type", "veth", "peer", "name", nsLink);
+      await ip("link", "set", nsLink, "netns", name);
+      await ip("addr", "add", `${hostIp}/30`, "dev", hostLink);
+      await ip("link", "set", hostLink, "up");
+      await ip(...ns.exec, "ip", "addr", "add", `${relayIp}/30`, "dev", nsLink);
+      await ip(...ns.exec, "ip", "link", "set", nsLink, "up");
+      await ip(...ns.exec, "ip", "link", "set", "lo", "up");
+    } catch (err) {
+      await ns.remove();
+      throw new Error(`could not make a network namespace for the relay: ${(err as Error).message.split("\n")[0]}`);
+    }
+    return ns;
+  }
+
+  private rules(action: "-A" | "-D", port: number): string[][] {
+    // Both ways: the relay's packets to the broker proxy, and the proxy's to the relay.
+    return [
+      [action, "OUTPUT", "-p", "tcp", "-d", this.hostIp, "--dport", String(port), "-j", "DROP"],
+      [action, "INPUT", "-p", "tcp", "-s", this.hostIp, "--sport", String(port), "-j", "DROP"],
+    ];
+  }
+
+  /** Drops every packet between the relay and `port` on the host end for `ms`, then lets them through again. */
+  async partition(port: number, ms: number): Promise<void> {
+    for (const rule of this.rules("-A", port)) await run("ip", [...this.exec, "iptables", ...rule]);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    for (const rule of this.rules("-D", port)) await run("ip", [...this.exec, "iptables", ...rule]);
+  }
+
+  /** Deletes the namespace, its veth pair and its rules with it. */
+  async remove(): Promise<void> {
+    live.delete(this);
+    await run("ip", ["netns", "del", this.name]).catch(() => {});
+    // The host end goes with its peer; delete it in case the peer never moved.
+    await run("ip", ["link", "del", this.hostLink]).catch(() => {});
+  }
+}
+
+/** For Ctrl-C: no time to wait, so remove what is left synchronously. */
+export function removeNamespacesNow(): void {
+  for (const ns of live) {
+    spawnSync("ip", ["netns", "del", ns.name], { stdio: "ignore" });
+  }
+  live.clear();
+}

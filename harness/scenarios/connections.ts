@@ -1,0 +1,126 @@
+/**
+ * The connections scenario: the steady load (at a low rate) with the connection count
+ * stepped up 1-2-5 from `rampFrom` to `clients`, each step a whole cell with its own
+ * processes, until a step fails or the limit is reached. Connections are spread over
+ * fleet processes (one per 5,000, each with its own source address 127.0.0.x) and,
+ * where one relay process cannot hold them (open files), over more relays.
+ *
+ * Per step: connect time, time to first event, relay RSS and heap per connection
+ * after a forced GC, and the relays' CPU while the clients sit nearly idle.
+ */
+import { connectionPlanProblem, FD_HEADROOM, machineLimits, type MachineLimits } from "../limits.js";
+import { getBroker, getTransport } from "../registry.js";
+import { runCell, unavailableCell, type CellHooks, type CellSpec } from "../runner.js";
+import type { Workload } from "../workload.js";
+import type { CellResult, RampStep } from "../../results/schema.js";
+import { relayCpuPct } from "../../results/cell-metrics.js";
+
+/** 1-2-5 steps from `from` (rounded down onto the series) up to `to`, which is always the last. */
+export function connectionSteps(from: number, to: number): number[] {
+  const steps: number[] = [];
+  const start = Math.min(from, to);
+  for (let decade = 10 ** Math.floor(Math.log10(start)); decade <= to; decade *= 10) {
+    for (const m of [1, 2, 5]) {
+      const n = m * decade;
+      if (n >= start && n < to) steps.push(n);
+    }
+  }
+  steps.push(to);
+  return steps;
+}
+
+/**
+ * Connections per fleet process in the ramp. Each message reaches every client of a
+ * process at once; with 10,000 that burst held the process's event loop for about
+ * 250 ms, and the generator guard rightly ended the ramp on the load generator.
+ */
+export const RAMP_CLIENTS_PER_PROCESS = 5_000;
+
+/** Fleet processes and relays for `clients` connections: as the workload says, or as many as the limits need. */
+export function stepPlan(
+  w: Pick<Workload, "fleetProcesses" | "relays">,
+  clients: number,
+  canAddRelays: boolean,
+  limits: MachineLimits,
+): { clients: number; fleetProcesses: number; relays: number } {
+  const fleetProcesses = w.fleetProcesses > 0 ? w.fleetProcesses : Math.max(1, Math.ceil(clients / RAMP_CLIENTS_PER_PROCESS));
+  const perRelay = limits.openFiles === null ? Number.POSITIVE_INFINITY : limits.openFiles - FD_HEADROOM;
+  const relays = canAddRelays ? Math.max(w.relays, Math.ceil(clients / perRelay)) : w.relays;
+  return { clients, fleetProcesses, relays };
+}
+
+/** Whether this pairing can spread clients over several relays (a shared broker, or an adapter). */
+export function canAddRelays(transport: string, broker: string): boolean {
+  return !getBroker(broker).inProcess || getTransport(transport).adapterBroker !== undefined;
+}
+
+function summarizeStep(cell: CellResult, plan: ReturnType<typeof stepPlan>): Omit<RampStep, "held" | "limit" | "reason"> {
+  return {
+    ...plan,
+    status: cell.status,
+    open: cell.connections.open,
+    failed: cell.connections.failed,
+    ...(cell.connections.firstError ? { firstError: cell.connections.firstError } : {}),
+    lost: cell.counts.lost,
+    connectUs: cell.connectUs,
+    firstEventUs: cell.firstEventUs,
+    idleRssPerConnectionBytes: cell.idleMemoryPerConnection?.rssBytes ?? null,
+    idleHeapPerConnectionBytes: cell.idleMemoryPerConnection?.heapBytes ?? null,
+    relayCpuPct: relayCpuPct(cell),
+  };
+}
+
+/** Whether a step held every connection, and if not, whose limit it hit. */
+export function judgeRampStep(cell: CellResult): Pick<RampStep, "held" | "limit" | "reason"> {
+  if (cell.status !== "ok") return { held: false, limit: "failure", reason: cell.error ?? cell.status };
+  if (cell.saturated) return { held: false, limit: "generator", reason: cell.saturationReasons.join("; ") };
+  if (cell.connections.failed > 0) {
+    return { held: false, limit: "failure", reason: `${cell.connections.failed} of ${cell.connections.attempted} connections failed${cell.connections.firstError ? ` (${cell.connections.firstError})` : ""}` };
+  }
+  if (cell.connections.disconnects > 0) return { held: false, limit: "failure", reason: `${cell.connections.disconnects} connections dropped` };
+  if (cell.counts.lost > 0) return { held: false, limit: "failure", reason: `${cell.counts.lost} of ${cell.counts.expected} messages not delivered` };
+  return { held: true };
+}
+
+export async function runConnections(spec: CellSpec, hooks: CellHooks, limits: MachineLimits = machineLimits()): Promise<CellResult> {
+  const w = spec.workload;
+  const addRelays = canAddRelays(spec.transport, spec.broker);
+  const steps: RampStep[] = [];
+  let best: CellResult | undefined;
+  let first: CellResult | undefined;
+  let stoppedBy: NonNullable<CellResult["ramp"]>["stoppedBy"] = "max-clients";
+  for (const clients of connectionSteps(w.rampFrom, w.clients)) {
+    const plan = stepPlan(w, clients, addRelays, limits);
+    // A step this machine cannot hold is not tried: the ramp ends at the limit, with the reason.
+    const problem = connectionPlanProblem(plan, limits);
+    if (problem) {
+      const why = !addRelays && plan.relays === 1 && /relay process/.test(problem) ? `${problem} (${spec.transport} × ${spec.broker} runs one relay)` : problem;
+      steps.push({ ...plan, status: "unavailable", open: 0, failed: 0, lost: 0, connectUs: zero, firstEventUs: zero, idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 0, held: false, limit: "limit", reason: why });
+      stoppedBy = "limit";
+      break;
+    }
+    const label = `${clients} connections`;
+    const cell = await runCell(
+      { ...spec, workload: { ...w, clients, fleetProcesses: plan.fleetProcesses, relays: plan.relays } },
+      { phase: (text) => hooks.phase(`${label}: ${text}`), progress: hooks.progress },
+    );
+    first ??= cell;
+    const verdict = judgeRampStep(cell);
+    steps.push({ ...summarizeStep(cell, plan), ...verdict });
+    if (!verdict.held) {
+      stoppedBy = verdict.limit!;
+      break;
+    }
+    best = cell;
+  }
+  const base = best ?? first;
+  const maxConnections = best ? best.params.clients : null;
+  const ramp = { steps, maxConnections, stoppedBy, limitMeasured: stoppedBy === "failure" };
+  if (!base) {
+    // Not even the first step fits this machine.
+    return { ...unavailableCell(spec, steps[0]!.reason!), ramp };
+  }
+  return { ...base, ramp };
+}
+
+const zero = { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
