@@ -66,7 +66,7 @@ for (const t of [...transports.values()].filter((t) => t.listener !== "none")) {
 
 test("sse: the Last-Event-ID header on the wire selects the replay start", async () => {
   const baseUrl = await serve("sse");
-  await new Promise((r) => setTimeout(r, 400)); // ~80 messages published
+  await new Promise((r) => setTimeout(r, 400)); // ~400 messages published
   const res = await fetch(`${baseUrl}/sse?topic=0`, { headers: { "Last-Event-ID": "5" } });
   assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
   assert.equal(res.headers.get("cache-control"), "no-cache");
