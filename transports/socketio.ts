@@ -99,21 +99,27 @@ class SocketIoServer implements TransportServer {
       return;
     }
     const from = (socket.handshake.auth as { from?: unknown }).from;
-    if (typeof from === "number" && Number.isInteger(from) && from >= 0) {
-      if (this.waiting[topic]!.holdIfAhead(this.replays[topic]!, socket, from)) {
-        // Joins the room when the stream reaches `from`.
-        socket.on("disconnect", () => this.waiting[topic]!.delete(socket));
-        return;
-      }
-      const missed = this.replays[topic]!.since(from);
-      this.replayedFrames += missed.length;
-      for (const text of missed) socket.emit("m", text);
+    if (typeof from !== "number" || !Number.isInteger(from) || from < 0) {
+      void socket.join(room(topic)); // live from now, as an application would join
+      return;
     }
-    this.join(socket, topic);
+    if (this.waiting[topic]!.holdIfAhead(this.replays[topic]!, socket, from)) {
+      // Joins the room when the stream reaches `from`.
+      socket.on("disconnect", () => this.waiting[topic]!.delete(socket));
+      return;
+    }
+    const missed = this.replays[topic]!.since(from);
+    this.replayedFrames += missed.length;
+    for (const text of missed) socket.emit("m", text);
+    this.joinAfterReplay(socket, topic);
   }
 
-  /** Joins the stream's room after everything already sent to the room or the socket. */
-  private join(socket: ServerSocket, topic: number): void {
+  /**
+   * Joins a resuming socket to the stream's room so that the first live message it
+   * gets is the one after its replay: through the adapter's queue where the adapter
+   * delivers after publishing, since a broadcast may still be in flight there.
+   */
+  private joinAfterReplay(socket: ServerSocket, topic: number): void {
     if (this.cluster?.deliversAfterPublish) void this.io.in(socket.id).socketsJoin(room(topic));
     else void socket.join(room(topic));
   }
@@ -122,7 +128,7 @@ class SocketIoServer implements TransportServer {
     if (header.stream >= this.options.topics) return;
     const text = encodeText(header, raw.length);
     this.replays[header.stream]!.push(header.seq, text);
-    for (const socket of this.waiting[header.stream]!.release(header.seq)) this.join(socket, header.stream);
+    for (const socket of this.waiting[header.stream]!.release(header.seq)) this.joinAfterReplay(socket, header.stream);
     this.io.to(room(header.stream)).emit("m", text);
   }
 
