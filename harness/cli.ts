@@ -19,7 +19,7 @@ import { relayBurnUs, relayMaxConnections, startRelay } from "./relay.js";
 import { connectionPlanProblem, describeLimits, machineLimits } from "./limits.js";
 import { runConnections, stepPlan } from "./scenarios/connections.js";
 import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, unavailableCell } from "./runner.js";
-import { BrokerServers, brokersDown, brokersUp, readUpState, upDir, type Resolved } from "./broker-servers.js";
+import { BrokerServers, brokersDown, brokersUp, readUpState, upDir } from "./broker-servers.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { runSaturation } from "./scenarios/saturation.js";
 import { runScaleOut } from "./scenarios/scale-out.js";
@@ -272,15 +272,16 @@ async function run(args: string[]): Promise<number> {
     let measuringSince = 0;
     const r = resolved.get(c.broker)!;
     const owned = r.ok ? brokerServers.ownedServer(c.broker) : undefined;
+    // A Socket.IO adapter transport's relays talk through a Redis server of their own.
+    const adapterBroker = getTransport(c.transport).adapterBroker;
+    const adapter = adapterBroker ? resolved.get(adapterBroker)! : undefined;
     const spec = {
       ...c,
       workload,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
-      ...(adapterUrlFor(c.transport, resolved) ?? {}),
+      ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
       ...(r.ok && r.endpoint.pid ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned ? { restart: owned.restart } : {}) } } : {}),
     };
-    const adapterBroker = getTransport(c.transport).adapterBroker;
-    const adapter = adapterBroker ? resolved.get(adapterBroker)! : undefined;
     const problem = !r.ok
       ? `${c.broker} is unavailable: ${r.reason}`
       : adapter && !adapter.ok
@@ -311,13 +312,6 @@ async function run(args: string[]): Promise<number> {
     process.stdout.write(`report:  ${relative(process.cwd(), index) || index}\n`);
   }
   return store.cells.some((c) => c.status === "failed") ? 1 : 0;
-}
-
-/** The adapter's Redis URL for a transport whose relays talk through one. */
-function adapterUrlFor(transport: string, resolved: ReadonlyMap<string, Resolved>): { adapterUrl: string } | undefined {
-  const name = getTransport(transport).adapterBroker;
-  const r = name ? resolved.get(name) : undefined;
-  return r?.ok && r.endpoint.url ? { adapterUrl: r.endpoint.url } : undefined;
 }
 
 /** Scenarios that are more than one steady cell; the rest run as one. */

@@ -42,10 +42,13 @@ export interface Percentiles {
   mean: number;
 }
 
+/** The summary of nothing recorded. */
+export const NO_PERCENTILES: Readonly<Percentiles> = { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+
 /** Summary in the histogram's own unit; all zero when nothing was recorded. */
 export function percentiles(h: Histogram): Percentiles {
   const count = h.totalCount;
-  if (count === 0) return { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  if (count === 0) return { ...NO_PERCENTILES };
   return {
     count,
     p50: h.getValueAtPercentile(50),

@@ -63,8 +63,7 @@ function medianOrNull(values: number[]): number | null {
 }
 
 function growth(cells: CellResult[]): number | null {
-  const values = cells.map(relayGrowthPerConnection).filter((v): v is number => v !== undefined);
-  return values.length ? median(values) : null;
+  return medianOrNull(cells.map(relayGrowthPerConnection).filter((v): v is number => v !== undefined));
 }
 
 export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {

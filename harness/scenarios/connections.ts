@@ -8,6 +8,7 @@
  * Per step: connect time, time to first event, relay RSS and heap per connection
  * after a forced GC, and the relays' CPU while the clients sit nearly idle.
  */
+import { NO_PERCENTILES } from "../histogram.js";
 import { connectionPlanProblem, FD_HEADROOM, machineLimits, type MachineLimits } from "../limits.js";
 import { getBroker, getTransport } from "../registry.js";
 import { runCell, unavailableCell, type CellHooks, type CellSpec } from "../runner.js";
@@ -95,7 +96,7 @@ export async function runConnections(spec: CellSpec, hooks: CellHooks, limits: M
     const problem = connectionPlanProblem(plan, limits);
     if (problem) {
       const why = !addRelays && plan.relays === 1 && /relay process/.test(problem) ? `${problem} (${spec.transport} × ${spec.broker} runs one relay)` : problem;
-      steps.push({ ...plan, status: "unavailable", open: 0, failed: 0, lost: 0, connectUs: zero, firstEventUs: zero, idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 0, held: false, limit: "limit", reason: why });
+      steps.push({ ...plan, status: "unavailable", open: 0, failed: 0, lost: 0, connectUs: NO_PERCENTILES, firstEventUs: NO_PERCENTILES, idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 0, held: false, limit: "limit", reason: why });
       stoppedBy = "limit";
       break;
     }
@@ -122,5 +123,3 @@ export async function runConnections(spec: CellSpec, hooks: CellHooks, limits: M
   }
   return { ...base, ramp };
 }
-
-const zero = { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
