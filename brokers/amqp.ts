@@ -5,6 +5,7 @@
  */
 import amqp from "amqplib";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { noteBrokerError } from "./errors.js";
 
 const STANDARD_URL = "amqp://guest:guest@127.0.0.1:5672";
 
@@ -17,8 +18,10 @@ function amqpBroker(name: string, confirms: boolean, summary: string): Broker {
     inProcess: false,
     server: "rabbitmq",
     standardUrl: STANDARD_URL,
+    urlSchemes: ["amqp:", "amqps:"],
     async connect(options: BrokerOptions): Promise<BrokerConnection> {
       const conn = await amqp.connect(options.url ?? STANDARD_URL);
+      conn.on("error", (err: Error) => noteBrokerError("amqp", err));
       const pubChannel = confirms ? await conn.createConfirmChannel() : await conn.createChannel();
       const declared = new Set<string>();
       const exchange = async (topic: string): Promise<void> => {

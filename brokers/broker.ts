@@ -57,6 +57,8 @@ export interface Broker {
   readonly server?: string;
   /** Its server on the standard port of this machine (`--broker-url standard`, docker-compose.yml). */
   readonly standardUrl?: string;
+  /** URL schemes it accepts (`redis:`); absent: its standard URL's alone. */
+  readonly urlSchemes?: readonly string[];
   /** Its URL only bootstraps: clients then connect to the addresses the server advertises (Kafka), so a proxy in the URL is bypassed. */
   readonly bootstrapOnly?: boolean;
   connect(options: BrokerOptions): Promise<BrokerConnection>;
@@ -74,4 +76,9 @@ export function topicName(namespace: string, stream: number): string {
 /** A namespace no earlier cell used: base-36 time and randomness, safe in every broker's topic syntax. */
 export function freshNamespace(): string {
   return `c${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+}
+
+/** The URL schemes a broker accepts, for checking `--broker-url` before anything starts. */
+export function urlSchemesOf(broker: Pick<Broker, "urlSchemes" | "standardUrl">): readonly string[] {
+  return broker.urlSchemes ?? (broker.standardUrl ? [new URL(broker.standardUrl).protocol] : []);
 }

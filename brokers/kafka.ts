@@ -13,8 +13,9 @@
  * returns at once, and its promise settles when its batch is acknowledged.
  */
 import { randomUUID } from "node:crypto";
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Message } from "kafkajs";
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type logCreator, type Message } from "kafkajs";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { libraryLog, noteBrokerError } from "./errors.js";
 
 const STANDARD_URL = "kafka://127.0.0.1:9092";
 
@@ -22,6 +23,13 @@ function brokerList(options: BrokerOptions): string[] {
   const url = new URL(options.url ?? STANDARD_URL);
   return [`${url.hostname}:${url.port || 9092}`];
 }
+
+/** kafkajs's own log lines go to the run's log, not the terminal; its errors are counted for the cell. */
+const kafkaLog: logCreator = () => ({ level, log }) => {
+  const { message, ...rest } = log;
+  if (level === logLevel.ERROR) noteBrokerError("kafka", message);
+  else libraryLog(`kafkajs ${logLevel[level]}: ${message} ${JSON.stringify(rest)}`);
+};
 
 function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
   return {
@@ -33,7 +41,7 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
     standardUrl: STANDARD_URL,
     bootstrapOnly: true,
     async connect(options): Promise<BrokerConnection> {
-      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.ERROR });
+      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.WARN, logCreator: kafkaLog });
       const partitions = options.partitions ?? 1;
       const admin: Admin = kafka.admin();
       await admin.connect();

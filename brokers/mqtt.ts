@@ -7,12 +7,16 @@
 import { randomUUID } from "node:crypto";
 import mqtt, { type MqttClient } from "mqtt";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { noteBrokerError } from "./errors.js";
 
 type QoS = 0 | 1 | 2;
 
-function open(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
+async function open(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   // Reconnects are the fleet's or a scenario's business, not the library's.
-  return mqtt.connectAsync(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+  const c = await mqtt.connectAsync(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+  c.on("error", (err) => noteBrokerError("mqtt", err));
+  c.on("offline", () => noteBrokerError("mqtt", "connection to the broker lost"));
+  return c;
 }
 
 function mqttBroker(name: string, qos: QoS, persistent: boolean, scheme: "mqtt" | "ws", summary: string): Broker {
@@ -25,6 +29,7 @@ function mqttBroker(name: string, qos: QoS, persistent: boolean, scheme: "mqtt" 
     inProcess: false,
     server: scheme === "ws" ? "mosquitto-ws" : "mosquitto",
     standardUrl: defaultUrl,
+    urlSchemes: scheme === "ws" ? ["ws:", "wss:"] : ["mqtt:", "mqtts:"],
     async connect(options: BrokerOptions): Promise<BrokerConnection> {
       const url = options.url ?? defaultUrl;
       const pub = await open(url, `rtbench-pub-${randomUUID()}`, true);

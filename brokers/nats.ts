@@ -5,6 +5,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages } from "@nats-io/jetstream";
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import { noteBrokerError } from "./errors.js";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 
 /** One JetStream stream holds every rtbench topic. */
@@ -14,10 +15,17 @@ export const JS_MAX_MSGS = 1_000_000;
 
 const STANDARD_URL = "nats://127.0.0.1:4222";
 
-function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
+async function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
   const url = new URL(options.url ?? STANDARD_URL);
   // A relay's subscription must not be cut off as a slow consumer during a burst.
-  return natsConnect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
+  const nc = await natsConnect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
+  // A lost server, and every error the client sees, is counted for the cell.
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "error") noteBrokerError("nats", `${s.type}${"error" in s && s.error ? `: ${String(s.error)}` : ""}`);
+    }
+  })().catch(() => {});
+  return nc;
 }
 
 export const nats: Broker = {

@@ -7,6 +7,7 @@
  */
 import pg from "pg";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { noteBrokerError } from "./errors.js";
 
 export const OUTBOX_TABLE = "rtbench_outbox";
 const CHANNEL = "rtbench_outbox";
@@ -18,7 +19,7 @@ const STANDARD_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 async function client(options: BrokerOptions): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: options.url ?? STANDARD_URL });
   await c.connect();
-  c.on("error", () => {});
+  c.on("error", (err) => noteBrokerError("postgres", err));
   return c;
 }
 
@@ -29,6 +30,7 @@ export const pgOutbox: Broker = {
   inProcess: false,
   server: "postgres",
   standardUrl: STANDARD_URL,
+  urlSchemes: ["postgres:", "postgresql:"],
   async connect(options): Promise<BrokerConnection> {
     const pub = await client(options);
     await pub.query(`CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (id bigserial PRIMARY KEY, topic text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);

@@ -5,6 +5,7 @@
  */
 import { Redis } from "ioredis";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { noteBrokerError } from "./errors.js";
 
 /** Entries kept per stream (approximately: MAXLEN ~ trims whole nodes). */
 export const STREAM_MAXLEN = 100_000;
@@ -16,7 +17,10 @@ const STANDARD_URL = "redis://127.0.0.1:6379";
 function client(options: BrokerOptions, name: string): Redis {
   // While the server is away (a restart, a cut) a command waits in the offline queue
   // and fails after one reconnect attempt more; ioredis resubscribes by itself.
-  return new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
+  const c = new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
+  // Without a listener ioredis prints "[ioredis] Unhandled error event" with a stack for every failed reconnect.
+  c.on("error", (err: Error) => noteBrokerError("redis", err));
+  return c;
 }
 
 export const redisPubSub: Broker = {
@@ -26,6 +30,7 @@ export const redisPubSub: Broker = {
   inProcess: false,
   server: "redis",
   standardUrl: STANDARD_URL,
+  urlSchemes: ["redis:", "rediss:"],
   async connect(options): Promise<BrokerConnection> {
     const pub = client(options, "rtbench-pub");
     await pub.connect();
@@ -66,6 +71,7 @@ export const redisStreams: Broker = {
   inProcess: false,
   server: "redis",
   standardUrl: STANDARD_URL,
+  urlSchemes: ["redis:", "rediss:"],
   async connect(options): Promise<BrokerConnection> {
     const pub = client(options, "rtbench-pub");
     await pub.connect();

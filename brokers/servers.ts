@@ -31,6 +31,9 @@ export interface Launched {
   url: string;
   version: string;
   dir: string;
+  /** When the process started (clock ticks since boot) and its program: with the pid, what tells it from a later process on the same pid. */
+  startTicks?: number;
+  command?: string;
 }
 
 /** A free TCP port on loopback, as the kernel hands one out. */
@@ -167,7 +170,7 @@ const mosquittoWs: ServerSpec = {
     const port = given ?? (await freePort());
     const conf = join(dir, "mosquitto.conf");
     const plain = await freePort();
-    writeFileSync(conf, `listener ${plain} 127.0.0.1\nlistener ${port}\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`);
+    writeFileSync(conf, `listener ${plain} 127.0.0.1\nlistener ${port} 127.0.0.1\nprotocol websockets\nsocket_domain ipv4\nallow_anonymous true\n`);
     const pid = launch("mosquitto", ["-c", conf], dir);
     await waitForPort(port, pid, 10_000, "mosquitto (websockets listener)", dir);
     return { name: "mosquitto-ws", pid, port, url: `ws://127.0.0.1:${port}`, version: this.version(), dir };
@@ -199,6 +202,9 @@ const rabbitmq: ServerSpec = {
       HOME: dir,
       RABBITMQ_NODENAME: `rtbench${port}@localhost`,
       RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
+      // Erlang's distribution listener and an epmd this node starts bind loopback too, like every server rtbench starts.
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
+      ERL_EPMD_ADDRESS: "127.0.0.1",
       RABBITMQ_NODE_PORT: String(port),
       RABBITMQ_DIST_PORT: String(distPort),
       RABBITMQ_BASE: dir,

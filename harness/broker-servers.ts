@@ -4,7 +4,7 @@
  * private ports in a temp dir and stops when it ends. A server that cannot be had
  * makes its brokers "unavailable" with the reason, and the other cells still run.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alive, servers, type Launched } from "../brokers/servers.js";
@@ -33,21 +33,90 @@ function stateFile(): string {
   return join(upDir(), "state.json");
 }
 
+/** A folder or file rtbench trusts must be no link, be ours, and be writable by nobody else. */
+export class UnsafeStateError extends Error {}
+
+/** Why `path` may not be trusted, or null. Another user's, or one others may write, could name any pid to kill. */
+function untrusted(path: string, kind: "folder" | "file"): string | null {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return `${path} is a symbolic link`;
+  if (kind === "folder" ? !st.isDirectory() : !st.isFile()) return `${path} is not a ${kind}`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `${path} belongs to uid ${st.uid}, not to this user (uid ${uid})`;
+  if ((st.mode & 0o022) !== 0) return `${path} may be written by other users (mode ${(st.mode & 0o777).toString(8)})`;
+  return null;
+}
+
+/** The `brokers up` folder: made private (0700) if new or ours, refused if it is anyone else's. */
+function privateUpDir(): string {
+  const dir = upDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  // One of ours that others may write (made by an older rtbench): take their write bits away.
+  if (!st.isSymbolicLink() && st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) !== 0) chmodSync(dir, st.mode & 0o755);
+  const problem = untrusted(dir, "folder");
+  if (problem) throw new UnsafeStateError(`${problem}: rtbench keeps the servers it leaves running there and will not trust it (remove it, or set RTBENCH_BROKERS_DIR to a folder of your own)`);
+  return dir;
+}
+
+/** Servers `brokers up` left running: only from a state file only this user could write, and only those still the process it started. */
 export function readUpState(): Launched[] {
+  if (!existsSync(stateFile())) return [];
+  privateUpDir();
+  const problem = untrusted(stateFile(), "file");
+  if (problem) throw new UnsafeStateError(`${problem}: rtbench will not trust it (remove it)`);
   try {
-    return (JSON.parse(readFileSync(stateFile(), "utf8")) as Launched[]).filter((l) => alive(l.pid));
+    return (JSON.parse(readFileSync(stateFile(), "utf8")) as Launched[]).filter((l) => isServerWeStarted(l));
   } catch {
     return [];
   }
 }
 
 function writeUpState(list: Launched[]): void {
-  mkdirSync(upDir(), { recursive: true });
-  writeFileSync(stateFile(), `${JSON.stringify(list, null, 2)}\n`);
+  privateUpDir();
+  writeFileSync(stateFile(), `${JSON.stringify(list, null, 2)}\n`, { mode: 0o600 });
+}
+
+/** Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; null if it is gone. */
+export function processStartTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return null;
+  }
+}
+
+/** The program a process runs (the basename of its argv[0]), or null if it is gone. */
+export function processCommand(pid: number): string | null {
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+    return argv0.replace(/^.*\//, "");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether `l.pid` is still the server rtbench started: alive, with the start time and
+ * program recorded when it was launched. A pid reused by another process, or a record
+ * that never came from a launch, is not ours to signal.
+ */
+export function isServerWeStarted(l: Pick<Launched, "pid" | "startTicks" | "command">): boolean {
+  if (!Number.isInteger(l.pid) || l.pid <= 1 || !alive(l.pid)) return false;
+  if (l.startTicks === undefined || processStartTicks(l.pid) !== l.startTicks) return false;
+  return l.command === undefined || processCommand(l.pid) === l.command;
+}
+
+/** A launched server with what identifies its process, so it is never confused with a later one on the same pid. */
+function identified(l: Launched): Launched {
+  return { ...l, startTicks: processStartTicks(l.pid) ?? undefined, command: processCommand(l.pid) ?? undefined };
 }
 
 /** Stops a server: SIGTERM to its process group, then SIGKILL if it lingers. */
 export async function stopServer(l: Launched, graceMs = 20_000): Promise<void> {
+  if (l.startTicks !== undefined && !isServerWeStarted(l)) return;
   const signal = (sig: NodeJS.Signals): void => {
     try {
       process.kill(-l.pid, sig);
@@ -60,6 +129,8 @@ export async function stopServer(l: Launched, graceMs = 20_000): Promise<void> {
     }
   };
   signal("SIGTERM");
+  // A stopped server (SIGSTOP, a debugger) acts on SIGTERM only once it runs again.
+  signal("SIGCONT");
   const deadline = Date.now() + graceMs;
   while (alive(l.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (alive(l.pid)) signal("SIGKILL");
@@ -74,13 +145,13 @@ export async function startServer(name: string, parent: string): Promise<Launche
   const dir = join(parent, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  return spec.start(dir);
+  return identified(await spec.start(dir));
 }
 
 /** Stops a server and starts it again on the same port and data: a broker restart. */
 export async function restartServer(l: Launched): Promise<Launched> {
   await stopServer(l);
-  return servers.get(l.name)!.start(l.dir, l.port);
+  return identified(await servers.get(l.name)!.start(l.dir, l.port));
 }
 
 const RUN_DIR_PREFIX = "rtbench-run-brokers-";
@@ -94,9 +165,11 @@ export function reapStaleRuns(): number {
   for (const entry of readdirSync(tmpdir()).filter((e) => e.startsWith(RUN_DIR_PREFIX))) {
     const dir = join(tmpdir(), entry);
     try {
-      const owner = JSON.parse(readFileSync(join(dir, "owner.json"), "utf8")) as { pid: number; servers: number[] };
-      if (alive(owner.pid)) continue;
-      for (const pid of owner.servers) killGroup(pid);
+      // Only a folder this user made private, with an owner file in it that only this user could write.
+      if (untrusted(dir, "folder") || untrusted(join(dir, "owner.json"), "file")) continue;
+      const owner = JSON.parse(readFileSync(join(dir, "owner.json"), "utf8")) as Owner;
+      if (isServerWeStarted(owner.process)) continue;
+      for (const server of owner.servers) if (isServerWeStarted(server)) killGroup(server.pid);
       rmSync(dir, { recursive: true, force: true });
       reaped++;
     } catch {
@@ -104,6 +177,12 @@ export function reapStaleRuns(): number {
     }
   }
   return reaped;
+}
+
+/** owner.json: the run that started the servers in its folder, each identified beyond its pid. */
+interface Owner {
+  process: Pick<Launched, "pid" | "startTicks" | "command">;
+  servers: Array<Pick<Launched, "pid" | "startTicks" | "command">>;
 }
 
 function killGroup(pid: number): void {
@@ -117,6 +196,14 @@ function killGroup(pid: number): void {
   }
 }
 
+/** Every BrokerServers of this process, so an unexpected error still stops what they started. */
+const everyInstance = new Set<BrokerServers>();
+
+/** On an error nobody expected: SIGKILL every server this process started, and remove their folders. */
+export function killAllOwnedNow(): void {
+  for (const b of everyInstance) b.killOwnedNow();
+}
+
 export class BrokerServers {
   private readonly started = new Map<string, Promise<Launched>>();
   private readonly owned: Launched[] = [];
@@ -125,10 +212,16 @@ export class BrokerServers {
   constructor(
     private readonly external: Readonly<Record<string, string>>,
     private readonly log: (line: string) => void,
-  ) {}
+  ) {
+    everyInstance.add(this);
+  }
 
   private recordOwner(): void {
-    writeFileSync(join(this.runDir!, "owner.json"), JSON.stringify({ pid: process.pid, servers: this.owned.map((l) => l.pid) }));
+    const owner: Owner = {
+      process: { pid: process.pid, startTicks: processStartTicks(process.pid) ?? undefined, command: processCommand(process.pid) ?? undefined },
+      servers: this.owned.map(({ pid, startTicks, command }) => ({ pid, startTicks, command })),
+    };
+    writeFileSync(join(this.runDir!, "owner.json"), JSON.stringify(owner), { mode: 0o600 });
   }
 
   async resolve(brokerName: string): Promise<Resolved> {
@@ -147,7 +240,12 @@ export class BrokerServers {
         this.runDir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
         this.recordOwner();
       }
-      launching = startServer(server, this.runDir).then((l) => {
+      launching = startServer(server, this.runDir).then(async (l) => {
+        // Stopped (killOwnedNow) while it was starting: it is not to outlive us.
+        if (!everyInstance.has(this)) {
+          await stopServer(l);
+          throw new Error("stopped while starting");
+        }
         this.owned.push(l);
         this.recordOwner();
         this.log(`${server} ${l.version} up on port ${l.port} (pid ${l.pid})`);
@@ -184,13 +282,16 @@ export class BrokerServers {
 
   /** Stops what this run started and removes its folders. */
   async stopOwned(): Promise<void> {
+    // A server still starting is waited for, so that it is stopped too.
+    await Promise.allSettled(this.started.values());
     await Promise.all(this.owned.splice(0).map((l) => stopServer(l)));
     if (this.runDir && existsSync(this.runDir)) rmSync(this.runDir, { recursive: true, force: true });
   }
 
   /** For Ctrl-C or a kill: no time to wait, so SIGKILL what this run started. */
   killOwnedNow(): void {
-    for (const l of this.owned) killGroup(l.pid);
+    everyInstance.delete(this);
+    for (const l of this.owned) if (isServerWeStarted(l)) killGroup(l.pid);
     if (this.runDir) rmSync(this.runDir, { recursive: true, force: true });
   }
 }

@@ -3,28 +3,33 @@
  * rtbench command line: run, list, serve, report, compare, ab, baseline. Bad input fails before anything starts,
  * with one line naming the file or flag, the field and what was expected (exit 2).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { relative, resolve } from "node:path";
+import { appendFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { lookup } from "node:dns/promises";
+import { createServer, isIP } from "node:net";
 import { nowNs } from "./clock.js";
 import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
-import { freshNamespace } from "../brokers/broker.js";
+import { freshNamespace, urlSchemesOf } from "../brokers/broker.js";
+import { setLibraryLog } from "../brokers/errors.js";
 import { brokers, getBroker, getTransport, scenarios, transports } from "./registry.js";
 import { fetchKafka, kafkaLibs, servers } from "../brokers/servers.js";
 import { treeRssBytes } from "./proc.js";
 import { relayBurnUs, relayMaxConnections, startRelay } from "./relay.js";
 import { connectionPlanProblem, describeLimits, machineLimits } from "./limits.js";
 import { runConnections, stepPlan } from "./scenarios/connections.js";
-import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, unavailableCell } from "./runner.js";
-import { BrokerServers, brokersDown, brokersUp, readUpState, upDir } from "./broker-servers.js";
+import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, setChildLog, unavailableCell } from "./runner.js";
+import { BrokerServers, brokersDown, brokersUp, killAllOwnedNow, readUpState, reapStaleRuns, UnsafeStateError, upDir } from "./broker-servers.js";
 import { OpenLoopSchedule } from "./schedule.js";
 import { runSaturation } from "./scenarios/saturation.js";
 import { runScaleOut } from "./scenarios/scale-out.js";
-import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkloadFile, type Workload } from "./workload.js";
-import { newRunId, RunReadError, RunStore } from "../results/store.js";
+import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkload, loadWorkloadFile, unusedFieldProblem, type Workload } from "./workload.js";
+import { newRunId, outDirProblem, RunReadError, RunStore } from "../results/store.js";
+import { redactSecrets } from "../results/redact.js";
 import { writeReport } from "../reports/report.js";
 import { baselineForThisMachine, compareFiles, GateInputError, runAb, toMarkdown, updateBaseline } from "./gate.js";
 import { SCHEMA_VERSION } from "../results/schema.js";
@@ -44,8 +49,10 @@ Usage:
   rtbench serve [flags]                 a relay and producer in the foreground, for curl -N or a browser
   rtbench report [run dir] [--out DIR] [--baseline RUN]
                                         the HTML report of a run (default: the latest in results/runs)
-  rtbench compare <baseline> <candidate> [--format md|json] [--force] [--noise-floor p99=25%,...]
-                                        the regression gate: exit 1 on a regression
+  rtbench compare <baseline> <candidate> [--format md|json] [--force] [--allow-missing] [--noise-floor p99=25%,...]
+                                        the regression gate: exit 1 on a regression (a cell the baseline
+                                        measured that failed or is missing in the candidate is one,
+                                        unless --allow-missing; fewer than 3 repetitions a side: no call)
   rtbench ab [workload.yaml] [--repeat N] [--a-root DIR] [--b-root DIR] [--a-env K=V] [--b-env K=V] [run flags]
                                         A and B interleaved (A B A B ...) in one job, then compared
   rtbench baseline update <run> [--profile NAME] | show [--profile NAME]
@@ -95,9 +102,16 @@ function brokerUrls(value: unknown): Record<string, string> {
     const eq = item.indexOf("=");
     const name = item.slice(0, eq);
     const url = item.slice(eq + 1);
-    if (eq <= 0 || !brokers.has(name) || !URL.canParse(url)) {
+    const external = [...brokers.keys()].filter((b) => !getBroker(b).inProcess);
+    if (eq <= 0 || !brokers.has(name)) {
+      throw new UsageError(`rtbench: flag --broker-url: expected NAME=URL with NAME one of ${external.join(", ")}, got ${JSON.stringify(redactSecrets(item))}`);
+    }
+    const broker = getBroker(name);
+    if (broker.inProcess) throw new UsageError(`rtbench: flag --broker-url: ${name} runs inside the relay process and takes no URL (expected one of ${external.join(", ")})`);
+    const schemes = urlSchemesOf(broker);
+    if (!URL.canParse(url) || !schemes.includes(new URL(url).protocol)) {
       throw new UsageError(
-        `rtbench: flag --broker-url: expected NAME=URL with NAME one of ${[...brokers.keys()].filter((b) => !getBroker(b).inProcess).join(", ")}, got ${JSON.stringify(item)}`,
+        `rtbench: flag --broker-url: ${name}: expected a URL with scheme ${schemes.map((p) => `${p}//`).join(" or ")} (such as ${broker.standardUrl}), got ${JSON.stringify(redactSecrets(url))}`,
       );
     }
     out[name] = url;
@@ -112,6 +126,7 @@ async function brokersCommand(args: string[]): Promise<number> {
   try {
     switch (action) {
       case "up": {
+        reapStaleRuns();
         const { failed } = await brokersUp(names, log);
         log(`state: ${upDir()} (rtbench run uses these until rtbench brokers down)`);
         return failed.length > 0 ? 1 : 0;
@@ -156,6 +171,13 @@ function parse(args: string[], options: FlagSpec, command: string) {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = (err as Error).message.split("\n")[0]!.replace(/\. To specify a positional.*$/, "");
+    // "--rate --transports ws": node calls the missing value "ambiguous"; say what is missing.
+    const missing = /^Option '(--[\w-]+)(?: <value>)?' argument (?:is ambiguous|missing)/.exec(msg);
+    if (missing) {
+      const at = args.indexOf(missing[1]!);
+      const next = at >= 0 ? args[at + 1] : undefined;
+      throw new UsageError(`rtbench ${command}: flag ${missing[1]}: expected a value, got ${next === undefined ? "nothing" : `the flag ${next}`} (see rtbench help)`);
+    }
     throw new UsageError(`rtbench ${command}: ${msg} (see rtbench help)`);
   }
 }
@@ -171,7 +193,8 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
   const file = positionals[0] ?? DEFAULT_WORKLOAD;
-  let workload: Workload = loadWorkloadFile(file);
+  const loaded = loadWorkload(file);
+  let workload: Workload = loaded.workload;
   const flags: Record<string, unknown> = {};
   for (const f of FIELDS) {
     const v = values[flagName(f.key)];
@@ -182,7 +205,12 @@ async function run(args: string[]): Promise<number> {
     flags.repetitions = values.repeat;
   }
   workload = applyFields(workload, flags, (key) => `flag --${flagName(key)}`, true);
-  const outDir = resolve(typeof values.out === "string" ? values.out : "results/runs");
+  const unused = unusedFieldProblem(workload, [
+    ...loaded.given.map((key) => ({ key, where: file })),
+    ...Object.keys(flags).map((key) => ({ key, where: `flag --${flagName(key)}` })),
+  ]);
+  if (unused) throw new UsageError(`rtbench run: ${unused}`);
+  const outDir = outDirOf(values.out, "run");
   if (workload.scenario === "reconnect" && workload.reconnect === "none") {
     throw new UsageError(`rtbench run: field "reconnect": the reconnect scenario needs clients that reconnect: expected fixed or backoff, got "none"`);
   }
@@ -214,6 +242,8 @@ async function run(args: string[]): Promise<number> {
     workload.transports.flatMap((t) => workload.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1 }))),
   ).flat();
   const external = brokerUrls(values["broker-url"]);
+  // Servers and folders of an earlier run that was killed outright go before this one starts anything.
+  reapStaleRuns();
   // Brokers first: their servers start before any cell, and their versions go in the run's metadata.
   const brokerServers = new BrokerServers(external, (line) => process.stderr.write(`rtbench: ${line}\n`));
   const early = (): void => {
@@ -229,7 +259,9 @@ async function run(args: string[]): Promise<number> {
     [...resolved].map(([b, r]) => [b, r.ok ? r.endpoint.version : `unavailable: ${r.reason}`]),
   );
   const git = gitState(ROOT);
-  const store = new RunStore(outDir, {
+  let store: RunStore;
+  try {
+    store = new RunStore(outDir, {
     schemaVersion: SCHEMA_VERSION,
     id: newRunId(),
     startedAt: new Date().toISOString(),
@@ -247,8 +279,23 @@ async function run(args: string[]): Promise<number> {
           },
         }
       : {}),
-  });
+    });
+  } catch (err) {
+    await brokerServers.stopOwned();
+    throw new UsageError(`rtbench run: flag --out: ${(err as Error).message}`);
+  }
   const shown = relative(process.cwd(), store.dir) || store.dir;
+  // What the relays, producers and fleets print (client libraries' logs among it) goes to the run's log, not the terminal;
+  // so do the logs of the clients this process opens itself (the durability scenario's late subscriber).
+  const logFile = join(store.dir, "rtbench.log");
+  setChildLog(logFile);
+  setLibraryLog((line) => {
+    try {
+      appendFileSync(logFile, `[coordinator] ${line}\n`, { mode: 0o600 });
+    } catch {
+      /* a full disk: the line is lost, the run goes on */
+    }
+  });
   process.stderr.write(
     `rtbench: ${cells.length} cell(s) of "${workload.name}": ${workload.clients} clients, ${workload.rate} msg/s, ` +
       `${workload.duration}s (+${workload.warmup}s warm-up) each → ${shown}\n`,
@@ -301,12 +348,25 @@ async function run(args: string[]): Promise<number> {
       },
     );
     if (interrupted) break;
-    store.addCell(cell);
+    const written = store.addCell(cell);
     progress.done(prefix, cell);
+    // A result that cannot be written (a full disk, a read-only file system): stop here, keep what was measured in memory.
+    if (!written) break;
   }
-  store.finish(false);
+  const finished = store.finish(false);
+  setChildLog(undefined);
   await brokerServers.stopOwned();
-  process.stdout.write(`\n${summaryTable(store.cells)}\n\nresults: ${relative(process.cwd(), store.file) || store.file}\n`);
+  process.stdout.write(`\n${summaryTable(store.cells)}\n\n`);
+  if (!finished || store.unwritten.length > 0) {
+    const notRun = cells.length - store.cells.length;
+    process.stderr.write(
+      `rtbench: cannot write ${shown}/result.json (${store.writeError}); stopped after cell ${store.cells.length} of ${cells.length}.\n` +
+        `rtbench: not written: ${store.unwritten.length > 0 ? store.unwritten.map((c) => c.id).join(", ") : "the run's end time"} (their figures are in the table above)` +
+        `${notRun > 0 ? `; not run: ${notRun} cell(s)` : ""}; ${relative(process.cwd(), store.file) || store.file} keeps the ${store.cells.length - store.unwritten.length} cell(s) written before\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(`results: ${relative(process.cwd(), store.file) || store.file}\n`);
   if (values.report === true) {
     const { index } = await writeReport(store.dir, resolve("reports"));
     process.stdout.write(`report:  ${relative(process.cwd(), index) || index}\n`);
@@ -334,7 +394,10 @@ async function report(args: string[]): Promise<number> {
     throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
   }
   const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false }) : undefined;
-  const { index, model } = await writeReport(resolve(runDir), resolve(typeof values.out === "string" ? values.out : "reports"), comparison);
+  const reportsDir = typeof values.out === "string" ? values.out : "reports";
+  const outProblem = outDirProblem(reportsDir);
+  if (outProblem) throw new UsageError(`rtbench report: flag --out: ${outProblem}`);
+  const { index, model } = await writeReport(resolve(runDir), resolve(reportsDir), comparison);
   const v = model.verdicts;
   process.stdout.write(
     `report: ${relative(process.cwd(), index) || index}\n` +
@@ -342,6 +405,14 @@ async function report(args: string[]): Promise<number> {
       (comparison ? `compared with ${values.baseline}: ${comparison.regressions} regression(s)\n` : ""),
   );
   return 0;
+}
+
+/** --out, checked before anything starts. */
+function outDirOf(value: unknown, command: string): string {
+  const path = typeof value === "string" ? value : "results/runs";
+  const problem = outDirProblem(path);
+  if (problem) throw new UsageError(`rtbench ${command}: flag --out: ${problem}`);
+  return resolve(path);
 }
 
 function parseFloorsFlag(value: unknown): Record<string, number> {
@@ -352,13 +423,17 @@ function parseFloorsFlag(value: unknown): Record<string, number> {
 async function compare(args: string[]): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { format: { type: "string" }, force: { type: "boolean" }, "noise-floor": { type: "string" } },
+    { format: { type: "string" }, force: { type: "boolean" }, "noise-floor": { type: "string" }, "allow-missing": { type: "boolean" } },
     "compare",
   );
   if (positionals.length !== 2) throw new UsageError("rtbench compare: expected <baseline> <candidate> (run folders or result.json files)");
   const format = (values.format as string | undefined) ?? "md";
   if (format !== "md" && format !== "json") throw new UsageError(`rtbench compare: flag --format: expected md or json, got ${JSON.stringify(format)}`);
-  const cmp = compareFiles(positionals[0]!, positionals[1]!, { floors: parseFloorsFlag(values["noise-floor"]), force: values.force === true });
+  const cmp = compareFiles(positionals[0]!, positionals[1]!, {
+    floors: parseFloorsFlag(values["noise-floor"]),
+    force: values.force === true,
+    allowMissing: values["allow-missing"] === true,
+  });
   process.stdout.write(format === "json" ? `${JSON.stringify(cmp, null, 2)}\n` : toMarkdown(cmp));
   return cmp.regressions > 0 ? 1 : 0;
 }
@@ -405,7 +480,7 @@ async function ab(args: string[]): Promise<number> {
   const side = (root: unknown, env: unknown, flag: string) => ({ root: resolve(typeof root === "string" ? root : ROOT), env: envPairs(env, flag) });
   const a = side(values["a-root"], values["a-env"], "a-env");
   const b = side(values["b-root"], values["b-env"], "b-env");
-  const dirs = await runAb(a, b, forwarded, repeat, resolve(typeof values.out === "string" ? values.out : "results/runs"), (t) => process.stderr.write(`rtbench ab: ${t}\n`));
+  const dirs = await runAb(a, b, forwarded, repeat, outDirOf(values.out, "ab"), (t) => process.stderr.write(`rtbench ab: ${t}\n`));
   const cmp = compareFiles(dirs.a, dirs.b, { floors: parseFloorsFlag(values["noise-floor"]), force: false });
   process.stdout.write(`${toMarkdown(cmp)}\nA: ${relative(process.cwd(), dirs.a)}\nB: ${relative(process.cwd(), dirs.b)}\n`);
   return cmp.regressions > 0 ? 1 : 0;
@@ -454,6 +529,27 @@ function intFlag(value: string | undefined, flag: string, min: number, max: numb
   return n;
 }
 
+/** Why `rtbench serve` could not listen on host:port (a taken port, an unknown host), or null: tried before anything starts. */
+async function canListen(host: string, port: number): Promise<string | null> {
+  let address: string;
+  try {
+    address = isIP(host) ? host : (await lookup(host)).address;
+  } catch (err) {
+    return `flag --host: cannot resolve ${JSON.stringify(host)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  return new Promise((resolveCheck) => {
+    const probe = createServer();
+    probe.once("error", (err: NodeJS.ErrnoException) =>
+      resolveCheck(
+        err.code === "EADDRINUSE"
+          ? `flag --port: ${host}:${port} is taken by another program (choose another --port, or 0 for any free one)`
+          : `flag --host: cannot listen on ${host} (${err.code ?? err.message})`,
+      ),
+    );
+    probe.listen({ host: address, port, exclusive: true }, () => probe.close(() => resolveCheck(null)));
+  });
+}
+
 async function serve(args: string[]): Promise<number> {
   const { values, positionals } = parse(
     args,
@@ -494,10 +590,31 @@ async function serve(args: string[]): Promise<number> {
   const heartbeatMs = intFlag(values.heartbeat as string | undefined, "heartbeat", 10, 3_600_000, RELAY_DEFAULTS.heartbeatMs);
   const retryMs = intFlag(values.retry as string | undefined, "retry", 0, 3_600_000, RELAY_DEFAULTS.retryMs);
 
+  const urls = brokerUrls(values["broker-url"]);
+  // The address and port, before any broker server starts: a taken port or an unknown host is one line, nothing left running.
+  const listenProblem = await canListen(host, port);
+  if (listenProblem) throw new UsageError(`rtbench serve: ${listenProblem}`);
+  reapStaleRuns();
+  // The relay runs in this process: its client libraries' logs go to a file, the terminal keeps the endpoint.
+  const serveLog = join(tmpdir(), `rtbench-serve-${process.pid}.log`);
+  setLibraryLog((line) => {
+    try {
+      appendFileSync(serveLog, `${line}\n`, { mode: 0o600 });
+    } catch {
+      /* the line is lost */
+    }
+  });
+
   // The broker's server as a run gets it: --broker-url, one left up by `brokers up`, or our own.
-  const brokerServers = new BrokerServers(brokerUrls(values["broker-url"]), (line) => process.stderr.write(`rtbench: ${line}\n`));
+  const brokerServers = new BrokerServers(urls, (line) => process.stderr.write(`rtbench: ${line}\n`));
+  const stopEarly = (): void => {
+    brokerServers.killOwnedNow();
+    process.exit(143);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, stopEarly);
   const resolved = await brokerServers.resolve(broker);
   if (!resolved.ok) {
+    await brokerServers.stopOwned();
     process.stderr.write(`rtbench serve: ${broker} is unavailable: ${resolved.reason}\n`);
     return 1;
   }
@@ -505,6 +622,7 @@ async function serve(args: string[]): Promise<number> {
   const adapterBroker = getTransport(transport).adapterBroker;
   const adapter = adapterBroker ? await brokerServers.resolve(adapterBroker) : undefined;
   if (adapter && !adapter.ok) {
+    await brokerServers.stopOwned();
     process.stderr.write(`rtbench serve: ${transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}\n`);
     return 1;
   }
@@ -522,7 +640,12 @@ async function serve(args: string[]): Promise<number> {
     host,
     heartbeatMs,
     retryMs,
+  }).catch(async (err: unknown) => {
+    // Taken between the check and now, or the broker refused the relay: one line, and what this started is stopped.
+    await brokerServers.stopOwned();
+    throw new UsageError(`rtbench serve: ${redactSecrets((err as Error).message.split("\n")[0]!)}`);
   });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, stopEarly);
   const schedule = new OpenLoopSchedule(nowNs() + 1e8, fields.rate, Number.MAX_SAFE_INTEGER);
   const producer = runProducer(relay.broker, schedule, { namespace, topics: fields.topics, size: fields.size });
   const base = relay.baseUrl;
@@ -532,6 +655,7 @@ async function serve(args: string[]): Promise<number> {
       `  endpoint: ${base}${t.endpoint}\n` +
       // Text over plain HTTP reads well in curl; WebSocket, Socket.IO and gRPC need their own clients.
       (/^\/(sse|poll)/.test(t.endpoint) ? `  try:      curl -N${t.listener === "h2-tls" ? " -k --http2" : ""} '${base}${t.endpoint}'\n` : "") +
+      `  client library logs: ${serveLog}\n` +
       `Ctrl-C stops.\n`,
   );
   await new Promise<void>((resolveStop) => {
@@ -580,11 +704,20 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof GateInputError || err instanceof RunReadError || (err instanceof Error && err.name === "ConfigError")) {
+    if (
+      err instanceof UsageError ||
+      err instanceof ConfigError ||
+      err instanceof GateInputError ||
+      err instanceof RunReadError ||
+      err instanceof UnsafeStateError ||
+      (err instanceof Error && err.name === "ConfigError")
+    ) {
+      killAllOwnedNow();
       process.stderr.write(`${err.message.startsWith("rtbench") ? "" : "rtbench: "}${err.message}\n`);
       process.exit(2);
     }
     killChildren();
+    killAllOwnedNow();
     process.stderr.write(`rtbench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },

@@ -33,7 +33,14 @@ function latencyAt(c: CellResult, p: number): number | undefined {
   return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
 }
 
-export type Verdict = "regressed" | "improved" | "within noise" | "not comparable";
+export type Verdict = "regressed" | "improved" | "within noise" | "inconclusive" | "not comparable";
+
+/**
+ * Fewer repetitions than this on a side and the spread between repetitions cannot be
+ * estimated: the interval from the bootstrap would be a point or two, far narrower than
+ * the real run-to-run spread (single-run p99 moves 28-48% here), so no call is made.
+ */
+export const MIN_REPETITIONS_FOR_A_CALL = 3;
 
 export interface MetricComparison {
   metric: string;
@@ -129,17 +136,43 @@ function cellKey(c: CellResult): string {
   return `${c.transport} × ${c.broker} ${c.scenario} (${p.clients} clients, ${p.rate}/s, ${p.size} B, ${p.topics} topics)`;
 }
 
+/** Cells by key, every status: a failed repetition is evidence too. */
 function group(run: RunResult): Map<string, CellResult[]> {
   const out = new Map<string, CellResult[]>();
-  for (const c of run.cells) if (c.status === "ok") out.set(cellKey(c), [...(out.get(cellKey(c)) ?? []), c]);
+  for (const c of run.cells) out.set(cellKey(c), [...(out.get(cellKey(c)) ?? []), c]);
   return out;
 }
 
-function compareMetric(metric: string, def: MetricDef, floor: number, base: CellResult[], cand: CellResult[], comparable: boolean): MetricComparison {
+/**
+ * What a cell of the baseline lacks in the candidate: it failed there, is missing, or
+ * was unavailable. A gate that passed such a candidate would pass a build that broke
+ * the pairing; null when the candidate has every repetition the baseline measured.
+ */
+function missingInCandidate(base: readonly CellResult[], cand: readonly CellResult[]): string | null {
+  const measured = base.filter((c) => c.status === "ok");
+  if (measured.length === 0) return null;
+  if (cand.length === 0) return "cell missing in the candidate";
+  const failed = cand.filter((c) => c.status === "failed");
+  if (failed.length > 0) return `failed in ${failed.length} of ${cand.length} candidate repetition(s): ${failed[0]!.error ?? "no reason given"}`;
+  if (cand.every((c) => c.status === "unavailable")) return `unavailable in the candidate: ${cand[0]!.error ?? "no reason given"}`;
+  return null;
+}
+
+function compareMetric(
+  metric: string,
+  def: MetricDef,
+  floor: number,
+  base: CellResult[],
+  cand: CellResult[],
+  comparable: boolean,
+  allowMissing: boolean,
+): MetricComparison {
   const bv = base.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
   const cv = cand.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
   const out = { metric, direction: def.direction, floor, baseline: bv.length ? median(bv) : null, candidate: cv.length ? median(cv) : null, ratio: null, interval: null };
   if (!comparable) return { ...out, verdict: "not comparable", note: "environments differ" };
+  // Measured in the baseline, not in the candidate (no delivery, no latency): the candidate broke it.
+  if (bv.length > 0 && cv.length === 0 && !allowMissing) return { ...out, verdict: "regressed", note: "measured in the baseline, not in the candidate" };
   if (bv.length === 0 || cv.length === 0) return { ...out, verdict: "not comparable", note: "not measured on both sides" };
   const b = median(bv);
   const c = median(cv);
@@ -150,15 +183,25 @@ function compareMetric(metric: string, def: MetricDef, floor: number, base: Cell
     return { ...out, verdict: allWorse ? "regressed" : "within noise", note: `baseline is zero; candidate ${allWorse ? "non-zero in every repetition" : "non-zero in some repetitions"}` };
   }
   const interval = bootstrapRatio(bv, cv);
-  const note = bv.length < 2 || cv.length < 2 ? "one repetition on a side: the interval is a point; use --repeat" : undefined;
-  return { ...out, ratio: c / b, interval, verdict: decide(def.direction, floor, interval), ...(note ? { note } : {}) };
+  const verdict = decide(def.direction, floor, interval);
+  if (verdict !== "within noise" && Math.min(bv.length, cv.length) < MIN_REPETITIONS_FOR_A_CALL) {
+    return {
+      ...out,
+      ratio: c / b,
+      interval,
+      verdict: "inconclusive",
+      note: `${verdict} by the interval, but ${bv.length} and ${cv.length} repetitions cannot show the spread between runs: at least ${MIN_REPETITIONS_FOR_A_CALL} a side are needed for a call (use --repeat ${MIN_REPETITIONS_FOR_A_CALL})`,
+    };
+  }
+  return { ...out, ratio: c / b, interval, verdict };
 }
 
 export function compareRuns(
   baseline: RunResult,
   candidate: RunResult,
-  options: { floors?: Record<string, number>; force?: boolean; names?: [string, string] } = {},
+  options: { floors?: Record<string, number>; force?: boolean; names?: [string, string]; allowMissing?: boolean } = {},
 ): Comparison {
+  const allowMissing = options.allowMissing === true;
   const differences = environmentDifferences(baseline.environment, candidate.environment);
   const comparable = differences.length === 0 || options.force === true;
   const base = group(baseline);
@@ -168,12 +211,17 @@ export function compareRuns(
     const b = base.get(key) ?? [];
     const c = cand.get(key) ?? [];
     const first = (b[0] ?? c[0])!;
-    const metrics = Object.entries(COMPARED).map(([metric, def]) => {
+    const missing = comparable ? missingInCandidate(b, c) : null;
+    const bOk = b.filter((x) => x.status === "ok");
+    const cOk = c.filter((x) => x.status === "ok");
+    const metrics = Object.entries(COMPARED).map(([metric, def]): MetricComparison => {
       const floor = options.floors?.[metric] ?? def.floor;
-      if (b.length === 0 || c.length === 0) {
-        return { metric, direction: def.direction, floor, baseline: null, candidate: null, ratio: null, interval: null, verdict: "not comparable" as const, note: `cell missing in the ${b.length === 0 ? "baseline" : "candidate"}` };
+      const none = { metric, direction: def.direction, floor, baseline: null, candidate: null, ratio: null, interval: null };
+      if (missing) return { ...none, verdict: allowMissing ? "not comparable" : "regressed", note: `${missing}${allowMissing ? " (--allow-missing)" : ""}` };
+      if (bOk.length === 0 || cOk.length === 0) {
+        return { ...none, verdict: "not comparable", note: bOk.length === 0 ? (b.length === 0 ? "cell missing in the baseline" : "not measured in the baseline") : "cell missing in the candidate" };
       }
-      return compareMetric(metric, def, floor, b, c, comparable);
+      return compareMetric(metric, def, floor, bOk, cOk, comparable, allowMissing);
     });
     cells.push({ key, transport: first.transport, broker: first.broker, scenario: first.scenario, repetitions: { baseline: b.length, candidate: c.length }, metrics });
   }
@@ -198,7 +246,13 @@ export function formatCompared(metric: string, v: number | null): string {
   return String(v);
 }
 
-const MARK: Record<Verdict, string> = { regressed: "🔴 regressed", improved: "🟢 improved", "within noise": "within noise", "not comparable": "not comparable" };
+const MARK: Record<Verdict, string> = {
+  regressed: "🔴 regressed",
+  improved: "🟢 improved",
+  "within noise": "within noise",
+  inconclusive: "inconclusive",
+  "not comparable": "not comparable",
+};
 
 /** Markdown fit for a pull-request comment or a CI job summary. */
 export function toMarkdown(cmp: Comparison): string {

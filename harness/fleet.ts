@@ -3,6 +3,7 @@
  * (latency from intendedAt into HDR, sequence accounting per subscriber) and reports
  * histograms and counts when the coordinator says the producer is done.
  */
+import { brokerErrorsReport } from "../brokers/errors.js";
 import { nowNs } from "./clock.js";
 import { createHistogram, encodeHistogram, type Histogram } from "./histogram.js";
 import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type ReconnectPolicy, type StartTimes } from "./ipc.js";
@@ -270,7 +271,7 @@ export function runFleetProcess(): void {
         if (!fleet) throw new Error("finish before init");
         clearInterval(progress);
         const report = await fleet.finish(m.lastSeq, m.drainMs, m.unacknowledged);
-        sendFinal({ kind: "fleet-result", report });
+        sendFinal({ kind: "fleet-result", report: { ...report, ...brokerErrorsReport() } });
         break;
       }
       default:

@@ -18,12 +18,18 @@ export class GateInputError extends Error {}
 export function compareFiles(
   baselinePath: string,
   candidatePath: string,
-  options: { floors: Record<string, number>; force: boolean },
+  options: { floors: Record<string, number>; force: boolean; allowMissing?: boolean },
 ): Comparison {
   const baseline = readRun(baselinePath, "baseline");
   const candidate = readRun(candidatePath, "candidate");
+  // A run killed before its end has fewer cells than it meant to: a gate must not pass on part of a run.
+  for (const [label, path, run] of [["baseline", baselinePath, baseline], ["candidate", candidatePath, candidate]] as const) {
+    if (run.finishedAt === undefined || run.interrupted === true) {
+      throw new GateInputError(`${label} ${path}: the run did not finish (${run.interrupted ? "it was interrupted" : "it was killed or is still running"}), so its cells cannot be compared: run it again to the end`);
+    }
+  }
   const floors = { ...baseline.workload.noiseFloors, ...candidate.workload.noiseFloors, ...options.floors };
-  return compareRuns(baseline, candidate, { floors, force: options.force, names: [baselinePath, candidatePath] });
+  return compareRuns(baseline, candidate, { floors, force: options.force, names: [baselinePath, candidatePath], allowMissing: options.allowMissing === true });
 }
 
 export interface AbSide {
@@ -42,7 +48,8 @@ function runOnce(side: AbSide, args: string[], out: string): Promise<RunResult> 
     });
     child.on("exit", (code) => {
       const runs = existsSync(out) ? readdirSync(out) : [];
-      if (code !== 0 || runs.length !== 1) reject(new Error(`run in ${side.root} exited with ${code}`));
+      // Exit 1 is a run whose cell failed: the comparison says so (a failed cell is a regression).
+      if ((code !== 0 && code !== 1) || runs.length !== 1) reject(new Error(`run in ${side.root} exited with ${code}`));
       else resolveRun(readRun(join(out, runs[0]!), "run"));
     });
   });

@@ -14,6 +14,13 @@ export const GUARD = {
   maxFleetElu: 0.9,
   /** Event-loop delay p99 in any fleet sample above this means deliveries queued in the client. */
   maxFleetLoopDelayMs: 100,
+  /**
+   * A producer sharing the relay's loop could not keep up on its own when its own work
+   * (scheduling, encoding, not the publish calls that run the relay's fan-out), scaled
+   * to the target rate, would need more of the loop than this; below it, what held the
+   * loop was the relay.
+   */
+  maxProducerOwnShare: 1,
 } as const;
 
 export interface GuardInput {
@@ -24,6 +31,12 @@ export interface GuardInput {
   fleet: ResourceSample[][];
   /** Whether the producer shares its event loop with the relay (in-process broker). */
   producerSharesRelay: boolean;
+  /** The producer's own work as a share of the window's wall time; unknown: every lag is the generator's. */
+  producerOwnShare?: number;
+  /** Published, of the messages the schedule had, when the coordinator's deadline stopped the producer. */
+  stoppedEarly?: { published: number; total: number; afterS: number };
+  /** The relay's own samples (its main thread), to say what held a shared loop. */
+  relay?: ResourceSample[];
   /** The measured window, in seconds since the first intended send (sample time `t`). */
   window: { fromS: number; toS: number };
 }
@@ -43,7 +56,39 @@ export function samplesInWindow(samples: readonly ResourceSample[], window: { fr
 }
 
 export function assessSaturation(input: GuardInput): string[] {
-  return [...producerReasons(input), ...fleetReasons(input.fleet, input.window)];
+  return judgeGenerators(input).saturated;
+}
+
+/**
+ * Whose limit a lagging cell shows. A producer or fleet that could not keep up on its
+ * own is the generator's (saturated: not the system's figure). A producer sharing the
+ * relay's loop that lagged while its own work was a small share of that loop lagged
+ * because the relay held it (its fan-out, a stall of its process): the system's figure,
+ * labelled as the relay's limit.
+ */
+export function judgeGenerators(input: GuardInput): { saturated: string[]; relayLimit: string[] } {
+  const lag = producerReasons(input);
+  if (input.stoppedEarly) {
+    const { published, total, afterS } = input.stoppedEarly;
+    lag.push(`${input.producerSharesRelay ? "producer (shares the relay's process)" : "producer"} had published ${published} of ${total} messages when it was stopped ${fmt(afterS)} s after its start`);
+  }
+  const fleet = fleetReasons(input.fleet, input.window);
+  const own = input.producerOwnShare;
+  // What the producer's own work would take of the loop at the target rate.
+  const needed = own === undefined ? undefined : (own * input.targetRate) / Math.max(input.achievedRate, Number.MIN_VALUE);
+  if (lag.length > 0 && input.producerSharesRelay && needed !== undefined && needed < GUARD.maxProducerOwnShare) {
+    const relay = input.relay ? samplesInWindow(input.relay, input.window) : [];
+    const busy = relay.length > 0 ? relay.reduce((n, s) => n + s.elu, 0) / relay.length : undefined;
+    const stall = relay.length > 0 ? Math.max(...relay.map((s) => s.eventLoopDelayMaxMs)) : undefined;
+    const held =
+      `the producer's own work took ${fmt(own! * 100)}% of the loop it shares with the relay (${fmt(needed * 100)}% at the target rate), so the relay held it` +
+      (busy !== undefined ? ` (relay event loop busy ${Math.round(busy * 100)}%, longest stall ${fmt(stall!)} ms)` : "");
+    return { saturated: fleet, relayLimit: [...lag, held] };
+  }
+  if (lag.length > 0 && input.producerSharesRelay && needed !== undefined) {
+    lag.push(`the producer's own work would take ${fmt(needed * 100)}% of the loop it shares with the relay at the target rate: it could not keep up on its own`);
+  }
+  return { saturated: [...lag, ...fleet], relayLimit: [] };
 }
 
 /** Why the producer could not keep its schedule, if it could not. */

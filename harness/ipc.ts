@@ -7,6 +7,7 @@ import type { DirectBroker } from "../transports/transport.js";
 import type { DeliveryCounts } from "./tracker.js";
 import type { Unacknowledged } from "./producer.js";
 import type { ResourceSample } from "./sampler.js";
+import type { BrokerErrors } from "../brokers/errors.js";
 
 export interface RelayPlan {
   transport: string;
@@ -98,6 +99,8 @@ export type ToChild =
   /** To the producer: wait for publishes in flight, then say what the broker never acknowledged. */
   | { kind: "settle"; timeoutMs: number }
   | { kind: "probe-memory" }
+  /** Past the deadline: stop publishing and report "produced" with what was published. */
+  | { kind: "stop-producing" }
   /** The `drop` fault: close every client socket of the relay at once. */
   | { kind: "drop-clients" }
   | { kind: "stop" };
@@ -111,6 +114,10 @@ export interface ProducerReport {
   lastIntendedAt: number;
   publishErrors: number;
   publishDelayUs: string;
+  /** The producer's own work (not its publish calls) as a share of the measured window's wall time. */
+  ownBusyShare: number;
+  /** Stopped by the coordinator's deadline before it had published every message. */
+  stoppedEarly?: boolean;
 }
 
 export interface FleetReport {
@@ -146,6 +153,30 @@ export interface RelayReport {
   replayed: number;
   /** Bytes read and written on every client socket of the relay, framing, headers and TLS included; null without a listener (direct). */
   wireBytes: number | null;
+  /** Errors its broker client reported (a broker that died, a connection refused). */
+  brokerErrors?: BrokerErrors;
+  /** What went wrong after the measurement (a broker that never answered the goodbye): noted beside the figures. */
+  teardownError?: string;
+}
+
+
+/** How long a role waits for its connections to close after it has reported: past this the teardown is noted, not awaited. */
+export const TEARDOWN_MS = 5_000;
+
+/** Awaits a close for at most `ms`; says what went wrong (an error, or no answer), or undefined when it closed. */
+export async function closeWithin(closing: Promise<void>, ms: number, what: string): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`${what}: no answer within ${ms / 1000} s`), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([closing.then(() => undefined), late]);
+  } catch (err) {
+    return `${what}: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The relay's memory after a forced GC: at ready (no client) and with every client connected, idle. */
@@ -163,15 +194,30 @@ export type FromChild =
   | { kind: "connected"; open: number; failed: number; firstError?: string }
   | { kind: "producer-ready" }
   | { kind: "produced"; report: ProducerReport }
-  | { kind: "producer-result"; samples: ResourceSample[] }
+  | { kind: "producer-result"; samples: ResourceSample[]; brokerErrors?: BrokerErrors; teardownError?: string }
   | { kind: "settled"; unacknowledged: Unacknowledged }
   | { kind: "progress"; delivered: number }
-  | { kind: "fleet-result"; report: FleetReport }
+  | { kind: "fleet-result"; report: FleetReport & { brokerErrors?: BrokerErrors } }
   | { kind: "relay-result"; report: RelayReport }
   | { kind: "error"; message: string };
 
+/** Sends to a child (or, in a child, to the coordinator). A peer that has gone is noticed by its exit, so a failed send is dropped, never thrown. */
 export function send(child: ChildProcess | NodeJS.Process, message: ToChild | FromChild): void {
-  child.send?.(message);
+  if (!child.connected) return;
+  child.send?.(message, undefined, {}, () => {});
+}
+
+/** The last lines each child printed: said beside its unexpected exit. */
+const lastOutput = new WeakMap<ChildProcess, string>();
+
+export function noteOutput(child: ChildProcess, chunk: Buffer): void {
+  lastOutput.set(child, `${lastOutput.get(child) ?? ""}${chunk.toString()}`.slice(-600));
+}
+
+function lastLine(child: ChildProcess): string {
+  const lines = (lastOutput.get(child) ?? "").trim().split("\n").filter((l) => l.trim() !== "");
+  const error = [...lines].reverse().find((l) => /Error|error:/.test(l)) ?? lines.at(-1);
+  return error ? `; it last printed: ${error.trim().slice(0, 200)}` : "";
 }
 
 /** Waits for one message of `kind` from a child; rejects on an error report, exit or timeout. */
@@ -182,13 +228,18 @@ export function expect<K extends FromChild["kind"]>(
   role: string,
 ): Promise<Extract<FromChild, { kind: K }>> {
   return new Promise((resolve, reject) => {
+    // Gone already (killed while the coordinator was waiting for something else): say so now, not after the timeout.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      reject(new Error(`${role} exited (${child.signalCode ?? `code ${child.exitCode}`}) before "${kind}"${lastLine(child)}`));
+      return;
+    }
     const timer = setTimeout(() => done(new Error(`${role}: no "${kind}" within ${timeoutMs} ms`)), timeoutMs);
     const onMessage = (m: FromChild): void => {
       if (m.kind === kind) done(null, m as Extract<FromChild, { kind: K }>);
       else if (m.kind === "error") done(new Error(`${role}: ${m.message}`));
     };
     const onExit = (code: number | null, signal: string | null): void =>
-      done(new Error(`${role} exited (${signal ?? `code ${code}`}) while waiting for "${kind}"`));
+      done(new Error(`${role} exited (${signal ?? `code ${code}`}) while waiting for "${kind}"${lastLine(child)}`));
     const done = (err: Error | null, value?: Extract<FromChild, { kind: K }>): void => {
       clearTimeout(timer);
       child.off("message", onMessage);

@@ -3,8 +3,9 @@
  * memory are its own and it keeps publishing while a fault kills the relay.
  * (An in-process broker keeps the producer inside the relay process.)
  */
-import { getBroker } from "./registry.js";
-import { send, sendFinal, serveCoordinator, type ProducerPlan, type StartTimes } from "./ipc.js";
+import { connectBroker } from "./relay.js";
+import { closeWithin, send, sendFinal, serveCoordinator, TEARDOWN_MS, type ProducerPlan, type StartTimes } from "./ipc.js";
+import { brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator, type RunningProducer } from "./producer.js";
 import { Sampler } from "./sampler.js";
 import type { BrokerConnection } from "../brokers/broker.js";
@@ -24,10 +25,7 @@ serveCoordinator(async (m) => {
   switch (m.kind) {
     case "init-producer":
       plan = m.plan;
-      conn = await getBroker(plan.broker).connect({
-        ...(plan.brokerUrl ? { url: plan.brokerUrl } : {}),
-        ...(plan.partitions ? { partitions: plan.partitions } : {}),
-      });
+      conn = await connectBroker(plan);
       send(process, { kind: "producer-ready" });
       break;
     case "start":
@@ -37,11 +35,14 @@ serveCoordinator(async (m) => {
       if (!producer) throw new Error("settle before start");
       send(process, { kind: "settled", unacknowledged: await producer.unacknowledged(m.timeoutMs) });
       break;
+    case "stop-producing":
+      producer?.stop();
+      break;
     case "stop": {
       producer?.stop();
       const samples = sampler.stop();
-      await conn?.close();
-      sendFinal({ kind: "producer-result", samples });
+      const teardownError = conn ? await closeWithin(conn.close(), TEARDOWN_MS, "closing the producer's broker connection") : undefined;
+      sendFinal({ kind: "producer-result", samples, ...brokerErrorsReport(), ...(teardownError ? { teardownError } : {}) });
       break;
     }
     default:

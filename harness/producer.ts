@@ -13,6 +13,8 @@ import { OpenLoopSchedule } from "./schedule.js";
 
 /** Most messages sent in one turn of the event loop, so a producer catching up still lets I/O run. */
 const MAX_BATCH = 1000;
+/** Longest turn a producer catching up takes (an in-process publish runs the relay's fan-out), so the coordinator's messages still get through. */
+const MAX_TURN_NS = 5_000_000;
 
 export interface ProducerOptions {
   /** The cell's topic namespace on the broker. */
@@ -46,6 +48,10 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
   let firstSentAt = 0;
   let lastSentAt = 0;
   let publishErrors = 0;
+  // The producer's own work (scheduling, encoding) in the measured window, apart from the
+  // publish calls: with an in-process broker a publish runs the relay's fan-out, so this
+  // tells a producer that could not keep up from a relay that held their shared loop.
+  let ownNs = 0;
   // Per stream: sequences whose publish failed, and those still waiting for the broker.
   const refused = Array.from({ length: options.topics }, () => [] as number[]);
   const pending = Array.from({ length: options.topics }, () => new Set<number>());
@@ -62,18 +68,24 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
     lastIntendedAt: next > 0 ? schedule.intendedAt(next - 1) : schedule.startAt,
     publishErrors,
     publishDelayUs: encodeHistogram(publishDelay),
+    ownBusyShare: lastSentAt > measureFrom ? ownNs / (lastSentAt - Math.max(measureFrom, firstSentAt)) : 0,
   });
 
   const tick = (): void => {
     if (stopped) return;
-    const due = Math.min(schedule.dueBy(nowNs()), next + MAX_BATCH);
+    const tickAt = nowNs();
+    let publishingNs = 0;
+    const due = Math.min(schedule.dueBy(tickAt), next + MAX_BATCH);
     while (next < due) {
       const stream = next % options.topics;
       // Whole nanoseconds: the unit every process reads, and what the text envelope carries.
       const intendedAt = Math.round(schedule.intendedAt(next));
       const seq = ++lastSeq[stream]!;
       const sentAt = Math.round(nowNs());
-      const acked = conn.publish(names[stream]!, encodeBinary({ seq, stream, intendedAt, sentAt }, options.size), seq);
+      const message = encodeBinary({ seq, stream, intendedAt, sentAt }, options.size);
+      const publishAt = nowNs();
+      const acked = conn.publish(names[stream]!, message, seq);
+      publishingNs += nowNs() - publishAt;
       if (acked) {
         pending[stream]!.add(seq);
         acked.then(
@@ -90,7 +102,9 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       // sentAt >= intendedAt: the schedule never sends early.
       if (intendedAt >= measureFrom) publishDelay.recordValue(Math.round((sentAt - intendedAt) / 1000));
       next++;
+      if (nowNs() - tickAt > MAX_TURN_NS) break;
     }
+    if (tickAt >= measureFrom) ownNs += nowNs() - tickAt - publishingNs;
     if (next >= schedule.total) {
       stopped = true;
       void timer.close();
@@ -117,7 +131,7 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       if (stopped) return;
       stopped = true;
       void timer.close();
-      finish(report());
+      finish({ ...report(), ...(next < schedule.total ? { stoppedEarly: true } : {}) });
     },
   };
 }

@@ -37,6 +37,8 @@ export class Progress {
         : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
           `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
           (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "") +
+          (cell.relayLimit ? `  RELAY LIMIT (the system's figure): ${cell.relayLimit.join("; ")}` : "") +
+          (troubleNote(cell) ? `; ${troubleNote(cell)}` : "") +
           (cell.sweep ? `; ${sweepNote(cell.sweep)}: ${cell.sweep.steps.at(-1)?.reason ?? "every step held"}` : "") +
           (cell.scaleOut ? `; ${scaleOutNote(cell.scaleOut)}` : "") +
           (cell.ramp ? `; ${rampNote(cell.ramp)}: ${cell.ramp.steps.at(-1)?.reason ?? "every step held"}` : "") +
@@ -74,23 +76,41 @@ export function summaryTable(cells: readonly CellResult[]): string {
     ms(c.latencyUs.p99),
     ms(c.latencyUs.p999),
     Math.round(c.throughput).toLocaleString("en"),
-    c.status === "failed"
-      ? "FAILED"
-      : c.status === "unavailable"
-        ? "unavailable (see the result's error)"
-        : c.saturated
-          ? "SATURATED (not the system's figure)"
-          : c.sweep
-            ? sweepNote(c.sweep)
-            : c.scaleOut
-              ? scaleOutNote(c.scaleOut)
-              : c.ramp
-                ? rampNote(c.ramp)
-                : brokerNote(c),
+    [
+      c.status === "failed"
+        ? `FAILED: ${c.error ?? ""}`.slice(0, 120)
+        : c.status === "unavailable"
+          ? "unavailable (see the result's error)"
+          : c.saturated
+            ? "SATURATED (not the system's figure)"
+            : c.relayLimit
+              ? "RELAY LIMIT (the system's figure: its relay held the producer)"
+              : c.sweep
+                ? sweepNote(c.sweep)
+                : c.scaleOut
+                  ? scaleOutNote(c.scaleOut)
+                  : c.ramp
+                    ? rampNote(c.ramp)
+                    : brokerNote(c),
+      troubleNote(c),
+    ]
+      .filter(Boolean)
+      .join("; "),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
   return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
+}
+
+/** The broker dying or erring under the cell, and a teardown that went wrong: said beside the figures. */
+export function troubleNote(c: CellResult): string {
+  const parts: string[] = [];
+  const t = c.brokerTrouble;
+  if (t?.serverExited) parts.push(`BROKER SERVER EXITED at ${t.serverExited.atS.toFixed(1)} s`);
+  const errors = t?.errors.reduce((n, e) => n + e.count, 0) ?? 0;
+  if (errors > 0) parts.push(`${errors} broker client error(s), first: ${t!.errors[0]!.first.slice(0, 80)}`);
+  if (c.teardownErrors?.length) parts.push(`teardown: ${c.teardownErrors[0]!.slice(0, 80)}`);
+  return parts.join("; ");
 }
 
 /** Messages out of order, what the broker kept and what it never acknowledged, where a cell says. */

@@ -2,7 +2,8 @@
  * Child process for one cell's server side: broker connection, relay and, when the
  * broker is in-process (it cannot be shared across processes), the producer.
  */
-import { send, sendFinal, serveCoordinator, type MemoryProbe, type RelayPlan, type StartTimes } from "./ipc.js";
+import { closeWithin, send, sendFinal, serveCoordinator, TEARDOWN_MS, type MemoryProbe, type RelayPlan, type RelayReport, type StartTimes } from "./ipc.js";
+import { brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "./sampler.js";
@@ -45,18 +46,23 @@ serveCoordinator(async (m) => {
     case "start":
       start(m.times);
       break;
+    case "stop-producing":
+      producer?.stop();
+      break;
     case "stop": {
       producer?.stop();
       const samples = sampler.stop();
-      const report = {
+      const report: RelayReport = {
         samples,
         rssAtReadyBytes,
         connections: relay?.server.connections() ?? 0,
         replayed: relay?.server.replayed ?? 0,
         wireBytes: relay ? relay.wireBytes() : null,
+        ...brokerErrorsReport(),
       };
-      await relay?.close();
-      sendFinal({ kind: "relay-result", report });
+      // What was measured is reported whatever the teardown does: a broker that never answers the goodbye costs a note, not the cell.
+      const teardownError = relay ? await closeWithin(relay.close(), TEARDOWN_MS, "closing the relay and its broker connection") : undefined;
+      sendFinal({ kind: "relay-result", report: { ...report, ...(teardownError ? { teardownError } : {}) } });
       break;
     }
     default:

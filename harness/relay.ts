@@ -13,6 +13,7 @@ import { nowNs } from "./clock.js";
 import { decodeBinary } from "./envelope.js";
 import type { RelayPlan } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
+import { redactSecrets } from "../results/redact.js";
 
 export interface RunningRelay {
   readonly port: number;
@@ -37,10 +38,7 @@ export type RelaySettings = Pick<
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
-  const broker = await getBroker(plan.broker).connect({
-    ...(plan.brokerUrl ? { url: plan.brokerUrl } : {}),
-    ...(plan.partitions ? { partitions: plan.partitions } : {}),
-  });
+  const broker = await connectBroker(plan);
   const server = transport.createServer({
     topics: plan.topics,
     replayCapacity: plan.replayCapacity,
@@ -98,6 +96,19 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
       await broker.close();
     },
   };
+}
+
+/** The broker connection, or an error that says which broker and where (its password redacted). */
+export async function connectBroker(plan: Pick<RelayPlan, "broker" | "brokerUrl" | "partitions">): Promise<BrokerConnection> {
+  try {
+    return await getBroker(plan.broker).connect({
+      ...(plan.brokerUrl ? { url: plan.brokerUrl } : {}),
+      ...(plan.partitions ? { partitions: plan.partitions } : {}),
+    });
+  } catch (err) {
+    const where = plan.brokerUrl ?? getBroker(plan.broker).standardUrl ?? "";
+    throw new Error(`cannot connect to ${plan.broker}${where ? ` at ${redactSecrets(where)}` : ""}: ${(err as Error).message}`);
+  }
 }
 
 function notFound(transport: Transport, broker: string): string {

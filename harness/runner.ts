@@ -4,10 +4,12 @@
  * writes the cell. Children die with it.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
 import { nowNs, NS_PER_S } from "./clock.js";
-import { assessSaturation } from "./guard.js";
+import { judgeGenerators } from "./guard.js";
 import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
-import { expect, reap, send, type FleetReport, type MemoryProbe, type RelayPlan } from "./ipc.js";
+import { expect, noteOutput, reap, send, TEARDOWN_MS, type FleetReport, type MemoryProbe, type ProducerReport, type RelayPlan, type RelayReport } from "./ipc.js";
+import type { BrokerErrors } from "../brokers/errors.js";
 import { getBroker, getTransport } from "./registry.js";
 import { treeRssBytes } from "./proc.js";
 import { OpenLoopSchedule } from "./schedule.js";
@@ -35,6 +37,17 @@ export const RELAY_DEFAULTS = {
 
 const live = new Set<ChildProcess>();
 
+/** Where children's output goes (client libraries' logs among it); undefined: the terminal. */
+let childLog: WriteStream | undefined;
+
+/** Sends what relay, producer and fleet processes print to this file from now on (undefined: back to the terminal). */
+export function setChildLog(path: string | undefined): void {
+  childLog?.end();
+  childLog = path === undefined ? undefined : createWriteStream(path, { flags: "a", mode: 0o600 });
+  // A log that cannot be written (a full disk) must not take the run down: the output is lost, the run goes on.
+  childLog?.on("error", () => (childLog = undefined));
+}
+
 /** Kills every child this process started (on Ctrl-C, or after a failed cell), and removes its network namespaces. */
 export function killChildren(): void {
   for (const child of live) child.kill("SIGKILL");
@@ -46,10 +59,20 @@ export function killChildren(): void {
 function spawn(script: string, namespace?: RelayNamespace): ChildProcess {
   // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
   const nodeArgs = ["--expose-gc", ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
+  const log = childLog;
   const child = fork(new URL(script, import.meta.url), [], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    stdio: ["ignore", log ? "pipe" : "inherit", log ? "pipe" : "inherit", "ipc"],
     ...(namespace ? { execPath: "ip", execArgv: [...namespace.exec, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
   });
+  const role = script.replace(/^.*\/|-process\.js$/g, "");
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk: Buffer) => {
+      log?.write(`[${role} ${child.pid}] ${chunk.toString()}`);
+      noteOutput(child, chunk);
+    });
+  }
+  // A send to a child that has just died (a fleet killed mid-cell) is reported by its exit, not thrown as an unhandled error.
+  child.on("error", () => {});
   live.add(child);
   child.on("exit", () => live.delete(child));
   return child;
@@ -98,7 +121,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
   const slowFlags = Array.from({ length: w.clients }, (_, i) => w.scenario === "backpressure" && Math.floor((i + 1) * w.slowClients) > Math.floor(i * w.slowClients));
   const expectedDeliveries = clientTopics.reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
   const children: ChildProcess[] = [];
-  let brokerSampler: { stop(): BrokerSample[] } | undefined;
+  let brokerSampler: ReturnType<typeof sampleBroker> | undefined;
   let fault: ReturnType<typeof scheduleFault> | undefined;
   let proxy: TcpProxy | undefined;
   let brokerProxy: TcpProxy | undefined;
@@ -220,7 +243,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
 
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
-    brokerSampler = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt) : undefined;
+    let restartingBroker = false;
+    brokerSampler = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt, () => restartingBroker) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const child of [relay, ...otherRelays, ...(producer ? [producer] : []), ...fleets]) send(child, { kind: "start", times });
@@ -245,7 +269,9 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         await new Promise((resolve) => setTimeout(resolve, ms));
       },
       async restartBroker() {
+        restartingBroker = true;
         await spec.brokerServer!.restart!();
+        restartingBroker = false;
       },
       async partitionBroker() {
         await namespace!.partition(brokerProxy!.port, w.faultDuration * 1000);
@@ -265,7 +291,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         hooks.progress(delivered.reduce((a, b) => a + b, 0), expectedDeliveries);
       }),
     );
-    const produced = (await expect(producer ?? relay, "produced", (w.warmup + w.duration) * 1000 * 3 + 30_000, producer ? "producer" : "relay")).report;
+    const produced = await producedOrStopped(producer ?? relay, producer ? "producer" : "relay", w);
     // The relay is replaced while a fault restarts it: wait for that, then ask the one serving.
     if (fault?.struck) await fault.done;
     else if (fault) clearTimeout(fault.timer);
@@ -280,7 +306,8 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     }
     const results = fleets.map((fleet, k) => expect(fleet, "fleet-result", drainMs + 60_000, `fleet process ${k}`));
     for (const fleet of fleets) send(fleet, { kind: "finish", lastSeq: produced.lastSeq, drainMs, ...(unacked ? { unacknowledged: unacked.seqs } : {}) });
-    const reports: FleetReport[] = (await Promise.all(results)).map((r) => r.report);
+    const fleetReports = (await Promise.all(results)).map((r) => r.report);
+    const reports: FleetReport[] = fleetReports;
     // durability: what the broker kept of the whole stream, read by a subscriber that comes after it.
     let history: Awaited<ReturnType<typeof readHistory>> | undefined;
     if (w.scenario === "durability") {
@@ -294,19 +321,41 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
         unacknowledged: unacked?.seqs ?? [],
       });
     }
+    // Everything is measured now: what goes wrong from here on is noted beside the figures, never instead of them.
+    const teardownErrors: string[] = [];
     const relayReports = await Promise.all(
       [relay, ...otherRelays].map((r, k) => {
         send(r, { kind: "stop" });
-        return expect(r, "relay-result", 20_000, relayName(k)).then((m) => m.report);
+        return expect(r, "relay-result", TEARDOWN_MS + 15_000, relayName(k)).then(
+          (m) => m.report,
+          (err: Error): RelayReport => {
+            teardownErrors.push(err.message);
+            return { samples: [], rssAtReadyBytes: 0, connections: 0, replayed: 0, wireBytes: null };
+          },
+        );
       }),
     );
     const relayReport = relayReports[0]!;
+    relayReports.forEach((r, k) => r.teardownError && teardownErrors.push(`${relayName(k)}: ${r.teardownError}`));
     const wireBytes = relayReports.some((r) => r.wireBytes === null) ? null : relayReports.reduce((n, r) => n + r.wireBytes!, 0);
     let producerSamples: ResourceSample[] | undefined;
+    let producerErrors: BrokerErrors | undefined;
     if (producer) {
       send(producer, { kind: "stop" });
-      producerSamples = (await expect(producer, "producer-result", 20_000, "producer")).samples;
+      const result = await expect(producer, "producer-result", TEARDOWN_MS + 15_000, "producer").catch((err: Error) => {
+        teardownErrors.push(err.message);
+        return undefined;
+      });
+      producerSamples = result?.samples;
+      producerErrors = result?.brokerErrors;
+      if (result?.teardownError) teardownErrors.push(`producer: ${result.teardownError}`);
     }
+    const brokerErrors = [
+      ...relayReports.flatMap((r, k) => (r.brokerErrors ? [{ role: relayName(k), ...r.brokerErrors }] : [])),
+      ...(producerErrors ? [{ role: "producer", ...producerErrors }] : []),
+      ...fleetReports.flatMap((r, k) => (r.brokerErrors ? [{ role: `fleet process ${k}`, ...r.brokerErrors }] : [])),
+    ];
+    const serverExited = brokerSampler?.exited();
 
     const latency = mergeEncoded(reports.map((r) => r.latencyUs));
     const publishDelay = decodeHistogram(produced.publishDelayUs);
@@ -315,14 +364,19 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
     const achievedRate = produced.published > 1 && runSeconds > 0 ? (produced.published - 1) / runSeconds : w.rate;
     const counts = reports.reduce((sum, r) => addCounts(sum, r.counts), zeroCounts());
     const fleetSamples = reports.map((r) => r.samples);
-    const reasons = assessSaturation({
+    const stoppedEarly = produced.stoppedEarly ? { published: produced.published, total, afterS: (nowNs() - startAt) / NS_PER_S } : undefined;
+    const judged = judgeGenerators({
       targetRate: w.rate,
       achievedRate,
       publishDelayP99Us: percentiles(publishDelay).p99,
       fleet: fleetSamples,
       producerSharesRelay: inProcess,
+      producerOwnShare: produced.ownBusyShare,
+      ...(stoppedEarly ? { stoppedEarly } : {}),
+      relay: relayReport.samples,
       window: { fromS: w.warmup, toS: w.warmup + w.duration },
     });
+    const reasons = judged.saturated;
     const histograms = {
       latencyUs: encodeHistogram(latency),
       latencyFromSentUs: encodeHistogram(mergeEncoded(reports.map((r) => r.latencyFromSentUs))),
@@ -413,6 +467,10 @@ export async function runCell(spec: CellSpec, hooks: CellHooks): Promise<CellRes
       },
       saturated: reasons.length > 0,
       saturationReasons: reasons,
+      ...(judged.relayLimit.length > 0 ? { relayLimit: judged.relayLimit } : {}),
+      ...(stoppedEarly ? { producerStopped: stoppedEarly } : {}),
+      ...(teardownErrors.length > 0 ? { teardownErrors } : {}),
+      ...(brokerErrors.length > 0 || serverExited ? { brokerTrouble: { errors: brokerErrors, ...(serverExited ? { serverExited } : {}) } } : {}),
       histograms,
     };
   } catch (err) {
@@ -482,20 +540,50 @@ function relayGrowth(samples: readonly ResourceSample[], warmupS: number): { rel
   };
 }
 
-/** The broker server's RSS (its whole process tree), once a second, `t` in seconds from the first intended send. */
-function sampleBroker(pid: () => number, startAt: number): { stop(): BrokerSample[] } {
+/**
+ * The broker server's RSS (its whole process tree), once a second, `t` in seconds from
+ * the first intended send; and whether the server died meanwhile, other than by the
+ * scenario's own restart (`restarting()`).
+ */
+function sampleBroker(pid: () => number, startAt: number, restarting: () => boolean): { stop(): BrokerSample[]; exited(): { atS: number; pid: number } | undefined } {
   const samples: BrokerSample[] = [];
-  const timer = setInterval(() => {
+  let exited: { atS: number; pid: number } | undefined;
+  const check = (): void => {
     // Asked each time: a restarted server has a new pid.
-    const rssBytes = treeRssBytes(pid());
-    if (rssBytes !== null) samples.push({ t: Math.round((nowNs() - startAt) / 1e6) / 1000, rssBytes });
-  }, 1000);
+    const p = pid();
+    const t = Math.round((nowNs() - startAt) / 1e6) / 1000;
+    const rssBytes = treeRssBytes(p);
+    if (rssBytes !== null) samples.push({ t, rssBytes });
+    else if (!restarting() && !exited) exited = { atS: t, pid: p };
+  };
+  const timer = setInterval(check, 1000);
   return {
     stop() {
       clearInterval(timer);
       return samples;
     },
+    exited() {
+      if (!exited && !restarting()) check();
+      return exited;
+    },
   };
+}
+
+/** How long a producer may take past its schedule before it is stopped and its cell judged on what it published. */
+export function producedDeadlineMs(w: Pick<Workload, "warmup" | "duration">): number {
+  return (w.warmup + w.duration) * 2000 + 10_000;
+}
+
+/** The producer's report when it finishes, or, past the deadline, when it was told to stop: what was measured is kept either way. */
+async function producedOrStopped(source: ChildProcess, role: string, w: Workload): Promise<ProducerReport> {
+  try {
+    return (await expect(source, "produced", producedDeadlineMs(w), role)).report;
+  } catch (err) {
+    if (!/no "produced" within/.test((err as Error).message)) throw err;
+    const stopped = expect(source, "produced", 30_000, role);
+    send(source, { kind: "stop-producing" });
+    return (await stopped).report;
+  }
 }
 
 /** Relay processes a cell runs: `direct` has none to add (its clients subscribe to the broker), so one (listening nowhere). */

@@ -74,6 +74,8 @@ export class ConfigError extends Error {
 
 function show(value: unknown): string {
   if (value === undefined) return "nothing";
+  // JSON has no NaN or Infinity (YAML's .nan, .inf): it would print them as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
@@ -88,6 +90,8 @@ interface FieldSpec {
   max?: number;
   /** Allowed names for "names" and "choice". */
   choices?: () => string[];
+  /** The scenarios that read it; absent: every scenario. Given for another, it is an error, not silently ignored. */
+  scenarios?: readonly string[];
 }
 
 export const FIELDS: readonly FieldSpec[] = [
@@ -105,20 +109,20 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
   { key: "relays", kind: "int", min: 1, max: 64, help: "relay processes sharing the broker, clients spread over them (scale-out: steps 1, 2, 4, ... up to it)" },
   { key: "heartbeat", kind: "seconds", min: 0.01, max: 3_600, help: "seconds between the relay's heartbeats (SSE comments; 15s)" },
-  { key: "rampFrom", kind: "int", min: 1, max: 1_000_000, help: "connections scenario: the first step's connections, then 1-2-5 steps up to clients (1000)" },
+  { key: "rampFrom", kind: "int", min: 1, max: 1_000_000, help: "connections scenario: the first step's connections, then 1-2-5 steps up to clients (1000)", scenarios: ["connections"] },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
   { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
-  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, cut-broker (the relay's path to the broker reset, for faultDuration) or partition-broker (its packets dropped, for faultDuration; root)", choices: () => [...faults.keys()] },
-  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut, cut-broker and partition-broker: how long the path stays cut" },
-  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)" },
-  { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)" },
-  { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try" },
-  { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)" },
-  { key: "slowClients", kind: "number", min: Number.MIN_VALUE, max: 1, help: "backpressure scenario: share of clients that read slowly (0.1)" },
-  { key: "slowReadRate", kind: "int", min: 1, max: 1e9, help: "backpressure scenario: bytes per second a slow client reads (16384)" },
+  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, cut-broker (the relay's path to the broker reset, for faultDuration) or partition-broker (its packets dropped, for faultDuration; root)", choices: () => [...faults.keys()], scenarios: ["reconnect"] },
+  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut, cut-broker and partition-broker: how long the path stays cut", scenarios: ["reconnect"] },
+  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)", scenarios: ["reconnect", "durability"] },
+  { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)", scenarios: ["saturation"] },
+  { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try", scenarios: ["saturation"] },
+  { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)", scenarios: ["saturation"] },
+  { key: "slowClients", kind: "number", min: Number.MIN_VALUE, max: 1, help: "backpressure scenario: share of clients that read slowly (0.1)", scenarios: ["backpressure"] },
+  { key: "slowReadRate", kind: "int", min: 1, max: 1e9, help: "backpressure scenario: bytes per second a slow client reads (16384)", scenarios: ["backpressure"] },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
 ];
 
@@ -261,6 +265,25 @@ export function applyFields(
 
 /** Reads and validates a workload file; every error names the file and the field. */
 export function loadWorkloadFile(path: string): Workload {
+  return loadWorkload(path).workload;
+}
+
+/**
+ * A field given for a scenario that does not read it (a `fault` with `scenario:
+ * steady`): one line naming where it was given, or null.
+ */
+export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ key: string; where: string }>): string | null {
+  for (const { key, where } of given) {
+    const spec = byKey.get(key);
+    if (spec?.scenarios && !spec.scenarios.includes(workload.scenario)) {
+      return `${where}: field "${key}": only the ${spec.scenarios.join(" and ")} scenario${spec.scenarios.length > 1 ? "s read" : " reads"} it, and this workload's scenario is ${workload.scenario}: remove it or set scenario: ${spec.scenarios[0]}`;
+    }
+  }
+  return null;
+}
+
+/** A workload file, validated, and the fields it gave (so a field its scenario ignores can be refused). */
+export function loadWorkload(path: string): { workload: Workload; given: string[] } {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -277,7 +300,7 @@ export function loadWorkloadFile(path: string): Workload {
     throw new FileError(path, "expected a mapping of workload fields at the top level");
   }
   const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
-  return applyFields({ ...DEFAULTS, name }, doc as Record<string, unknown>, () => path, false);
+  return { workload: applyFields({ ...DEFAULTS, name }, doc as Record<string, unknown>, () => path, false), given: Object.keys(doc) };
 }
 
 export class FileError extends Error {

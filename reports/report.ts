@@ -108,7 +108,7 @@ function figure(chart: Chart, svg: string): string {
 
 function comparisonSection(cmp: Comparison | undefined): string {
   if (!cmp) return "";
-  const cls: Record<string, string> = { regressed: "fails", improved: "holds", "within noise": "", "not comparable": "pending" };
+  const cls: Record<string, string> = { regressed: "fails", improved: "holds", "within noise": "", inconclusive: "pending", "not comparable": "pending" };
   const rows = cmp.cells.flatMap((c) =>
     c.metrics.map(
       (m) => `<tr class="${cls[m.verdict]}"><td>${escapeHtml(c.key)}</td><td>${escapeHtml(m.metric)}</td><td>${escapeHtml(formatCompared(m.metric, m.baseline))}</td><td>${escapeHtml(

@@ -177,6 +177,24 @@ export interface CellResult {
   };
   saturated: boolean;
   saturationReasons: string[];
+  /**
+   * The system's own limit, not the generator's: with an in-process broker the
+   * producer shares the relay's event loop, and when that loop was held by the relay
+   * (its fan-out, a stall of its process), the producer's lag says so. These figures
+   * are the system's.
+   */
+  relayLimit?: string[];
+  /** The coordinator stopped a producer that was still publishing past its deadline: `published` of `total` went out. */
+  producerStopped?: { published: number; total: number; afterS: number };
+  /** What went wrong after the measurement had finished (a broker that never answered the goodbye): the figures stand. */
+  teardownErrors?: string[];
+  /** Trouble on the broker's side during the cell: errors its clients reported, and a server that exited. */
+  brokerTrouble?: {
+    /** Errors broker client libraries reported, per role (relay, producer, fleet process k). */
+    errors: Array<{ role: string; count: number; first: string; last: string }>;
+    /** The broker server rtbench started exited during the cell (not by a fault of the scenario's). */
+    serverExited?: { atS: number; pid: number };
+  };
   /** With more than one relay (workload field relays): how the clients were spread over them. */
   relays?: {
     count: number;

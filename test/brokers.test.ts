@@ -13,7 +13,7 @@ import type { Launched } from "../brokers/servers.js";
 import { restartServer, startServer, stopServer } from "../harness/broker-servers.js";
 import { decodeBinary, encodeBinary } from "../harness/envelope.js";
 import { brokers } from "../harness/registry.js";
-import { tempDir, waitFor } from "./helpers.js";
+import { listeningAddresses, tempDir, waitFor } from "./helpers.js";
 
 const dir = tempDir("rtbench-brokers-test-");
 const launched = new Map<string, Launched>();
@@ -34,6 +34,15 @@ await Promise.all(
 after(async () => {
   await Promise.all([...launched.values()].map((l) => stopServer(l)));
   rmSync(dir, { recursive: true, force: true });
+});
+
+test("every server rtbench starts listens on loopback only (no anonymous broker reachable from the network)", () => {
+  assert.ok(launched.size > 0, "no server started here");
+  for (const [name, l] of launched) {
+    const addresses = listeningAddresses(l.pid);
+    assert.ok(addresses.length > 0, `${name}: no listening socket found for pid ${l.pid}`);
+    for (const a of addresses) assert.match(a, /^((::ffff:)?127\.\d+\.\d+\.\d+|::1):\d+$/, `${name} listens on ${a}`);
+  }
 });
 
 function urlOf(b: Broker): string | undefined {

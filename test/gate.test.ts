@@ -50,7 +50,7 @@ test("different environments are not comparable unless forced", () => {
   assert.equal(compareRuns(fixture(), other, { force: true }).comparable, true);
 });
 
-test("loss from none to some is a regression when every repetition lost; a missing cell is not comparable", () => {
+test("loss from none to some is a regression when every repetition lost; a missing cell is one too, unless allowed", () => {
   const lossy = fixture();
   for (const c of lossy.cells.filter((c) => c.transport === "ws")) c.counts = { ...c.counts, lost: 5 };
   lossy.cells = lossy.cells.filter((c) => c.transport === "ws");
@@ -58,7 +58,9 @@ test("loss from none to some is a regression when every repetition lost; a missi
   const ws = cmp.cells.find((c) => c.transport === "ws")!;
   assert.equal(ws.metrics.find((m) => m.metric === "lossRate")!.verdict, "regressed");
   const sse = cmp.cells.find((c) => c.transport === "sse")!;
-  assert.ok(sse.metrics.every((m) => m.verdict === "not comparable" && m.note === "cell missing in the candidate"));
+  assert.ok(sse.metrics.every((m) => m.verdict === "regressed" && m.note === "cell missing in the candidate"), JSON.stringify(sse.metrics));
+  const allowed = compareRuns(fixture(), lossy, { allowMissing: true }).cells.find((c) => c.transport === "sse")!;
+  assert.ok(allowed.metrics.every((m) => m.verdict === "not comparable" && m.note === "cell missing in the candidate (--allow-missing)"));
 });
 
 function verdicts(stdout: string): string[] {

@@ -14,9 +14,13 @@ import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-
 import { Redis } from "ioredis";
 import { codec, connector, createSocketIoServer, SOCKETIO_PATH, type ClusterAdapter } from "./socketio.js";
 import type { Transport } from "./transport.js";
+import { noteBrokerError } from "../brokers/errors.js";
 
 function redis(url: string, name: string): Redis {
-  return new Redis(url, { connectionName: name, maxRetriesPerRequest: 1 });
+  const c = new Redis(url, { connectionName: name, maxRetriesPerRequest: 1 });
+  // Without a listener ioredis prints "[ioredis] Unhandled error event" with a stack on every failed reconnect.
+  c.on("error", (err: Error) => noteBrokerError("socket.io adapter's redis", err));
+  return c;
 }
 
 const pubSubAdapter: ClusterAdapter = ({ url, namespace }) => {

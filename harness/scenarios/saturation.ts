@@ -28,7 +28,10 @@ export function judgeStep(cell: CellResult, sloP99Us: number, producerSharesRela
       ? []
       : producerReasons({ targetRate: cell.params.rate, achievedRate: cell.publishedPerSec, publishDelayP99Us: cell.publishDelayUs.p99, producerSharesRelay })),
   ];
+  // A producer stopped at its deadline: behind by the relay's doing when it shares its loop, else by its own.
+  if (cell.producerStopped && !producerSharesRelay) generator.push(`producer published ${cell.producerStopped.published} of ${cell.producerStopped.total} by its deadline`);
   if (generator.length > 0) return { sustained: false, limit: "generator", reason: generator.join("; ") };
+  if (cell.producerStopped) return { sustained: false, limit: "lag", reason: `the relay held the producer: ${cell.producerStopped.published} of ${cell.producerStopped.total} published by the deadline` };
   const expectedPerS = (cell.counts.expected / (cell.params.warmupS + cell.params.durationS)) * MIN_DELIVERED_SHARE;
   if (cell.counts.lost > 0 || !cell.drainedComplete) {
     return { sustained: false, limit: "lag", reason: `${cell.counts.lost} of ${cell.counts.expected} not delivered by the end of the drain` };
