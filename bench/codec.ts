@@ -4,7 +4,7 @@
  * envelope buffer: the least any transport can do per message. Ratios are to it.
  */
 import { Bench } from "tinybench";
-import { encodeBinary, type EnvelopeHeader } from "../harness/envelope.js";
+import { encodeBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { transports } from "../harness/registry.js";
 
 const SIZE = Number(process.env.BENCH_SIZE ?? 256);

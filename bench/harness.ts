@@ -8,9 +8,9 @@
  * then ratios to the baseline.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { decodeHistogram, percentiles } from "../harness/histogram.js";
+import { decodeHistogram, percentiles } from "../core/histogram.js";
 import { runCell } from "../harness/runner.js";
-import type { ResourceSample } from "../harness/sampler.js";
+import type { ResourceSample } from "../core/sampler.js";
 import { DEFAULTS, type Workload } from "../harness/workload.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);

@@ -4,8 +4,8 @@
  * over IPC by bench/harness.ts.
  */
 import { WebSocket, WebSocketServer } from "ws";
-import { nowNs } from "../harness/clock.js";
-import { createHistogram, encodeHistogram } from "../harness/histogram.js";
+import { nowNs } from "../core/clock.js";
+import { createHistogram, encodeHistogram } from "../core/histogram.js";
 
 type Command =
   | { kind: "listen" }

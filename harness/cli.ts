@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { lookup } from "node:dns/promises";
 import { createServer, isIP } from "node:net";
-import { nowNs } from "./clock.js";
+import { nowNs } from "../core/clock.js";
 import { describeEnvironment, gitState } from "./environment.js";
 import { Progress, summaryTable } from "./progress.js";
 import { runProducer } from "./producer.js";
@@ -24,7 +24,7 @@ import { connectionPlanProblem, describeLimits, machineLimits } from "./limits.j
 import { runConnections, stepPlan } from "./scenarios/connections.js";
 import { fleetProcessesFor, killChildren, pairingProblem, RELAY_DEFAULTS, runCell, setChildLog, unavailableCell } from "./runner.js";
 import { BrokerServers, brokersDown, brokersUp, killAllOwnedNow, readUpState, reapStaleRuns, UnsafeStateError, upDir } from "./broker-servers.js";
-import { OpenLoopSchedule } from "./schedule.js";
+import { OpenLoopSchedule } from "../core/schedule.js";
 import { runSaturation } from "./scenarios/saturation.js";
 import { runScaleOut } from "./scenarios/scale-out.js";
 import { applyFields, ConfigError, DEFAULTS, FIELDS, flagName, loadWorkload, loadWorkloadFile, unusedFieldProblem, type Workload } from "./workload.js";

@@ -5,33 +5,17 @@
  * when the whole interval lies beyond the floor on the bad side.
  */
 import { createHash } from "node:crypto";
-import { decodeHistogram } from "./histogram.js";
-import { formatMicros, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
+import { formatMicros, median } from "../results/cell-metrics.js";
+import { GATED, type MetricSpec } from "../results/metrics.js";
 import type { CellResult, Environment, RunResult } from "../results/schema.js";
 
-export type Direction = "higher" | "lower";
+export type Direction = MetricSpec["direction"];
 
-export interface MetricDef {
-  direction: Direction;
-  /** Default noise floor, as a fraction of the baseline. */
-  floor: number;
-  describe: string;
-  /** The metric for one repetition; undefined where that cell cannot give it. */
-  read(cell: CellResult): number | undefined;
-}
+/** A metric the gate compares: the catalogue's entry with its floor and its per-repetition reader. */
+export type MetricDef = (typeof GATED)[string];
 
-export const COMPARED: Readonly<Record<string, MetricDef>> = {
-  throughput: { direction: "higher", floor: 0.1, describe: "deliveries/s", read: (c) => c.throughput },
-  p50: { direction: "lower", floor: 0.1, describe: "latency p50 (µs)", read: (c) => latencyAt(c, 50) },
-  p99: { direction: "lower", floor: 0.2, describe: "latency p99 (µs)", read: (c) => latencyAt(c, 99) },
-  memoryPerConnection: { direction: "lower", floor: 0.1, describe: "relay RSS growth per connection (bytes)", read: relayGrowthPerConnection },
-  lossRate: { direction: "lower", floor: 0.1, describe: "lost / expected", read: (c) => (c.counts.expected > 0 ? c.counts.lost / c.counts.expected : undefined) },
-};
-
-function latencyAt(c: CellResult, p: number): number | undefined {
-  const h = decodeHistogram(c.histograms.latencyUs);
-  return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
-}
+/** What the gate compares, from the one metrics catalogue (results/metrics.ts). */
+export const COMPARED = GATED;
 
 export type Verdict = "regressed" | "improved" | "within noise" | "inconclusive" | "not comparable";
 
@@ -167,8 +151,8 @@ function compareMetric(
   comparable: boolean,
   allowMissing: boolean,
 ): MetricComparison {
-  const bv = base.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
-  const cv = cand.map(def.read).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const bv = base.map(def.readCell).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const cv = cand.map(def.readCell).filter((v): v is number => v !== undefined && Number.isFinite(v));
   const out = { metric, direction: def.direction, floor, baseline: bv.length ? median(bv) : null, candidate: cv.length ? median(cv) : null, ratio: null, interval: null };
   if (!comparable) return { ...out, verdict: "not comparable", note: "environments differ" };
   // Measured in the baseline, not in the candidate (no delivery, no latency): the candidate broke it.
@@ -239,11 +223,18 @@ export function compareRuns(
 /** A compared metric's value with its unit, for people. */
 export function formatCompared(metric: string, v: number | null): string {
   if (v === null) return "–";
-  if (metric === "p50" || metric === "p99") return formatMicros(v);
-  if (metric === "throughput") return `${Math.round(v).toLocaleString("en")}/s`;
-  if (metric === "memoryPerConnection") return `${+(v / 1024).toPrecision(3)} KiB`;
-  if (metric === "lossRate") return `${+(v * 100).toPrecision(3)}%`;
-  return String(v);
+  switch (GATED[metric]?.unit) {
+    case "us":
+      return formatMicros(v);
+    case "rate":
+      return `${Math.round(v).toLocaleString("en")}/s`;
+    case "bytes":
+      return `${+(v / 1024).toPrecision(3)} KiB`;
+    case "ratio":
+      return `${+(v * 100).toPrecision(3)}%`;
+    default:
+      return String(v);
+  }
 }
 
 const MARK: Record<Verdict, string> = {

@@ -4,12 +4,13 @@
  * histograms and counts when the coordinator says the producer is done.
  */
 import { brokerErrorsReport } from "../brokers/errors.js";
-import { nowNs } from "./clock.js";
-import { createHistogram, encodeHistogram, type Histogram } from "./histogram.js";
+import { nowNs } from "../core/clock.js";
+import { createHistogram, encodeHistogram, type Histogram } from "../core/histogram.js";
 import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type ReconnectPolicy, type StartTimes } from "./ipc.js";
-import { getTransport } from "./registry.js";
-import { Sampler } from "./sampler.js";
-import { addCounts, SequenceTracker, zeroCounts } from "./tracker.js";
+import { getBroker, getTransport } from "./registry.js";
+import type { ResolvedDirectBroker, Transport } from "../transports/transport.js";
+import { Sampler } from "../core/sampler.js";
+import { addCounts, SequenceTracker, zeroCounts } from "../core/tracker.js";
 import type { ClientConnection } from "../transports/transport.js";
 
 const US = 1000;
@@ -68,7 +69,13 @@ export class Fleet {
   private startAt = Number.POSITIVE_INFINITY;
   private finishing = false;
 
+  /** `direct`: the plan's broker resolved once, here at the edge. */
+  private readonly directBroker: ResolvedDirectBroker | undefined;
+  private readonly transport: Transport;
+
   constructor(readonly plan: FleetPlan) {
+    this.transport = getTransport(plan.transport);
+    this.directBroker = plan.broker ? { ...plan.broker, driver: getBroker(plan.broker.name) } : undefined;
     this.subscribers = plan.topics.map((t, i) => new Subscriber(t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
     if (plan.partitions && plan.partitions > 1) for (const s of this.subscribers) s.partitionHighest = new Array<number>(plan.partitions).fill(0);
   }
@@ -78,7 +85,7 @@ export class Fleet {
    * message it has. `settle` is called once: on open, or on a close before it.
    */
   private openOne(sub: Subscriber, settle: (error?: string) => void): void {
-    const transport = getTransport(this.plan.transport);
+    const transport = this.transport;
     const resuming = sub.droppedAt > 0;
     sub.connectStartedAt = nowNs();
     let settled = false;
@@ -88,7 +95,7 @@ export class Fleet {
         topic: sub.topic,
         pollIntervalMs: this.plan.pollIntervalMs,
         ...(resuming ? { fromSeq: sub.tracker.highest + 1 } : {}),
-        ...(this.plan.broker ? { broker: this.plan.broker } : {}),
+        ...(this.directBroker ? { broker: this.directBroker } : {}),
         ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
       },
       {

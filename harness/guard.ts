@@ -3,7 +3,7 @@
  * their job is flagged saturated, with the reason, so that their limit is never
  * reported as the system's.
  */
-import type { ResourceSample } from "./sampler.js";
+import type { ResourceSample } from "../core/sampler.js";
 
 export const GUARD = {
   /** The producer must achieve this share of the target rate. */

@@ -4,9 +4,8 @@
  */
 import type { ChildProcess } from "node:child_process";
 import type { DirectBroker } from "../transports/transport.js";
-import type { DeliveryCounts } from "./tracker.js";
-import type { Unacknowledged } from "./producer.js";
-import type { ResourceSample } from "./sampler.js";
+import type { DeliveryCounts } from "../core/tracker.js";
+import type { ResourceSample } from "../core/sampler.js";
 import type { BrokerErrors } from "../brokers/errors.js";
 
 export interface RelayPlan {
@@ -41,6 +40,13 @@ export interface RelayPlan {
   retryMs: number;
   port: number;
   host: string;
+}
+
+/** What the broker never acknowledged: publishes that failed, and those still unanswered when asked. */
+export interface Unacknowledged {
+  /** Per stream, ascending. */
+  seqs: number[][];
+  publishErrors: number;
 }
 
 /** The producer's own process (real brokers): what it publishes, where. */

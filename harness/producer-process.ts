@@ -7,7 +7,7 @@ import { connectBroker } from "./relay.js";
 import { closeWithin, send, sendFinal, serveCoordinator, TEARDOWN_MS, type ProducerPlan, type StartTimes } from "./ipc.js";
 import { brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator, type RunningProducer } from "./producer.js";
-import { Sampler } from "./sampler.js";
+import { Sampler } from "../core/sampler.js";
 import type { BrokerConnection } from "../brokers/broker.js";
 
 let plan: ProducerPlan | undefined;

@@ -4,12 +4,12 @@
  * skipped; their lateness is recorded as publish delay.
  */
 import { topicName, type BrokerConnection } from "../brokers/broker.js";
-import { nowNs } from "./clock.js";
-import { encodeBinary } from "./envelope.js";
-import { createHistogram, encodeHistogram } from "./histogram.js";
-import { send, type ProducerPlan, type ProducerReport, type StartTimes } from "./ipc.js";
-import { PreciseTimer } from "./precise-timer.js";
-import { OpenLoopSchedule } from "./schedule.js";
+import { nowNs } from "../core/clock.js";
+import { encodeBinary } from "../core/envelope.js";
+import { createHistogram, encodeHistogram } from "../core/histogram.js";
+import { send, type ProducerPlan, type ProducerReport, type StartTimes, type Unacknowledged } from "./ipc.js";
+import { PreciseTimer } from "../core/precise-timer.js";
+import { OpenLoopSchedule } from "../core/schedule.js";
 
 /** Most messages sent in one turn of the event loop, so a producer catching up still lets I/O run. */
 const MAX_BATCH = 1000;
@@ -25,12 +25,6 @@ export interface ProducerOptions {
   measureFrom?: number;
 }
 
-/** What the broker never acknowledged: publishes that failed, and those still unanswered when asked. */
-export interface Unacknowledged {
-  /** Per stream, ascending. */
-  seqs: number[][];
-  publishErrors: number;
-}
 
 export interface RunningProducer {
   done: Promise<ProducerReport>;

@@ -35,7 +35,7 @@ export class Progress {
         : cell.status === "unavailable"
           ? `${prefix} unavailable: ${cell.error}`
         : `${prefix} done: ${cell.counts.delivered}/${cell.counts.expected} delivered, ` +
-          `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` +
+          (cell.latencyUs.count > 0 ? `p50 ${ms(cell.latencyUs.p50)} p99 ${ms(cell.latencyUs.p99)}` : "no latency measured (nothing intended in the window was sent)") +
           (cell.saturated ? `  SATURATED: ${cell.saturationReasons.join("; ")}` : "") +
           (cell.relayLimit ? `  RELAY LIMIT (the system's figure): ${cell.relayLimit.join("; ")}` : "") +
           (troubleNote(cell) ? `; ${troubleNote(cell)}` : "") +
@@ -72,9 +72,10 @@ export function summaryTable(cells: readonly CellResult[]): string {
     `${c.counts.delivered}/${c.counts.expected}`,
     String(c.counts.lost),
     String(c.counts.duplicated),
-    ms(c.latencyUs.p50),
-    ms(c.latencyUs.p99),
-    ms(c.latencyUs.p999),
+    // No message timed: a dash, never a 0 µs that reads as a figure.
+    c.latencyUs.count > 0 ? ms(c.latencyUs.p50) : "–",
+    c.latencyUs.count > 0 ? ms(c.latencyUs.p99) : "–",
+    c.latencyUs.count > 0 ? ms(c.latencyUs.p999) : "–",
     Math.round(c.throughput).toLocaleString("en"),
     [
       c.status === "failed"

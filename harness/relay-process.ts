@@ -6,7 +6,7 @@ import { closeWithin, send, sendFinal, serveCoordinator, TEARDOWN_MS, type Memor
 import { brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
-import { Sampler } from "./sampler.js";
+import { Sampler } from "../core/sampler.js";
 
 let plan: RelayPlan | undefined;
 let relay: RunningRelay | undefined;

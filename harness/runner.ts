@@ -5,22 +5,22 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { nowNs, NS_PER_S } from "./clock.js";
+import { nowNs, NS_PER_S } from "../core/clock.js";
 import { judgeGenerators } from "./guard.js";
-import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "./histogram.js";
+import { decodeHistogram, mergeEncoded, percentiles, encodeHistogram } from "../core/histogram.js";
 import { expect, noteOutput, reap, send, TEARDOWN_MS, type FleetReport, type MemoryProbe, type ProducerReport, type RelayPlan, type RelayReport } from "./ipc.js";
 import type { BrokerErrors } from "../brokers/errors.js";
 import { getBroker, getTransport } from "./registry.js";
 import { treeRssBytes } from "./proc.js";
-import { OpenLoopSchedule } from "./schedule.js";
-import { addCounts, zeroCounts } from "./tracker.js";
+import { OpenLoopSchedule } from "../core/schedule.js";
+import { addCounts, zeroCounts } from "../core/tracker.js";
 import type { Workload } from "./workload.js";
 import type { BrokerSample, CellResult } from "../results/schema.js";
-import type { ResourceSample } from "./sampler.js";
+import type { ResourceSample } from "../core/sampler.js";
 import { freshNamespace } from "../brokers/broker.js";
 import { getFault, type FaultContext, type FaultTarget } from "./scenarios/faults.js";
 import { readHistory } from "./scenarios/durability.js";
-import type { Unacknowledged } from "./producer.js";
+import type { Unacknowledged } from "./ipc.js";
 import { TcpProxy } from "./tcp-proxy.js";
 import { RelayNamespace, removeNamespacesNow } from "./netns.js";
 import { baseUrlFor } from "../transports/transport.js";

@@ -3,66 +3,16 @@
  * validation, the flags and the help text, so they cannot drift apart.
  */
 import { readFileSync } from "node:fs";
+import type { Workload } from "../results/schema.js";
 import { parse as parseYaml } from "yaml";
-import { HEADER_BYTES } from "./envelope.js";
-import { COMPARED } from "./compare.js";
+import { HEADER_BYTES } from "../core/envelope.js";
+import { GATED } from "../results/metrics.js";
 import { brokers, scenarios, transports } from "./registry.js";
 import { faults } from "./scenarios/faults.js";
 
-export interface Workload {
-  name: string;
-  transports: string[];
-  brokers: string[];
-  scenario: string;
-  /** Message body size in bytes. */
-  size: number;
-  /** Messages per second, in total across topics. */
-  rate: number;
-  topics: number;
-  /** Client connections, spread over topics round-robin. */
-  clients: number;
-  /** Measured seconds, after warm-up. */
-  duration: number;
-  /** Seconds sent before measuring; counted for loss, not for latency. */
-  warmup: number;
-  repetitions: number;
-  /** Client processes; 0 picks one per 10,000 connections. */
-  fleetProcesses: number;
-  /** Relay processes sharing the broker, clients spread over them; the scale-out scenario steps 1, 2, 4, ... up to it. */
-  relays: number;
-  /** Seconds to wait after the last send for deliveries still in flight. */
-  drain: number;
-  /** Seconds between the relay's heartbeats (SSE comments). */
-  heartbeat: number;
-  /** connections scenario: the first step's connections; steps go 1-2-5 up to `clients`. */
-  rampFrom: number;
-  /** Seconds between polls for short polling. */
-  pollInterval: number;
-  /** Partitions per topic where the broker has them (Kafka). */
-  partitions: number;
-  /** How clients reconnect after a drop: none (they stay dropped), fixed delay, or exponential backoff with jitter. */
-  reconnect: string;
-  /** The fixed delay, or backoff's base. */
-  reconnectDelay: number;
-  /** reconnect scenario: what goes wrong (see harness/scenarios/faults.ts). */
-  fault: string;
-  /** reconnect scenario, `cut`, `cut-broker` and `partition-broker`: how long the path stays cut, in seconds. */
-  faultDuration: number;
-  /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
-  faultAt: number;
-  /** saturation scenario: each step's rate over the last. */
-  rateStep: number;
-  /** saturation scenario: the sweep stops before passing this rate. */
-  maxRate: number;
-  /** saturation scenario: a step whose latency p99 passes this many seconds is not sustained. */
-  sloP99: number;
-  /** backpressure scenario: the share of clients that read slowly. */
-  slowClients: number;
-  /** backpressure scenario: bytes per second a slow client reads. */
-  slowReadRate: number;
-  /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
-  noiseFloors: Record<string, number>;
-}
+// The record type is results/'s (a result stores it); this file validates and fills it.
+export type { Workload };
+
 
 /** A bad workload file or flag. Its message is the one line a user sees. */
 export class ConfigError extends Error {
@@ -123,7 +73,7 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)", scenarios: ["saturation"] },
   { key: "slowClients", kind: "number", min: Number.MIN_VALUE, max: 1, help: "backpressure scenario: share of clients that read slowly (0.1)", scenarios: ["backpressure"] },
   { key: "slowReadRate", kind: "int", min: 1, max: 1e9, help: "backpressure scenario: bytes per second a slow client reads (16384)", scenarios: ["backpressure"] },
-  { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(COMPARED) },
+  { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(GATED) },
 ];
 
 export const DEFAULTS: Workload = {

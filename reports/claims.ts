@@ -5,133 +5,13 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { mergeEncoded, percentiles } from "../harness/histogram.js";
-import { formatMicros, median } from "../results/cell-metrics.js";
+import { formatMicros } from "../results/cell-metrics.js";
+import { METRICS, type Unit } from "../results/metrics.js";
+
+export { METRICS };
 import type { CellResult } from "../results/schema.js";
 
 export const CLAIMS_FILE = fileURLToPath(new URL("../../reports/claims.yaml", import.meta.url));
-
-type Unit = "us" | "count" | "rate" | "ratio" | "bytes" | "KiB" | "MiB";
-
-interface MetricSpec {
-  unit: Unit;
-  /** The scenario whose cells carry this metric. */
-  scenario: string;
-  describe: string;
-  /** Reads the metric off a technology's cells; undefined where this rtbench cannot yet. */
-  read?: (cells: readonly CellResult[]) => number | undefined;
-}
-
-const latency = (p: 50 | 90 | 99 | 99.9) => (cells: readonly CellResult[]) =>
-  pct(mergeEncoded(cells.map((c) => c.histograms.latencyUs)), p);
-function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined {
-  return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
-}
-const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
-
-/** The median over the cells that have the figure; undefined when none has it. */
-function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => number | null | undefined): number | undefined {
-  const values = cells.flatMap((c) => {
-    const v = figure(c);
-    return v === null || v === undefined ? [] : [v];
-  });
-  return values.length > 0 ? median(values) : undefined;
-}
-
-/**
- * Messages lost in the cells where this fault struck, leaving out those the broker
- * never acknowledged (the producer knew they failed); undefined when it struck none.
- */
-function lostAcross(cells: readonly CellResult[], fault: string): number | undefined {
-  const struck = cells.filter((c) => c.fault?.struck && c.fault.kind === fault);
-  return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
-}
-
-/** Every metric a check may name. Those without `read` are produced by scenarios still to come. */
-export const METRICS: Readonly<Record<string, MetricSpec>> = {
-  p50: { unit: "us", scenario: "steady", describe: "latency p50 from the intended send time", read: latency(50) },
-  p90: { unit: "us", scenario: "steady", describe: "latency p90 from the intended send time", read: latency(90) },
-  p99: { unit: "us", scenario: "steady", describe: "latency p99 from the intended send time", read: latency(99) },
-  p999: { unit: "us", scenario: "steady", describe: "latency p99.9 from the intended send time", read: latency(99.9) },
-  throughput: { unit: "rate", scenario: "steady", describe: "deliveries per second (median of repetitions)", read: (cells) => median(cells.map((c) => c.throughput)) },
-  lossRate: { unit: "ratio", scenario: "steady", describe: "lost / expected", read: (cells) => sum(cells, (c) => c.counts.lost) / Math.max(1, sum(cells, (c) => c.counts.expected)) },
-  reordered: { unit: "count", scenario: "ordering", describe: "messages that arrived after a later one of their stream", read: (cells) => sum(cells, (c) => c.counts.reordered) },
-  reorderedWithinPartition: {
-    unit: "count",
-    scenario: "ordering",
-    describe: "messages that arrived after a later one of their own partition (brokers that order per partition)",
-    read: (cells) => (cells.some((c) => c.reorderedWithinPartition !== undefined) ? sum(cells, (c) => c.reorderedWithinPartition ?? 0) : undefined),
-  },
-  reorderedRate: { unit: "ratio", scenario: "ordering", describe: "reordered / delivered", read: (cells) => sum(cells, (c) => c.counts.reordered) / Math.max(1, sum(cells, (c) => c.counts.delivered)) },
-  framingOverheadBytes: {
-    unit: "bytes",
-    scenario: "steady",
-    describe: "bytes on the wire per delivered message beyond the body (framing, headers, polls)",
-    read: (cells) => medianOf(cells, (c) => (c.wire?.bytesPerDelivery != null ? c.wire.bytesPerDelivery - c.params.size : undefined)),
-  },
-  maxConnections: {
-    unit: "count",
-    scenario: "connections",
-    describe: "most connections a step held before one failed",
-    // Only ramps ended by the system's own failure count: one ended by the machine's limits or the workload's measured a floor.
-    read: (cells) => medianOf(cells, (c) => (c.ramp?.limitMeasured ? c.ramp.maxConnections : undefined)),
-  },
-  memoryPerConnectionKiB: {
-    unit: "KiB",
-    scenario: "connections",
-    describe: "relay RSS per idle connection after a forced GC, at the most connections held",
-    read: (cells) =>
-      medianOf(cells, (c) => {
-        const top = c.ramp?.steps.filter((s) => s.held).at(-1);
-        return top?.idleRssPerConnectionBytes != null ? top.idleRssPerConnectionBytes / 1024 : undefined;
-      }),
-  },
-  scaleOutEfficiency: {
-    unit: "ratio",
-    scenario: "scale-out",
-    describe: "relay CPU per delivery with one relay / with the most relays, at the same load (1: adding relays adds no work)",
-    read: (cells) => medianOf(cells, (c) => c.scaleOut?.efficiency),
-  },
-  lostAcrossRelayDrop: {
-    unit: "count",
-    scenario: "reconnect",
-    describe: "messages lost when the relay drops every connection",
-    read: (cells) => lostAcross(cells, "drop"),
-  },
-  lostAcrossRelayRestart: {
-    unit: "count",
-    scenario: "reconnect",
-    describe: "messages lost when the relay is killed and restarted",
-    read: (cells) => lostAcross(cells, "kill-relay"),
-  },
-  lostAcrossBrokerRestart: {
-    unit: "count",
-    scenario: "durability",
-    describe: "acknowledged messages live subscribers lost when the broker restarts mid-stream",
-    read: (cells) => lostAcross(cells, "restart-broker"),
-  },
-  replayCompleteness: {
-    unit: "ratio",
-    scenario: "durability",
-    describe: "share of the acknowledged stream a late subscriber gets back from the broker's history",
-    read: (cells) => medianOf(cells, (c) => c.durability?.keptShare),
-  },
-  slowReaderMemoryGrowthMiB: {
-    unit: "MiB",
-    scenario: "backpressure",
-    describe: "relay memory growth while some clients read slowly",
-    read: (cells) => medianOf(cells, (c) => (c.backpressure ? c.backpressure.relayRssGrowthBytes / 2 ** 20 : undefined)),
-  },
-  // A backpressure cell's latency histogram holds the fast clients only.
-  fastClientP99: { unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly", read: latency(99) },
-  maxSustainableRate: {
-    unit: "rate",
-    scenario: "saturation",
-    describe: "highest rate held without lag or an SLO breach",
-    // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
-    read: (cells) => medianOf(cells, (c) => (c.sweep?.limitMeasured ? c.sweep.maxSustainableRate : undefined)),
-  },
-};
 
 const UNIT_FACTORS: Record<string, { unit: Unit; factor: number }> = {
   µs: { unit: "us", factor: 1 },

@@ -2,8 +2,8 @@
  * What a report shows, computed once from a run: cells with their repetitions merged
  * (histograms added, never percentiles averaged) and every seed claim decided.
  */
-import { mergeEncoded, percentiles, type Percentiles } from "../harness/histogram.js";
-import { addCounts, zeroCounts, type DeliveryCounts } from "../harness/tracker.js";
+import { mergeEncoded, percentiles, type Percentiles } from "../core/histogram.js";
+import { addCounts, zeroCounts, type DeliveryCounts } from "../core/tracker.js";
 import { median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
 import { evaluate, loadClaims, type ClaimResult, type Verdict } from "./claims.js";

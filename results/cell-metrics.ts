@@ -2,7 +2,7 @@
  * Figures derived from a result, defined once for the gate, the report and the claims.
  */
 import type { CellResult } from "./schema.js";
-import type { ResourceSample } from "../harness/sampler.js";
+import type { ResourceSample } from "../core/sampler.js";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

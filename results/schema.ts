@@ -2,12 +2,68 @@
  * result.json, version 1. results/README.md documents every field; bump
  * SCHEMA_VERSION on any change a reader would notice.
  */
-import type { Percentiles } from "../harness/histogram.js";
-import type { ResourceSample } from "../harness/sampler.js";
-import type { DeliveryCounts } from "../harness/tracker.js";
-import type { Workload } from "../harness/workload.js";
+import type { Percentiles } from "../core/histogram.js";
+import type { ResourceSample } from "../core/sampler.js";
+import type { DeliveryCounts } from "../core/tracker.js";
 
 export const SCHEMA_VERSION = 1;
+
+/** A workload after its file and flags were applied: every field (harness/workload.ts validates and fills it). */
+export interface Workload {
+  name: string;
+  transports: string[];
+  brokers: string[];
+  scenario: string;
+  /** Message body size in bytes. */
+  size: number;
+  /** Messages per second, in total across topics. */
+  rate: number;
+  topics: number;
+  /** Client connections, spread over topics round-robin. */
+  clients: number;
+  /** Measured seconds, after warm-up. */
+  duration: number;
+  /** Seconds sent before measuring; counted for loss, not for latency. */
+  warmup: number;
+  repetitions: number;
+  /** Client processes; 0 picks one per 10,000 connections. */
+  fleetProcesses: number;
+  /** Relay processes sharing the broker, clients spread over them; the scale-out scenario steps 1, 2, 4, ... up to it. */
+  relays: number;
+  /** Seconds to wait after the last send for deliveries still in flight. */
+  drain: number;
+  /** Seconds between the relay's heartbeats (SSE comments). */
+  heartbeat: number;
+  /** connections scenario: the first step's connections; steps go 1-2-5 up to `clients`. */
+  rampFrom: number;
+  /** Seconds between polls for short polling. */
+  pollInterval: number;
+  /** Partitions per topic where the broker has them (Kafka). */
+  partitions: number;
+  /** How clients reconnect after a drop: none (they stay dropped), fixed delay, or exponential backoff with jitter. */
+  reconnect: string;
+  /** The fixed delay, or backoff's base. */
+  reconnectDelay: number;
+  /** reconnect scenario: what goes wrong (see harness/scenarios/faults.ts). */
+  fault: string;
+  /** reconnect scenario, `cut`, `cut-broker` and `partition-broker`: how long the path stays cut, in seconds. */
+  faultDuration: number;
+  /** reconnect scenario: when the fault strikes, in seconds into the measured window; 0 is its middle. */
+  faultAt: number;
+  /** saturation scenario: each step's rate over the last. */
+  rateStep: number;
+  /** saturation scenario: the sweep stops before passing this rate. */
+  maxRate: number;
+  /** saturation scenario: a step whose latency p99 passes this many seconds is not sustained. */
+  sloP99: number;
+  /** backpressure scenario: the share of clients that read slowly. */
+  slowClients: number;
+  /** backpressure scenario: bytes per second a slow client reads. */
+  slowReadRate: number;
+  /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
+  noiseFloors: Record<string, number>;
+}
+
 
 export interface Environment {
   cpuModel: string;

@@ -11,7 +11,7 @@ import { after, test } from "node:test";
 import type { Broker, BrokerConnection } from "../brokers/broker.js";
 import type { Launched } from "../brokers/servers.js";
 import { restartServer, startServer, stopServer } from "../harness/broker-servers.js";
-import { decodeBinary, encodeBinary } from "../harness/envelope.js";
+import { decodeBinary, encodeBinary } from "../core/envelope.js";
 import { brokers } from "../harness/registry.js";
 import { listeningAddresses, tempDir, waitFor } from "./helpers.js";
 

@@ -79,7 +79,7 @@ function cell(transport: string, p50Us: number, p99Us: number, extra: Partial<Ce
   } as unknown as CellResult;
 }
 
-import { createHistogram, encodeHistogram } from "../harness/histogram.js";
+import { createHistogram, encodeHistogram } from "../core/histogram.js";
 function histogramOf(values: Array<[number, number]>): string {
   const h = createHistogram();
   for (const [v, n] of values) h.recordValueWithCount(v, n);

@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { test } from "node:test";
 import { netnsProblem } from "../harness/netns.js";
-import { decodeHistogram } from "../harness/histogram.js";
-import { SequenceTracker } from "../harness/tracker.js";
+import { decodeHistogram } from "../core/histogram.js";
+import { SequenceTracker } from "../core/tracker.js";
 import { pairingProblem } from "../harness/runner.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeBinary, encodeBinary, encodeText, HEADER_BYTES, readBinary, readText } from "../harness/envelope.js";
+import { decodeBinary, encodeBinary, encodeText, HEADER_BYTES, readBinary, readText } from "../core/envelope.js";
 
 const header = { seq: 42, stream: 3, intendedAt: 9_007_199_254_740_000, sentAt: 9_007_199_254_741_000 };
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { assessSaturation } from "../harness/guard.js";
-import type { ResourceSample } from "../harness/sampler.js";
+import type { ResourceSample } from "../core/sampler.js";
 import { readOnlyRun, runCli, tempDir } from "./helpers.js";
 
 const sample = (elu: number, delayMs = 1): ResourceSample => ({

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { compareRuns } from "../harness/compare.js";
 import { judgeGenerators } from "../harness/guard.js";
-import { createHistogram, encodeHistogram } from "../harness/histogram.js";
+import { createHistogram, encodeHistogram } from "../core/histogram.js";
 import { processStartTicks, startServer, stopServer } from "../harness/broker-servers.js";
 import { alive } from "../brokers/servers.js";
 import { redactSecrets } from "../results/redact.js";

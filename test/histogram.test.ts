@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createHistogram, decodeHistogram, encodeHistogram, mergeEncoded, percentiles } from "../harness/histogram.js";
+import { createHistogram, decodeHistogram, encodeHistogram, mergeEncoded, percentiles } from "../core/histogram.js";
 
 const run = promisify(execFile);
 const fixture = fileURLToPath(new URL("./fixtures/record-histogram.js", import.meta.url));

@@ -12,7 +12,7 @@ import { after, test } from "node:test";
 import { EventSource } from "eventsource";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { decodeBinary } from "../harness/envelope.js";
+import { decodeBinary } from "../core/envelope.js";
 import { serveRelay, waitFor } from "./helpers.js";
 
 const servers: ChildProcess[] = [];

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeHistogram } from "../harness/histogram.js";
+import { decodeHistogram } from "../core/histogram.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 
 test("sse and ws × inproc deliver every message with plausible latency", async () => {

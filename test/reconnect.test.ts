@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { reconnectDelayMs } from "../harness/fleet.js";
-import { decodeHistogram } from "../harness/histogram.js";
+import { decodeHistogram } from "../core/histogram.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 
 test("reconnect delays: fixed is fixed; backoff doubles from the base with full jitter, capped at 30 s", () => {

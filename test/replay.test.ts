@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ReplayBuffer } from "../harness/replay.js";
+import { ReplayBuffer } from "../core/replay.js";
 
 test("replay returns frames from a sequence on, oldest first", () => {
   const r = new ReplayBuffer<string>(10);

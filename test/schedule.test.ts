@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { OpenLoopSchedule } from "../harness/schedule.js";
+import { OpenLoopSchedule } from "../core/schedule.js";
 
 test("intended times are evenly spaced from the start, whatever was sent before", () => {
   const s = new OpenLoopSchedule(1_000_000, 1000, 5);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SequenceTracker } from "../harness/tracker.js";
+import { SequenceTracker } from "../core/tracker.js";
 
 test("in-order delivery counts everything delivered and nothing else", () => {
   const t = new SequenceTracker();

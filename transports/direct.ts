@@ -5,8 +5,7 @@
  * nothing and subscribes to nothing.
  */
 import { topicName, type BrokerConnection } from "../brokers/broker.js";
-import { readBinary } from "../harness/envelope.js";
-import { getBroker } from "../harness/registry.js";
+import { readBinary } from "../core/envelope.js";
 import { closeReporter, type ClientConnection, type Codec, type Transport, type TransportServer } from "./transport.js";
 
 class NoServer implements TransportServer {
@@ -36,9 +35,9 @@ export const direct: Transport = {
     const closing = closeReporter(handlers);
     let conn: BrokerConnection | undefined;
     let closed = false;
-    const { name, namespace, ...brokerOptions } = options.broker;
-    getBroker(name)
-      .connect(brokerOptions)
+    const { driver, namespace, url, partitions } = options.broker;
+    driver
+      .connect({ ...(url ? { url } : {}), ...(partitions ? { partitions } : {}) })
       .then(async (c) => {
         conn = c;
         if (closed) return void c.close();

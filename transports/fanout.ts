@@ -4,7 +4,7 @@
  * only the write. A client resuming from further ahead than the relay has got waits
  * for the stream to reach its cursor (CursorWaiters).
  */
-import { CursorWaiters, ReplayBuffer } from "../harness/replay.js";
+import { CursorWaiters, ReplayBuffer } from "../core/replay.js";
 
 export class StreamFanout<C, F> {
   private readonly subscribers: Array<Set<C>>;

@@ -12,7 +12,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Socket } from "node:net";
-import { readBinary, type EnvelopeHeader } from "../harness/envelope.js";
+import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,

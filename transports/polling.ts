@@ -11,7 +11,7 @@
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
+import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,

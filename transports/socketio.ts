@@ -10,8 +10,8 @@
 import { Server as EngineServer } from "engine.io";
 import { Server as IoServer, type ServerOptions as IoServerOptions, type Socket as ServerSocket } from "socket.io";
 import { io as ioClient } from "socket.io-client";
-import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
-import { CursorWaiters, ReplayBuffer } from "../harness/replay.js";
+import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
+import { CursorWaiters, ReplayBuffer } from "../core/replay.js";
 import {
   closeReporter,
   topicFrom,

@@ -10,7 +10,7 @@ import http2 from "node:http2";
 import tls from "node:tls";
 import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { createParser } from "eventsource-parser";
-import { encodeText, readText, type EnvelopeHeader } from "../harness/envelope.js";
+import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,

@@ -3,11 +3,12 @@
  * A transport has a server side, mounted by the relay on its HTTP server, and a lean
  * client side that the fleet opens thousands of times per process.
  */
+import type { Broker } from "../brokers/broker.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { EnvelopeHeader } from "../harness/envelope.js";
+import type { EnvelopeHeader } from "../core/envelope.js";
 
 export interface ServerOptions {
   /** Number of streams (topics); clients pick one with ?topic=N. */
@@ -63,15 +64,20 @@ export interface ClientOptions {
   /** Short polling: time between polls. */
   pollIntervalMs?: number;
   /** `direct`: the broker each client subscribes to itself. */
-  broker?: DirectBroker;
+  broker?: ResolvedDirectBroker;
 }
 
-/** For `direct` clients: which broker, where, and the cell's topic namespace on it. */
+/** For `direct` clients: which broker, where, and the cell's topic namespace on it (a plan: names only, so it can travel). */
 export interface DirectBroker {
   name: string;
   namespace: string;
   url?: string;
   partitions?: number;
+}
+
+/** A `direct` plan resolved where the client runs: the broker's driver itself, so the transport looks nothing up. */
+export interface ResolvedDirectBroker extends DirectBroker {
+  driver: Broker;
 }
 
 /** Hot path: fields are passed flat so a delivery allocates nothing of ours. */

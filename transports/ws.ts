@@ -8,7 +8,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import WebSocket, { WebSocketServer } from "ws";
-import { readBinary, type EnvelopeHeader } from "../harness/envelope.js";
+import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,

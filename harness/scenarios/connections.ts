@@ -8,7 +8,7 @@
  * Per step: connect time, time to first event, relay RSS and heap per connection
  * after a forced GC, and the relays' CPU while the clients sit nearly idle.
  */
-import { NO_PERCENTILES } from "../histogram.js";
+import { NO_PERCENTILES } from "../../core/histogram.js";
 import { connectionPlanProblem, FD_HEADROOM, machineLimits, type MachineLimits } from "../limits.js";
 import { getBroker, getTransport } from "../registry.js";
 import { runCell, unavailableCell, type CellHooks, type CellSpec } from "../runner.js";

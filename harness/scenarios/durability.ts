@@ -5,9 +5,9 @@
  * asked from "latest", as any subscriber of it would be, and gets what it gives.
  */
 import { topicName } from "../../brokers/broker.js";
-import { decodeBinary } from "../envelope.js";
+import { decodeBinary } from "../../core/envelope.js";
 import { getBroker } from "../registry.js";
-import { SequenceTracker } from "../tracker.js";
+import { SequenceTracker } from "../../core/tracker.js";
 import type { CellResult } from "../../results/schema.js";
 
 /** What the late subscriber got back: the cell's `durability` (results/schema.ts). */

@@ -1,0 +1,173 @@
+/**
+ * The metrics catalogue: per metric its unit, direction, the scenario that produces
+ * it, how to read it across a technology's cells (the claims) and, for those the
+ * regression gate compares, its default noise floor and how to read one repetition.
+ * The gate, the claims and the workload's noiseFloors validation all read this one
+ * table.
+ */
+import { decodeHistogram, mergeEncoded } from "../core/histogram.js";
+import { median, relayGrowthPerConnection } from "./cell-metrics.js";
+import type { CellResult } from "./schema.js";
+
+export type Unit = "us" | "count" | "rate" | "ratio" | "bytes" | "KiB" | "MiB";
+
+export interface MetricSpec {
+  unit: Unit;
+  /** Which way is better. */
+  direction: "higher" | "lower";
+  /** The scenario whose cells carry this metric. */
+  scenario: string;
+  describe: string;
+  /** Reads the metric off a technology's cells (the claims); undefined where this rtbench cannot yet. */
+  read?: (cells: readonly CellResult[]) => number | undefined;
+  /** The regression gate compares it per repetition, by default with this noise floor (a fraction of the baseline). */
+  floor?: number;
+  /** One cell's value (one repetition), for the gate; undefined where that cell cannot give it. */
+  readCell?: (cell: CellResult) => number | undefined;
+}
+
+const latency = (p: 50 | 90 | 99 | 99.9) => (cells: readonly CellResult[]) =>
+  pct(mergeEncoded(cells.map((c) => c.histograms.latencyUs)), p);
+function pct(h: ReturnType<typeof mergeEncoded>, p: number): number | undefined {
+  return h.totalCount > 0 ? h.getValueAtPercentile(p) : undefined;
+}
+const sum = (cells: readonly CellResult[], f: (c: CellResult) => number): number => cells.reduce((n, c) => n + f(c), 0);
+
+/** The median over the cells that have the figure; undefined when none has it. */
+function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => number | null | undefined): number | undefined {
+  const values = cells.flatMap((c) => {
+    const v = figure(c);
+    return v === null || v === undefined ? [] : [v];
+  });
+  return values.length > 0 ? median(values) : undefined;
+}
+
+/**
+ * Messages lost in the cells where this fault struck, leaving out those the broker
+ * never acknowledged (the producer knew they failed); undefined when it struck none.
+ */
+function lostAcross(cells: readonly CellResult[], fault: string): number | undefined {
+  const struck = cells.filter((c) => c.fault?.struck && c.fault.kind === fault);
+  return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
+}
+
+/**
+ * Every metric: what a claim's check may name, what the gate compares (those with a
+ * floor), and what a workload's `noiseFloors` may set. Those without `read` are
+ * produced by scenarios still to come.
+ */
+export const METRICS: Readonly<Record<string, MetricSpec>> = {
+  p50: { direction: "lower", floor: 0.1, readCell: (c) => latencyOfCell(c, 50), unit: "us", scenario: "steady", describe: "latency p50 from the intended send time", read: latency(50) },
+  p90: { direction: "lower", unit: "us", scenario: "steady", describe: "latency p90 from the intended send time", read: latency(90) },
+  p99: { direction: "lower", floor: 0.2, readCell: (c) => latencyOfCell(c, 99), unit: "us", scenario: "steady", describe: "latency p99 from the intended send time", read: latency(99) },
+  p999: { direction: "lower", unit: "us", scenario: "steady", describe: "latency p99.9 from the intended send time", read: latency(99.9) },
+  throughput: { direction: "higher", floor: 0.1, readCell: (c) => c.throughput, unit: "rate", scenario: "steady", describe: "deliveries per second (median of repetitions)", read: (cells) => median(cells.map((c) => c.throughput)) },
+  lossRate: { direction: "lower", floor: 0.1, readCell: (c) => (c.counts.expected > 0 ? c.counts.lost / c.counts.expected : undefined), unit: "ratio", scenario: "steady", describe: "lost / expected", read: (cells) => sum(cells, (c) => c.counts.lost) / Math.max(1, sum(cells, (c) => c.counts.expected)) },
+  reordered: { direction: "lower", unit: "count", scenario: "ordering", describe: "messages that arrived after a later one of their stream", read: (cells) => sum(cells, (c) => c.counts.reordered) },
+  reorderedWithinPartition: {
+    direction: "lower",
+    unit: "count",
+    scenario: "ordering",
+    describe: "messages that arrived after a later one of their own partition (brokers that order per partition)",
+    read: (cells) => (cells.some((c) => c.reorderedWithinPartition !== undefined) ? sum(cells, (c) => c.reorderedWithinPartition ?? 0) : undefined),
+  },
+  reorderedRate: { direction: "lower", unit: "ratio", scenario: "ordering", describe: "reordered / delivered", read: (cells) => sum(cells, (c) => c.counts.reordered) / Math.max(1, sum(cells, (c) => c.counts.delivered)) },
+  framingOverheadBytes: {
+    direction: "lower",
+    unit: "bytes",
+    scenario: "steady",
+    describe: "bytes on the wire per delivered message beyond the body (framing, headers, polls)",
+    read: (cells) => medianOf(cells, (c) => (c.wire?.bytesPerDelivery != null ? c.wire.bytesPerDelivery - c.params.size : undefined)),
+  },
+  maxConnections: {
+    direction: "higher",
+    unit: "count",
+    scenario: "connections",
+    describe: "most connections a step held before one failed",
+    // Only ramps ended by the system's own failure count: one ended by the machine's limits or the workload's measured a floor.
+    read: (cells) => medianOf(cells, (c) => (c.ramp?.limitMeasured ? c.ramp.maxConnections : undefined)),
+  },
+  memoryPerConnectionKiB: {
+    direction: "lower",
+    unit: "KiB",
+    scenario: "connections",
+    describe: "relay RSS per idle connection after a forced GC, at the most connections held",
+    read: (cells) =>
+      medianOf(cells, (c) => {
+        const top = c.ramp?.steps.filter((s) => s.held).at(-1);
+        return top?.idleRssPerConnectionBytes != null ? top.idleRssPerConnectionBytes / 1024 : undefined;
+      }),
+  },
+  scaleOutEfficiency: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "scale-out",
+    describe: "relay CPU per delivery with one relay / with the most relays, at the same load (1: adding relays adds no work)",
+    read: (cells) => medianOf(cells, (c) => c.scaleOut?.efficiency),
+  },
+  lostAcrossRelayDrop: {
+    direction: "lower",
+    unit: "count",
+    scenario: "reconnect",
+    describe: "messages lost when the relay drops every connection",
+    read: (cells) => lostAcross(cells, "drop"),
+  },
+  lostAcrossRelayRestart: {
+    direction: "lower",
+    unit: "count",
+    scenario: "reconnect",
+    describe: "messages lost when the relay is killed and restarted",
+    read: (cells) => lostAcross(cells, "kill-relay"),
+  },
+  lostAcrossBrokerRestart: {
+    direction: "lower",
+    unit: "count",
+    scenario: "durability",
+    describe: "acknowledged messages live subscribers lost when the broker restarts mid-stream",
+    read: (cells) => lostAcross(cells, "restart-broker"),
+  },
+  replayCompleteness: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "durability",
+    describe: "share of the acknowledged stream a late subscriber gets back from the broker's history",
+    read: (cells) => medianOf(cells, (c) => c.durability?.keptShare),
+  },
+  slowReaderMemoryGrowthMiB: {
+    direction: "lower",
+    unit: "MiB",
+    scenario: "backpressure",
+    describe: "relay memory growth while some clients read slowly",
+    read: (cells) => medianOf(cells, (c) => (c.backpressure ? c.backpressure.relayRssGrowthBytes / 2 ** 20 : undefined)),
+  },
+  // A backpressure cell's latency histogram holds the fast clients only.
+  fastClientP99: { direction: "lower", unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly", read: latency(99) },
+  maxSustainableRate: {
+    direction: "higher",
+    unit: "rate",
+    scenario: "saturation",
+    describe: "highest rate held without lag or an SLO breach",
+    // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
+    read: (cells) => medianOf(cells, (c) => (c.sweep?.limitMeasured ? c.sweep.maxSustainableRate : undefined)),
+  },
+  memoryPerConnection: {
+    unit: "bytes",
+    direction: "lower",
+    scenario: "steady",
+    describe: "relay RSS growth per connection (bytes)",
+    floor: 0.1,
+    readCell: relayGrowthPerConnection,
+    read: (cells) => medianOf(cells, relayGrowthPerConnection),
+  },
+};
+
+
+/** The metrics the regression gate compares, by name. */
+export const GATED: Readonly<Record<string, MetricSpec & Required<Pick<MetricSpec, "floor" | "readCell">>>> = Object.fromEntries(
+  Object.entries(METRICS).filter((e): e is [string, MetricSpec & Required<Pick<MetricSpec, "floor" | "readCell">>] => e[1].floor !== undefined && e[1].readCell !== undefined),
+);
+
+/** A latency percentile of one cell, off its own histogram. */
+function latencyOfCell(c: CellResult, p: number): number | undefined {
+  return pct(decodeHistogram(c.histograms.latencyUs), p);
+}
