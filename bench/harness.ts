@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { decodeHistogram, percentiles } from "../core/histogram.js";
 import { runCell } from "../harness/runner.js";
+import { getScenario } from "../harness/scenarios/index.js";
 import type { ResourceSample } from "../core/sampler.js";
 import { DEFAULTS, type Workload } from "../harness/workload.js";
 
@@ -105,7 +106,7 @@ async function rtbenchSeries(transport: string): Promise<Step[]> {
   const steps: Step[] = [];
   for (let rate = FIRST_RATE; rate <= MAX_RATE; rate = Math.round(rate * 1.5)) {
     const workload: Workload = { ...DEFAULTS, name: "bench", transports: [transport], clients: CLIENTS, rate, size: SIZE, duration: SECONDS, warmup: 1, drain: 5 };
-    const cell = await runCell({ transport, broker: "inproc", repetition: 1, workload }, { phase() {}, progress() {} });
+    const cell = await runCell({ transport, broker: "inproc", repetition: 1, workload, scenario: getScenario("steady") }, { phase() {}, progress() {} });
     if (cell.status !== "ok") throw new Error(`${transport} at ${rate}/s failed: ${cell.error}`);
     const cpuUs = cell.resources.fleet.reduce((sum, s) => sum + cpuSeconds(s), 0) * 1e6;
     const step: Step = {

@@ -3,7 +3,9 @@
  * exclusive, auto-deleted queue per subscription (per relay). Two variants: plain
  * publishes, and publisher confirms (the broker acknowledges each message).
  */
-import amqp from "amqplib";
+import { lazy } from "../core/lazy.js";
+
+const amqplib = lazy(async () => (await import("amqplib")).default);
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 import { noteBrokerError } from "./errors.js";
 
@@ -20,7 +22,7 @@ function amqpBroker(name: string, confirms: boolean, summary: string): Broker {
     standardUrl: STANDARD_URL,
     urlSchemes: ["amqp:", "amqps:"],
     async connect(options: BrokerOptions): Promise<BrokerConnection> {
-      const conn = await amqp.connect(options.url ?? STANDARD_URL);
+      const conn = await (await amqplib()).connect(options.url ?? STANDARD_URL);
       conn.on("error", (err: Error) => noteBrokerError("amqp", err));
       const pubChannel = confirms ? await conn.createConfirmChannel() : await conn.createChannel();
       const declared = new Set<string>();

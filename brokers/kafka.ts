@@ -13,7 +13,8 @@
  * returns at once, and its promise settles when its batch is acknowledged.
  */
 import { randomUUID } from "node:crypto";
-import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type logCreator, type Message } from "kafkajs";
+import type { Admin, Consumer, logCreator, logLevel as LogLevel, Message } from "kafkajs";
+import { lazy } from "../core/lazy.js";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 import { libraryLog, noteBrokerError } from "./errors.js";
 
@@ -24,11 +25,13 @@ function brokerList(options: BrokerOptions): string[] {
   return [`${url.hostname}:${url.port || 9092}`];
 }
 
+const kafkajs = lazy(() => import("kafkajs"));
+
 /** kafkajs's own log lines go to the run's log, not the terminal; its errors are counted for the cell. */
-const kafkaLog: logCreator = () => ({ level, log }) => {
+const kafkaLog = (levels: typeof LogLevel): logCreator => () => ({ level, log }) => {
   const { message, ...rest } = log;
-  if (level === logLevel.ERROR) noteBrokerError("kafka", message);
-  else libraryLog(`kafkajs ${logLevel[level]}: ${message} ${JSON.stringify(rest)}`);
+  if (level === levels.ERROR) noteBrokerError("kafka", message);
+  else libraryLog(`kafkajs ${levels[level]}: ${message} ${JSON.stringify(rest)}`);
 };
 
 function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
@@ -41,7 +44,8 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
     standardUrl: STANDARD_URL,
     bootstrapOnly: true,
     async connect(options): Promise<BrokerConnection> {
-      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.WARN, logCreator: kafkaLog });
+      const { Kafka, logLevel, Partitioners } = await kafkajs();
+      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.WARN, logCreator: kafkaLog(logLevel) });
       const partitions = options.partitions ?? 1;
       const admin: Admin = kafka.admin();
       await admin.connect();

@@ -5,7 +5,10 @@
  * reaches MQTT (Mosquitto's websockets listener).
  */
 import { randomUUID } from "node:crypto";
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
+import { lazy } from "../core/lazy.js";
+
+const mqttjs = lazy(async () => (await import("mqtt")).default);
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 import { noteBrokerError } from "./errors.js";
 
@@ -13,7 +16,7 @@ type QoS = 0 | 1 | 2;
 
 async function open(url: string, clientId: string, clean: boolean): Promise<MqttClient> {
   // Reconnects are the fleet's or a scenario's business, not the library's.
-  const c = await mqtt.connectAsync(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
+  const c = await (await mqttjs()).connectAsync(url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 });
   c.on("error", (err) => noteBrokerError("mqtt", err));
   c.on("offline", () => noteBrokerError("mqtt", "connection to the broker lost"));
   return c;

@@ -3,8 +3,12 @@
  * consumers that can start from the first message kept), with @nats-io/transport-node
  * and @nats-io/jetstream, the maintained successors of the `nats` package.
  */
-import { DeliverPolicy, jetstream, jetstreamManager, StorageType, type ConsumerMessages } from "@nats-io/jetstream";
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node";
+import type { ConsumerMessages } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { lazy } from "../core/lazy.js";
+
+const natsjs = lazy(() => import("@nats-io/transport-node"));
+const jetstreamjs = lazy(() => import("@nats-io/jetstream"));
 import { noteBrokerError } from "./errors.js";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 
@@ -18,7 +22,7 @@ const STANDARD_URL = "nats://127.0.0.1:4222";
 async function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
   const url = new URL(options.url ?? STANDARD_URL);
   // A relay's subscription must not be cut off as a slow consumer during a burst.
-  const nc = await natsConnect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
+  const nc = await (await natsjs()).connect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
   // A lost server, and every error the client sees, is counted for the cell.
   void (async () => {
     for await (const s of nc.status()) {
@@ -72,6 +76,7 @@ export const natsJetStream: Broker = {
   standardUrl: STANDARD_URL,
   async connect(options): Promise<BrokerConnection> {
     const nc = await open(options, "rtbench");
+    const { DeliverPolicy, jetstream, jetstreamManager, StorageType } = await jetstreamjs();
     const jsm = await jetstreamManager(nc);
     const config = { name: JS_STREAM, subjects: ["rtbench.>"], storage: StorageType.File, max_msgs: JS_MAX_MSGS };
     try {

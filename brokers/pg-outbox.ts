@@ -5,7 +5,10 @@
  * LISTEN/NOTIFY and, should a notification be lost, by polling. Latency is therefore
  * outbox to client. One publishing connection, so ids commit in order.
  */
-import pg from "pg";
+import type pg from "pg";
+import { lazy } from "../core/lazy.js";
+
+const pgjs = lazy(async () => (await import("pg")).default);
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 import { noteBrokerError } from "./errors.js";
 
@@ -17,7 +20,7 @@ const BATCH = 1000;
 const STANDARD_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 
 async function client(options: BrokerOptions): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: options.url ?? STANDARD_URL });
+  const c = new (await pgjs()).Client({ connectionString: options.url ?? STANDARD_URL });
   await c.connect();
   c.on("error", (err) => noteBrokerError("postgres", err));
   return c;

@@ -3,7 +3,10 @@
  * connected misses what is published) and Streams (XADD with an approximate MAXLEN;
  * XREAD BLOCK from an id, so a subscriber can start from the oldest entry kept).
  */
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { lazy } from "../core/lazy.js";
+
+const ioredis = lazy(() => import("ioredis"));
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
 import { noteBrokerError } from "./errors.js";
 
@@ -14,7 +17,8 @@ const READ_COUNT = 1000;
 
 const STANDARD_URL = "redis://127.0.0.1:6379";
 
-function client(options: BrokerOptions, name: string): Redis {
+async function client(options: BrokerOptions, name: string): Promise<Redis> {
+  const { Redis } = await ioredis();
   // While the server is away (a restart, a cut) a command waits in the offline queue
   // and fails after one reconnect attempt more; ioredis resubscribes by itself.
   const c = new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
@@ -32,7 +36,7 @@ export const redisPubSub: Broker = {
   standardUrl: STANDARD_URL,
   urlSchemes: ["redis:", "rediss:"],
   async connect(options): Promise<BrokerConnection> {
-    const pub = client(options, "rtbench-pub");
+    const pub = await client(options, "rtbench-pub");
     await pub.connect();
     const subscribers: Redis[] = [];
     return {
@@ -42,7 +46,7 @@ export const redisPubSub: Broker = {
       async subscribe(topic, onMessage, opts) {
         if (opts?.from === "earliest") throw new Error("redis-pubsub keeps no history: it cannot start from the earliest message");
         // A connection in subscriber mode can run no other command: one per subscription.
-        const sub = client(options, "rtbench-sub");
+        const sub = await client(options, "rtbench-sub");
         await sub.connect();
         subscribers.push(sub);
         sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
@@ -73,7 +77,7 @@ export const redisStreams: Broker = {
   standardUrl: STANDARD_URL,
   urlSchemes: ["redis:", "rediss:"],
   async connect(options): Promise<BrokerConnection> {
-    const pub = client(options, "rtbench-pub");
+    const pub = await client(options, "rtbench-pub");
     await pub.connect();
     const readers: Array<{ stop(): void }> = [];
     return {
@@ -82,7 +86,7 @@ export const redisStreams: Broker = {
       },
       async subscribe(topic, onMessage, opts) {
         // XREAD BLOCK holds its connection: one per subscription.
-        const reader = client(options, "rtbench-sub");
+        const reader = await client(options, "rtbench-sub");
         await reader.connect();
         let stopped = false;
         // The id to read after: the stream's last entry now (so nothing published after

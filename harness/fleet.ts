@@ -167,6 +167,7 @@ export class Fleet {
 
   /** Opens every connection, at most connectConcurrency at a time. */
   async connectAll(): Promise<{ open: number; failed: number; firstError?: string }> {
+    await this.transport.load?.();
     let nextIndex = 0;
     let failed = 0;
     let firstError: string | undefined;

@@ -6,7 +6,6 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net, { type AddressInfo, type Socket } from "node:net";
-import { generate as selfSigned } from "selfsigned";
 import { topicName, type BrokerConnection, type Subscription } from "../brokers/broker.js";
 import { baseUrlFor, type Transport, type TransportServer } from "../transports/transport.js";
 import { nowNs } from "../core/clock.js";
@@ -38,6 +37,7 @@ export type RelaySettings = Pick<
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
+  await transport.load?.();
   const broker = await connectBroker(plan);
   const server = transport.createServer({
     topics: plan.topics,
@@ -131,6 +131,7 @@ async function createListener(transport: Transport, server: TransportServer, bro
     case "h2-tls": {
       // A throw-away certificate made at start-up: nothing secret is checked in, and
       // clients on loopback are told not to verify it.
+      const { generate: selfSigned } = await import("selfsigned");
       const pem = await selfSigned([{ name: "commonName", value: "rtbench relay" }], {
         keyType: "ec",
         notAfterDate: new Date(Date.now() + 7 * 86_400_000),

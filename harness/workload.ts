@@ -7,8 +7,9 @@ import type { Workload } from "../results/schema.js";
 import { parse as parseYaml } from "yaml";
 import { HEADER_BYTES } from "../core/envelope.js";
 import { GATED } from "../results/metrics.js";
-import { brokers, scenarios, transports } from "./registry.js";
-import { faults } from "./scenarios/faults.js";
+import type { FieldSpec } from "./fields.js";
+import { brokers, transports } from "./registry.js";
+import { scenarios } from "./scenarios/index.js";
 
 // The record type is results/'s (a result stores it); this file validates and fills it.
 export type { Workload };
@@ -30,21 +31,8 @@ function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-type Kind = "int" | "number" | "seconds" | "names" | "choice" | "string" | "floors";
-
-interface FieldSpec {
-  key: keyof Workload;
-  kind: Kind;
-  help: string;
-  min?: number;
-  max?: number;
-  /** Allowed names for "names" and "choice". */
-  choices?: () => string[];
-  /** The scenarios that read it; absent: every scenario. Given for another, it is an error, not silently ignored. */
-  scenarios?: readonly string[];
-}
-
-export const FIELDS: readonly FieldSpec[] = [
+/** Fields every scenario reads; a scenario's own fields are in its file (harness/scenarios/). */
+const COMMON_FIELDS: readonly FieldSpec[] = [
   { key: "name", kind: "string", help: "workload name (defaults to the file name)" },
   { key: "transports", kind: "names", help: "transports, comma-separated, or all", choices: () => [...transports.keys()] },
   { key: "brokers", kind: "names", help: "brokers, comma-separated, or all", choices: () => [...brokers.keys()] },
@@ -59,22 +47,25 @@ export const FIELDS: readonly FieldSpec[] = [
   { key: "fleetProcesses", kind: "int", min: 0, max: 256, help: "client processes (0: one per 10,000 clients)" },
   { key: "relays", kind: "int", min: 1, max: 64, help: "relay processes sharing the broker, clients spread over them (scale-out: steps 1, 2, 4, ... up to it)" },
   { key: "heartbeat", kind: "seconds", min: 0.01, max: 3_600, help: "seconds between the relay's heartbeats (SSE comments; 15s)" },
-  { key: "rampFrom", kind: "int", min: 1, max: 1_000_000, help: "connections scenario: the first step's connections, then 1-2-5 steps up to clients (1000)", scenarios: ["connections"] },
   { key: "drain", kind: "seconds", min: 0, max: 3_600, help: "seconds to wait for in-flight deliveries" },
   { key: "pollInterval", kind: "seconds", min: 0.001, max: 3_600, help: "seconds between short polls (1, 250ms)" },
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
-  { key: "fault", kind: "choice", help: "reconnect scenario: drop (the relay closes every connection), kill-relay (kill -9, restart), cut (the clients' path, for faultDuration), restart-broker, cut-broker (the relay's path to the broker reset, for faultDuration) or partition-broker (its packets dropped, for faultDuration; root)", choices: () => [...faults.keys()], scenarios: ["reconnect"] },
-  { key: "faultDuration", kind: "seconds", min: 0.001, max: 3_600, help: "reconnect scenario, cut, cut-broker and partition-broker: how long the path stays cut", scenarios: ["reconnect"] },
-  { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)", scenarios: ["reconnect", "durability"] },
-  { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)", scenarios: ["saturation"] },
-  { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try", scenarios: ["saturation"] },
-  { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)", scenarios: ["saturation"] },
-  { key: "slowClients", kind: "number", min: Number.MIN_VALUE, max: 1, help: "backpressure scenario: share of clients that read slowly (0.1)", scenarios: ["backpressure"] },
-  { key: "slowReadRate", kind: "int", min: 1, max: 1e9, help: "backpressure scenario: bytes per second a slow client reads (16384)", scenarios: ["backpressure"] },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(GATED) },
 ];
+
+/**
+ * Every field: the common ones, then each scenario's own (a field two scenarios read is
+ * listed once, with both). A field a scenario declares is refused for the others.
+ */
+export const FIELDS: readonly FieldSpec[] = (() => {
+  const own = new Map<string, FieldSpec>();
+  for (const s of scenarios.values()) {
+    for (const f of s.fields ?? []) own.set(f.key, { ...f, scenarios: [...(own.get(f.key)?.scenarios ?? []), s.name] });
+  }
+  return [...COMMON_FIELDS, ...own.values()];
+})();
 
 export const DEFAULTS: Workload = {
   name: "workload",

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { canAddRelays, connectionSteps, stepPlan } from "../harness/scenarios/connections.js";
-import { pairingProblem } from "../harness/runner.js";
+import { pairingProblem } from "../harness/pairing.js";
 import { openFileLimit } from "../harness/limits.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 

@@ -13,7 +13,7 @@ import { test } from "node:test";
 import { netnsProblem } from "../harness/netns.js";
 import { decodeHistogram } from "../core/histogram.js";
 import { SequenceTracker } from "../core/tracker.js";
-import { pairingProblem } from "../harness/runner.js";
+import { pairingProblem } from "../harness/pairing.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 
 test("a tracker tells which of some sequences it never saw", () => {

@@ -217,7 +217,7 @@ test("a state folder or file rtbench did not make private is refused; a pid it d
 
 test("a fleet process killed mid-cell fails that cell, naming the role, and the next cell runs", async () => {
   const out = tempDir();
-  const child = startCli(["run", "--transports", "ws,sse", "--brokers", "inproc", ...TINY, "--duration", "3", "--out", out]);
+  const child = startCli(["run", "--transports", "ws,sse", "--brokers", "inproc", ...TINY, "--duration", "2", "--out", out]);
   const w = watch(child);
   await waitFor(() => w.stderr().includes("[1/2] ws × inproc steady measuring"), 30_000, "the first cell to measure");
   const fleets = execFileSync("pgrep", ["-f", "dist/harness/fleet-process.js"], { encoding: "utf8" }).trim().split("\n");

@@ -51,6 +51,7 @@ function receive(t: Transport, baseUrl: string, count: number, fromSeq?: number)
 for (const t of [...transports.values()].filter((t) => t.listener !== "none")) {
   test(`${t.name}: a reconnecting client resumes right after the last message it had`, async () => {
     const baseUrl = await serve(t.name);
+    await t.load?.();
     const first = await receive(t, baseUrl, 20);
     for (let i = 1; i < first.length; i++) assert.equal(first[i], first[i - 1]! + 1, "in order, no gap");
     const last = first.at(-1)!;

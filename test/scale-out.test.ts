@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { pairingProblem } from "../harness/runner.js";
+import { pairingProblem } from "../harness/pairing.js";
 import { relaySteps, scaleOutEfficiency } from "../harness/scenarios/scale-out.js";
 import type { ScaleOutStep } from "../results/schema.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";

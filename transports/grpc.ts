@@ -10,7 +10,7 @@
  *
  * Resume: from_seq > 0 asks for messages with seq >= from_seq from the replay buffer.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as Grpc from "@grpc/grpc-js";
 import type { Socket } from "node:net";
 import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
@@ -97,7 +97,13 @@ export function eventEnvelope(event: Buffer): Buffer {
 
 const identity = (b: Buffer): Buffer => b;
 
-const service: grpc.ServiceDefinition = {
+/** @grpc/grpc-js, loaded by `load()` before the first server or client (a process that runs no gRPC does not pay for it). */
+let grpc: typeof Grpc;
+async function load(): Promise<void> {
+  grpc ??= await import("@grpc/grpc-js");
+}
+
+const service: Grpc.ServiceDefinition = {
   subscribe: {
     path: SUBSCRIBE_PATH,
     requestStream: false,
@@ -110,11 +116,11 @@ const service: grpc.ServiceDefinition = {
   },
 };
 
-type Call = grpc.ServerWritableStream<SubscribeRequest, Buffer>;
+type Call = Grpc.ServerWritableStream<SubscribeRequest, Buffer>;
 
 class GrpcServer implements TransportServer {
   private readonly server = new grpc.Server();
-  private readonly injector: ReturnType<grpc.Server["createConnectionInjector"]>;
+  private readonly injector: ReturnType<Grpc.Server["createConnectionInjector"]>;
   private readonly fanout: StreamFanout<Call, Buffer>;
 
   constructor(private readonly options: ServerOptions) {
@@ -165,7 +171,7 @@ class GrpcServer implements TransportServer {
 }
 
 interface PooledChannel {
-  client: grpc.Client;
+  client: Grpc.Client;
   streams: number;
 }
 
@@ -207,7 +213,7 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
   );
   call.on("metadata", () => handlers.onOpen());
   call.on("data", (event: Buffer) => readBinary(eventEnvelope(event), handlers.onMessage));
-  call.on("error", (err: grpc.ServiceError) => closing.report(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`));
+  call.on("error", (err: Grpc.ServiceError) => closing.report(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`));
   call.on("end", () => closing.report("stream ended"));
   call.on("close", release);
   return {
@@ -239,6 +245,7 @@ export const grpcStream: Transport = {
   listener: "tcp",
   details: { http: "2", tls: false, streamsPerChannel: GRPC_STREAMS_PER_CHANNEL },
   codec,
+  load,
   createServer: (options) => new GrpcServer(options),
   connect,
 };

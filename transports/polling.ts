@@ -228,6 +228,7 @@ export const shortPolling: Transport = {
   name: "shortpoll",
   summary: "short polling: a GET with a cursor (?after=) every pollInterval (default 1 s)",
   endpoint: `${POLL_PATH}?topic=0&wait=0`,
+  polls: true,
   codec,
   createServer: (options) => new PollServer(options),
   connect: poller(false),

@@ -9,15 +9,24 @@
  * - `socketio-redis-streams`: @socket.io/redis-streams-adapter, over a Redis stream (a
  *   relay resumes the stream after a disconnection; sessions kept in Redis).
  */
-import { createAdapter as createPubSubAdapter } from "@socket.io/redis-adapter";
-import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { Redis } from "ioredis";
-import { codec, connector, createSocketIoServer, SOCKETIO_PATH, type ClusterAdapter } from "./socketio.js";
+import type { Redis } from "ioredis";
+import { codec, connector, createSocketIoServer, loadSocketIo, SOCKETIO_PATH, type ClusterAdapter } from "./socketio.js";
 import type { Transport } from "./transport.js";
 import { noteBrokerError } from "../brokers/errors.js";
 
+/** The adapters and ioredis, loaded by `load()` with Socket.IO itself. */
+let libs: { pubSub: typeof import("@socket.io/redis-adapter"); streams: typeof import("@socket.io/redis-streams-adapter"); ioredis: { Redis: typeof Redis } } | undefined;
+async function load(): Promise<void> {
+  await loadSocketIo();
+  libs ??= { pubSub: await import("@socket.io/redis-adapter"), streams: await import("@socket.io/redis-streams-adapter"), ioredis: await import("ioredis") };
+}
+function lib(): NonNullable<typeof libs> {
+  if (!libs) throw new Error("socket.io adapter: the transport's load() was not called");
+  return libs;
+}
+
 function redis(url: string, name: string): Redis {
-  const c = new Redis(url, { connectionName: name, maxRetriesPerRequest: 1 });
+  const c = new (lib().ioredis.Redis)(url, { connectionName: name, maxRetriesPerRequest: 1 });
   // Without a listener ioredis prints "[ioredis] Unhandled error event" with a stack on every failed reconnect.
   c.on("error", (err: Error) => noteBrokerError("socket.io adapter's redis", err));
   return c;
@@ -27,7 +36,7 @@ const pubSubAdapter: ClusterAdapter = ({ url, namespace }) => {
   const pub = redis(url, "rtbench-sio-pub");
   const sub = pub.duplicate({ connectionName: "rtbench-sio-sub" });
   return {
-    adapter: createPubSubAdapter(pub, sub, { key: `rtbench.${namespace}.sio` }),
+    adapter: lib().pubSub.createAdapter(pub, sub, { key: `rtbench.${namespace}.sio` }),
     // The adapter queued its SUBSCRIBEs when the server made it; one connection runs
     // commands in order, so once a PING after them returns, they are in effect.
     ready: sub.ping().then(() => undefined),
@@ -45,7 +54,7 @@ const streamsAdapter: ClusterAdapter = ({ url, namespace }) => {
   return {
     // The stream is read from "$" by a client the adapter duplicates; a broadcast
     // added before that first read would be missed, and counted as lost.
-    adapter: createStreamsAdapter(client, { streamName: `rtbench.${namespace}.sio`, channelPrefix: `rtbench.${namespace}.sio`, sessionKeyPrefix: `rtbench.${namespace}.sio:` }),
+    adapter: lib().streams.createAdapter(client, { streamName: `rtbench.${namespace}.sio`, channelPrefix: `rtbench.${namespace}.sio`, sessionKeyPrefix: `rtbench.${namespace}.sio:` }),
     ready: client.ping().then(() => undefined),
     // A ClusterAdapter: local delivery follows the XADD's reply, in XADD order.
     deliversAfterPublish: true,
@@ -63,6 +72,7 @@ export const socketIoRedis: Transport = {
   // The Pub/Sub adapter keeps no sessions, so Socket.IO's recovery never restores one.
   details: { engineTransport: "websocket", connectionStateRecovery: false, adapter: "@socket.io/redis-adapter" },
   codec,
+  load,
   createServer: (options) => createSocketIoServer(options, "websocket", pubSubAdapter),
   connect: connector("websocket"),
 };
@@ -74,6 +84,7 @@ export const socketIoRedisStreams: Transport = {
   adapterBroker: "redis-streams",
   details: { engineTransport: "websocket", connectionStateRecovery: true, adapter: "@socket.io/redis-streams-adapter" },
   codec,
+  load,
   createServer: (options) => createSocketIoServer(options, "websocket", streamsAdapter),
   connect: connector("websocket"),
 };

@@ -7,9 +7,8 @@
  * window gets the packets it missed from Socket.IO's own session store; a client
  * that asks with `auth.from` (a new session) is served from the relay's replay buffer.
  */
-import { Server as EngineServer } from "engine.io";
-import { Server as IoServer, type ServerOptions as IoServerOptions, type Socket as ServerSocket } from "socket.io";
-import { io as ioClient } from "socket.io-client";
+import type { Server as EngineServer } from "engine.io";
+import type { Server as IoServer, ServerOptions as IoServerOptions, Socket as ServerSocket } from "socket.io";
 import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
 import { CursorWaiters, ReplayBuffer } from "../core/replay.js";
 import {
@@ -25,6 +24,16 @@ import {
 } from "./transport.js";
 
 export const SOCKETIO_PATH = "/socket.io/";
+
+/** engine.io, socket.io and socket.io-client, loaded by `load()` before the first server or client. */
+let libs: { engine: typeof import("engine.io"); io: typeof import("socket.io"); client: typeof import("socket.io-client") } | undefined;
+export async function loadSocketIo(): Promise<void> {
+  libs ??= { engine: await import("engine.io"), io: await import("socket.io"), client: await import("socket.io-client") };
+}
+function lib(): NonNullable<typeof libs> {
+  if (!libs) throw new Error("socket.io: the transport's load() was not called");
+  return libs;
+}
 /** How long Socket.IO keeps a disconnected session's missed packets (its default: 2 minutes). */
 export const RECOVERY_WINDOW_MS = 120_000;
 
@@ -66,10 +75,10 @@ class SocketIoServer implements TransportServer {
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
     this.waiting = Array.from({ length: options.topics }, () => new CursorWaiters<ServerSocket>());
-    this.engine = new EngineServer({ transports: [variant], perMessageDeflate: false, httpCompression: false });
+    this.engine = new (lib().engine.Server)({ transports: [variant], perMessageDeflate: false, httpCompression: false });
     if (clusterAdapter && !options.adapter) throw new Error("a Socket.IO adapter transport needs the adapter's Redis URL");
     this.cluster = clusterAdapter && options.adapter ? clusterAdapter(options.adapter) : undefined;
-    this.io = new IoServer({
+    this.io = new (lib().io.Server)({
       serveClient: false,
       connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
       ...(this.cluster ? { adapter: this.cluster.adapter } : {}),
@@ -168,7 +177,7 @@ export function createSocketIoServer(options: ServerOptions, variant: Variant, c
 
 export function connector(variant: Variant) {
   return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
-    const socket = ioClient(options.baseUrl, {
+    const socket = lib().client.io(options.baseUrl, {
       path: SOCKETIO_PATH,
       transports: [variant],
       // One engine.io connection per client, as separate browser tabs have; by default
@@ -213,6 +222,7 @@ export const socketIo: Transport = {
   endpoint: `${SOCKETIO_PATH}?EIO=4&transport=websocket`,
   details: { engineTransport: "websocket", connectionStateRecovery: true },
   codec,
+  load: loadSocketIo,
   createServer: (options) => new SocketIoServer(options, "websocket"),
   connect: connector("websocket"),
 };
@@ -224,6 +234,7 @@ export const socketIoPolling: Transport = {
   newConnectionPerRequest: true,
   details: { engineTransport: "polling", connectionStateRecovery: true },
   codec,
+  load: loadSocketIo,
   createServer: (options) => new SocketIoServer(options, "polling"),
   connect: connector("polling"),
 };

@@ -109,6 +109,8 @@ export interface Transport {
    * nothing per connection (the backpressure throttle) can stand for the client.
    */
   readonly newConnectionPerRequest?: boolean;
+  /** Its client polls every `pollIntervalMs` (ClientOptions), which the workload's pollInterval sets and the cell records. */
+  readonly polls?: boolean;
   /**
    * Relays of this transport pass broadcasts to each other through this broker's
    * server (a Socket.IO adapter over Redis): with several relays only the first
@@ -118,6 +120,8 @@ export interface Transport {
   /** Facts of this variant that every cell records (compression, streams per session, ...). */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
   readonly codec: Codec;
+  /** Loads the library its server and client need; called once per process before either (absent: nothing to load). */
+  load?(): Promise<void>;
   createServer(options: ServerOptions): TransportServer;
   connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection;
 }

@@ -7,7 +7,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
-import WebSocket, { WebSocketServer } from "ws";
+import type WebSocket from "ws";
+import type { WebSocketServer } from "ws";
 import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
@@ -25,6 +26,16 @@ import {
 
 export const WS_PATH = "/ws";
 
+/** ws, loaded by `load()` before the first server or client. */
+let wsLib: typeof import("ws") | undefined;
+async function load(): Promise<void> {
+  wsLib ??= await import("ws");
+}
+function wsModule(): typeof import("ws") {
+  if (!wsLib) throw new Error("ws: the transport's load() was not called");
+  return wsLib;
+}
+
 /** One options object for every send: the fan-out loop allocates nothing per connection. */
 const BINARY = { binary: true } as const;
 
@@ -36,7 +47,7 @@ class WsServer implements TransportServer {
     private readonly options: ServerOptions,
     deflate: boolean,
   ) {
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: deflate });
+    this.wss = new (wsModule().WebSocketServer)({ noServer: true, perMessageDeflate: deflate });
     this.fanout = new StreamFanout(options.topics, options.replayCapacity);
   }
 
@@ -82,7 +93,7 @@ function connector(deflate: boolean) {
     const url = new URL(WS_PATH, options.baseUrl.replace(/^http/, "ws"));
     url.searchParams.set("topic", String(options.topic));
     if (options.fromSeq !== undefined) url.searchParams.set("from", String(options.fromSeq));
-    const ws = new WebSocket(url, { perMessageDeflate: deflate, localAddress: options.localAddress });
+    const ws = new (wsModule().default)(url, { perMessageDeflate: deflate, localAddress: options.localAddress });
     const closing = closeReporter(handlers);
     ws.on("open", () => handlers.onOpen());
     ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -141,6 +152,7 @@ export const ws: Transport = {
   endpoint: `${WS_PATH}?topic=0`,
   details: { perMessageDeflate: false },
   codec,
+  load,
   createServer: (options) => new WsServer(options, false),
   connect: connector(false),
 };
@@ -151,6 +163,7 @@ export const wsDeflate: Transport = {
   endpoint: `${WS_PATH}?topic=0`,
   details: { perMessageDeflate: true },
   codec: deflateCodec,
+  load,
   createServer: (options) => new WsServer(options, true),
   connect: connector(true),
 };

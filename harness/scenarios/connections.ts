@@ -9,10 +9,12 @@
  * after a forced GC, and the relays' CPU while the clients sit nearly idle.
  */
 import { NO_PERCENTILES } from "../../core/histogram.js";
-import { connectionPlanProblem, FD_HEADROOM, machineLimits, type MachineLimits } from "../limits.js";
+import { connectionPlanProblem, describeLimits, FD_HEADROOM, machineLimits, type MachineLimits } from "../limits.js";
 import { getBroker, getTransport } from "../registry.js";
-import { runCell, unavailableCell, type CellHooks, type CellSpec } from "../runner.js";
-import type { Workload } from "../workload.js";
+import { unavailableCell } from "../runner.js";
+import type { CellHooks, CellSpec, Scenario } from "./scenario.js";
+import { runSteps, type Step } from "./steps.js";
+import type { Workload } from "../../results/schema.js";
 import type { CellResult, RampStep } from "../../results/schema.js";
 import { relayCpuPct } from "../../results/cell-metrics.js";
 
@@ -86,40 +88,59 @@ export function judgeRampStep(cell: CellResult): Pick<RampStep, "held" | "limit"
 export async function runConnections(spec: CellSpec, hooks: CellHooks, limits: MachineLimits = machineLimits()): Promise<CellResult> {
   const w = spec.workload;
   const addRelays = canAddRelays(spec.transport, spec.broker);
-  const steps: RampStep[] = [];
-  let best: CellResult | undefined;
-  let first: CellResult | undefined;
-  let stoppedBy: NonNullable<CellResult["ramp"]>["stoppedBy"] = "max-clients";
-  for (const clients of connectionSteps(w.rampFrom, w.clients)) {
-    const plan = stepPlan(w, clients, addRelays, limits);
-    // A step this machine cannot hold is not tried: the ramp ends at the limit, with the reason.
-    const problem = connectionPlanProblem(plan, limits);
-    if (problem) {
-      const why = !addRelays && plan.relays === 1 && /relay process/.test(problem) ? `${problem} (${spec.transport} × ${spec.broker} runs one relay)` : problem;
-      steps.push({ ...plan, status: "unavailable", open: 0, failed: 0, lost: 0, connectUs: NO_PERCENTILES, firstEventUs: NO_PERCENTILES, idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 0, held: false, limit: "limit", reason: why });
-      stoppedBy = "limit";
-      break;
+  const plans = new Map<number, ReturnType<typeof stepPlan>>();
+  function* steps(): Generator<Step<RampStep>> {
+    for (const clients of connectionSteps(w.rampFrom, w.clients)) {
+      const plan = stepPlan(w, clients, addRelays, limits);
+      plans.set(clients, plan);
+      // A step this machine cannot hold is not tried: the ramp ends at the limit, with the reason.
+      const problem = connectionPlanProblem(plan, limits);
+      const why = problem && !addRelays && plan.relays === 1 && /relay process/.test(problem) ? `${problem} (${spec.transport} × ${spec.broker} runs one relay)` : problem;
+      yield {
+        label: `${clients} connections`,
+        workload: { ...w, clients, fleetProcesses: plan.fleetProcesses, relays: plan.relays },
+        ...(why
+          ? {
+              untried: {
+                record: { ...plan, status: "unavailable", open: 0, failed: 0, lost: 0, connectUs: NO_PERCENTILES, firstEventUs: NO_PERCENTILES, idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 0, held: false, limit: "limit", reason: why },
+                stoppedBy: "limit",
+              },
+            }
+          : {}),
+      };
     }
-    const label = `${clients} connections`;
-    const cell = await runCell(
-      { ...spec, workload: { ...w, clients, fleetProcesses: plan.fleetProcesses, relays: plan.relays } },
-      { phase: (text) => hooks.phase(`${label}: ${text}`), progress: hooks.progress },
-    );
-    first ??= cell;
-    const verdict = judgeRampStep(cell);
-    steps.push({ ...summarizeStep(cell, plan), ...verdict });
-    if (!verdict.held) {
-      stoppedBy = verdict.limit!;
-      break;
-    }
-    best = cell;
   }
-  const base = best ?? first;
-  const maxConnections = best ? best.params.clients : null;
-  const ramp = { steps, maxConnections, stoppedBy, limitMeasured: stoppedBy === "failure" };
+  const run = await runSteps(spec, hooks, steps(), (cell) => {
+    const verdict = judgeRampStep(cell);
+    return { record: { ...summarizeStep(cell, plans.get(cell.params.clients)!), ...verdict }, held: verdict.held, ...(verdict.limit ? { stoppedBy: verdict.limit } : {}) };
+  });
+  const stoppedBy = (run.stoppedBy ?? "max-clients") as NonNullable<CellResult["ramp"]>["stoppedBy"];
+  const base = run.best ?? run.first;
+  const maxConnections = run.best ? run.best.params.clients : null;
+  const ramp = { steps: run.steps, maxConnections, stoppedBy, limitMeasured: stoppedBy === "failure" };
   if (!base) {
     // Not even the first step fits this machine.
-    return { ...unavailableCell(spec, steps[0]!.reason!), ramp };
+    return { ...unavailableCell(spec, run.steps[0]!.reason!), ramp };
   }
   return { ...base, ramp };
 }
+
+export const connections: Scenario = {
+  name: "connections",
+  summary: "a low rate to 1-2-5 steps of connections (rampFrom up to clients, over fleet processes, source addresses and relays as the limits need) until a step fails: connect time, time to first event, relay memory per connection after a forced GC, relay CPU",
+  fields: [
+    { key: "rampFrom", kind: "int", min: 1, max: 1_000_000, help: "connections scenario: the first step's connections, then 1-2-5 steps up to clients (1000)" },
+  ],
+  check(w, note) {
+    if (w.rampFrom > w.clients) return `field "rampFrom": the ramp ends at clients (${w.clients}): expected an integer <= ${w.clients}, got ${w.rampFrom}`;
+    // The preflight: what this machine allows, and whether the ramp's last step fits it with fleets and relays added.
+    const limits = machineLimits();
+    note(describeLimits(limits));
+    const problem = connectionPlanProblem(stepPlan(w, w.clients, true, limits), limits);
+    return problem ? `the connections ramp cannot reach ${w.clients}: ${problem}` : null;
+  },
+  pairingProblem: (transport, broker) =>
+    transport.listener === "none" ? `${transport.name} × ${broker.name}: the connections scenario counts what a relay holds, and ${transport.name} has none (each client is a broker client of its own)` : null,
+  sizesItsOwnSteps: true,
+  run: (spec, hooks) => runConnections(spec, hooks),
+};

@@ -1,78 +1,30 @@
 /**
- * The durability scenario's late subscriber: once the stream is over (and the broker
- * restarted in its middle), it subscribes to every topic of the cell from the oldest
- * message the broker kept and counts what it gets back. A broker without history is
- * asked from "latest", as any subscriber of it would be, and gets what it gives.
+ * The durability scenario: the steady load with the broker restarted mid-window, then a
+ * late subscriber reads the broker's history (harness/scenarios/late-subscriber.ts).
  */
-import { topicName } from "../../brokers/broker.js";
-import { decodeBinary } from "../../core/envelope.js";
-import { getBroker } from "../registry.js";
-import { SequenceTracker } from "../../core/tracker.js";
-import type { CellResult } from "../../results/schema.js";
+import { faultProblem } from "./faults.js";
+import { readHistory } from "./late-subscriber.js";
+import type { Scenario } from "./scenario.js";
 
-/** What the late subscriber got back: the cell's `durability` (results/schema.ts). */
-export type HistoryRead = NonNullable<CellResult["durability"]>;
-
-export interface HistoryQuery {
-  broker: string;
-  url?: string;
-  partitions: number;
-  namespace: string;
-  /** The last sequence published per stream: the history a complete read returns. */
-  lastSeq: readonly number[];
-  /** Per stream, ascending: sequences the broker never acknowledged. */
-  unacknowledged: readonly number[][];
-  /** The read ends this long after the last arrival (or after subscribing, when nothing comes). */
-  quietMs?: number;
-  timeoutMs?: number;
-}
-
-export async function readHistory(q: HistoryQuery): Promise<HistoryRead> {
-  const broker = getBroker(q.broker);
-  const from = broker.capabilities.replay ? "earliest" : "latest";
-  const quietMs = q.quietMs ?? 2_000;
-  const deadline = Date.now() + (q.timeoutMs ?? 60_000);
-  const total = q.lastSeq.reduce((a, b) => a + b, 0);
-  const seen = q.lastSeq.map(() => new SequenceTracker());
-  let kept = 0;
-  const startedAt = Date.now();
-  let lastArrival = startedAt;
-  const conn = await broker.connect({ ...(q.url ? { url: q.url } : {}), partitions: q.partitions });
-  try {
-    const subs = await Promise.all(
-      q.lastSeq.map((_, stream) =>
-        conn.subscribe(
-          topicName(q.namespace, stream),
-          (raw) => {
-            const { seq } = decodeBinary(raw);
-            if (seq >= 1 && seq <= q.lastSeq[stream]! && seen[stream]!.record(seq)) {
-              kept++;
-              lastArrival = Date.now();
-            }
-          },
-          { from },
-        ),
-      ),
-    );
-    // The quiet time counts from the subscriptions' start at the earliest: joining (a Kafka group) can take longer than it.
-    const subscribedAt = Date.now();
-    while (kept < total && Date.now() < deadline && Date.now() - Math.max(lastArrival, subscribedAt) < quietMs) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await Promise.all(subs.map((s) => s.close()));
-  } finally {
-    await conn.close();
-  }
-  const unacked = q.unacknowledged.reduce((n, s) => n + s.length, 0);
-  const keptUnacked = q.unacknowledged.reduce((n, seqs, stream) => n + seqs.length - (seen[stream]?.missing(seqs) ?? seqs.length), 0);
-  const acknowledged = total - unacked;
-  return {
-    from,
-    published: total,
-    acknowledged,
-    kept,
-    keptAcknowledged: kept - keptUnacked,
-    keptShare: acknowledged > 0 ? (kept - keptUnacked) / acknowledged : 0,
-    readS: (lastArrival - startedAt) / 1000,
-  };
-}
+export const durability: Scenario = {
+  name: "durability",
+  summary: "steady load; the broker server restarts mid-window (on its data); then a late subscriber reads the broker's history from the oldest message kept: lost across the restart, and the share of the stream kept",
+  fields: [
+    { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)" },
+  ],
+  check: (w) => (w.relays > 1 ? `field "relays": the durability scenario runs one relay: expected 1, got ${w.relays}` : null),
+  fault: () => "restart-broker",
+  pairingProblem: (transport, broker, _w, context) => faultProblem("restart-broker", transport, broker, context),
+  async afterDrain({ spec, namespace, lastSeq, unacknowledged, hooks }) {
+    hooks.phase("reading the broker's history as a late subscriber");
+    const durability = await readHistory({
+      broker: spec.broker,
+      ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}),
+      partitions: spec.workload.partitions,
+      namespace,
+      lastSeq,
+      unacknowledged,
+    });
+    return { durability };
+  },
+};

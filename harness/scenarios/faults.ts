@@ -38,6 +38,8 @@ export interface Fault {
   readonly proxy?: "clients" | "broker";
   /** The relay runs in a network namespace of its own (harness/netns.ts) for the whole cell. */
   readonly netns?: boolean;
+  /** It kills the relay and starts another: the killed one's byte counts die with it. */
+  readonly restartsRelay?: boolean;
   /** Why this fault cannot strike the pairing, or null. */
   problem(transport: Transport, broker: Broker, context: FaultContext): string | null;
   strike(target: FaultTarget): Promise<void>;
@@ -65,6 +67,7 @@ const list: Fault[] = [
   },
   {
     name: "kill-relay",
+    restartsRelay: true,
     summary: "kill -9 the relay and restart it on the same port; a broker with history refills its replay buffer",
     lasting: true,
     problem: (transport, broker) =>
@@ -117,4 +120,10 @@ export function getFault(name: string): Fault {
   const f = faults.get(name);
   if (!f) throw new Error(`unknown fault "${name}"`);
   return f;
+}
+
+/** Why a fault cannot strike a pairing, in the words a result records, or null. */
+export function faultProblem(name: string, transport: Transport, broker: Broker, context: FaultContext): string | null {
+  const problem = getFault(name).problem(transport, broker, context);
+  return problem ? `${transport.name} × ${broker.name}: the ${name} fault cannot apply: ${problem}` : null;
 }

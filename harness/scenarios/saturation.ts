@@ -9,7 +9,8 @@
  */
 import { fleetReasons, producerReasons } from "../guard.js";
 import { getBroker } from "../registry.js";
-import { runCell, type CellHooks, type CellSpec } from "../runner.js";
+import type { CellHooks, CellSpec, Scenario } from "./scenario.js";
+import { runSteps, type Step } from "./steps.js";
 import type { CellResult, SweepStep } from "../../results/schema.js";
 
 /** A step delivers at least this share of what was sent in its window. */
@@ -56,33 +57,16 @@ export async function runSaturation(spec: CellSpec, hooks: CellHooks): Promise<C
   const w = spec.workload;
   const sloP99Us = w.sloP99 * 1e6;
   const producerSharesRelay = getBroker(spec.broker).inProcess;
-  const steps: SweepStep[] = [];
-  let best: CellResult | undefined;
-  let first: CellResult | undefined;
-  let stoppedBy: SweepStep["limit"] | "max-rate" = "max-rate";
-  for (let rate = w.rate, k = 1; rate <= w.maxRate; rate = nextRate(rate, w.rateStep), k++) {
-    const label = `step ${k} at ${rate}/s`;
-    const cell = await runCell(
-      { ...spec, workload: { ...w, rate } },
-      { phase: (text) => hooks.phase(`${label}: ${text}`), progress: hooks.progress },
-    );
-    first ??= cell;
-    const verdict = judgeStep(cell, sloP99Us, producerSharesRelay);
-    steps.push({
-      rate,
-      latencyUs: cell.latencyUs,
-      throughput: cell.throughput,
-      delivered: cell.counts.delivered,
-      expected: cell.counts.expected,
-      ...verdict,
-    });
-    if (!verdict.sustained) {
-      stoppedBy = verdict.limit!;
-      break;
-    }
-    best = cell;
+  function* rates(): Generator<Step<SweepStep>> {
+    for (let rate = w.rate, k = 1; rate <= w.maxRate; rate = nextRate(rate, w.rateStep), k++) yield { label: `step ${k} at ${rate}/s`, workload: { ...w, rate } };
   }
-  const base = best ?? first!;
+  const run = await runSteps(spec, hooks, rates(), (cell) => {
+    const verdict = judgeStep(cell, sloP99Us, producerSharesRelay);
+    const record = { rate: cell.params.rate, latencyUs: cell.latencyUs, throughput: cell.throughput, delivered: cell.counts.delivered, expected: cell.counts.expected, ...verdict };
+    return { record, held: verdict.sustained, ...(verdict.limit ? { stoppedBy: verdict.limit } : {}) };
+  });
+  const stoppedBy = (run.stoppedBy ?? "max-rate") as NonNullable<SweepStep["limit"]> | "max-rate";
+  const base = run.best ?? run.first!;
   // Only a sweep ended by the system's own lag or SLO measured its limit; otherwise the figure is a floor.
   const measuredLimit = stoppedBy === "lag" || stoppedBy === "slo";
   return {
@@ -90,10 +74,22 @@ export async function runSaturation(spec: CellSpec, hooks: CellHooks): Promise<C
     sweep: {
       factor: w.rateStep,
       sloP99Us,
-      steps,
-      maxSustainableRate: best ? best.params.rate : null,
+      steps: run.steps,
+      maxSustainableRate: run.best ? run.best.params.rate : null,
       stoppedBy,
       limitMeasured: measuredLimit,
     },
   };
 }
+
+export const saturation: Scenario = {
+  name: "saturation",
+  summary: "the steady load stepped up (×rateStep, each step its own warm-up) until delivery lags or p99 passes sloP99: the highest sustained rate and latency against rate",
+  fields: [
+    { key: "rateStep", kind: "number", min: 1.05, max: 10, help: "saturation scenario: each step's rate over the last (1.5)" },
+    { key: "maxRate", kind: "number", min: Number.MIN_VALUE, max: 1e7, help: "saturation scenario: the highest rate to try" },
+    { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)" },
+  ],
+  check: (w) => (w.maxRate < w.rate ? `field "maxRate": the sweep starts at rate ${w.rate}/s: expected a number >= ${w.rate}, got ${w.maxRate}` : null),
+  run: runSaturation,
+};

@@ -8,7 +8,8 @@
  * with the most. On a machine with fewer cores than relays, throughput cannot grow
  * with K, but the work each delivery costs can still be counted honestly.
  */
-import { runCell, type CellHooks, type CellSpec } from "../runner.js";
+import type { CellHooks, CellSpec, Scenario } from "./scenario.js";
+import { runSteps, type Step } from "./steps.js";
 import type { CellResult, ScaleOutStep } from "../../results/schema.js";
 import { relayCpuPct, relayWindows } from "../../results/cell-metrics.js";
 
@@ -59,17 +60,17 @@ export function scaleOutEfficiency(steps: readonly ScaleOutStep[]): { efficiency
 
 export async function runScaleOut(spec: CellSpec, hooks: CellHooks): Promise<CellResult> {
   const w = spec.workload;
-  const steps: ScaleOutStep[] = [];
-  let last: CellResult | undefined;
-  for (const relays of relaySteps(w.relays)) {
-    const cell = await runCell(
-      { ...spec, workload: { ...w, relays } },
-      { phase: (text) => hooks.phase(`${relays} relay${relays > 1 ? "s" : ""}: ${text}`), progress: hooks.progress },
-    );
-    steps.push(summarizeStep(cell, relays));
-    last = cell;
-    // A failed step says why; the ones after it would fail the same way.
-    if (cell.status !== "ok") break;
-  }
-  return { ...last!, scaleOut: { steps, ...scaleOutEfficiency(steps) } };
+  const steps = relaySteps(w.relays).map((relays): Step<ScaleOutStep> => ({ label: `${relays} relay${relays > 1 ? "s" : ""}`, workload: { ...w, relays } }));
+  // A failed step says why; the ones after it would fail the same way.
+  const run = await runSteps(spec, hooks, steps, (cell) => ({ record: summarizeStep(cell, cell.params.relays ?? 1), held: cell.status === "ok", stoppedBy: cell.status }));
+  return { ...run.last!, scaleOut: { steps: run.steps, ...scaleOutEfficiency(run.steps) } };
 }
+
+export const scaleOut: Scenario = {
+  name: "scale-out",
+  summary: "the same load served by 1, 2, 4, ... relay processes (up to relays) sharing the broker: throughput, latency, relay memory and CPU per delivery against the relay count",
+  check: (w) => (w.relays < 2 ? `field "relays": the scale-out scenario steps from 1 relay up to this many: expected an integer >= 2, got ${w.relays}` : null),
+  pairingProblem: (transport, broker) =>
+    transport.listener === "none" ? `${transport.name} × ${broker.name}: the scale-out scenario adds relays, and ${transport.name} has none (its clients subscribe to the broker)` : null,
+  run: runScaleOut,
+};

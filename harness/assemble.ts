@@ -1,0 +1,264 @@
+/**
+ * From what the roles reported to a cell's result: a pure function, tested without
+ * processes. A failed or unavailable cell comes from the same function, with no report.
+ */
+import { NS_PER_S } from "../core/clock.js";
+import { decodeHistogram, encodeHistogram, mergeEncoded, percentiles } from "../core/histogram.js";
+import type { ResourceSample } from "../core/sampler.js";
+import { addCounts, zeroCounts } from "../core/tracker.js";
+import type { BrokerErrors } from "../brokers/errors.js";
+import type { BrokerSample, CellResult } from "../results/schema.js";
+import { judgeGenerators } from "./guard.js";
+import type { FleetReport, MemoryProbe, ProducerReport, RelayReport, Unacknowledged } from "./ipc.js";
+import { getBroker, getTransport } from "./registry.js";
+import type { CellSpec } from "./scenarios/scenario.js";
+
+/** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
+export const CLIENTS_PER_PROCESS = 10_000;
+
+export function fleetProcessesFor(w: CellSpec["workload"]): number {
+  return w.fleetProcesses > 0 ? w.fleetProcesses : Math.max(1, Math.ceil(w.clients / CLIENTS_PER_PROCESS));
+}
+
+/** Relay processes a cell runs: `direct` has none to add (its clients subscribe to the broker), so one (listening nowhere). */
+export function relaysOf(transport: string | { listener?: string }, w: { relays: number }): number {
+  const t = typeof transport === "string" ? getTransport(transport) : transport;
+  return t.listener === "none" ? 1 : w.relays;
+}
+
+/** What the roles of one measured cell reported, and what the coordinator saw of them. */
+export interface CellReports {
+  startedAt: string;
+  /** Messages the schedule had (warm-up included). */
+  total: number;
+  /** The first intended send (monotonic ns) and when the producer was stopped, if it was. */
+  startAt: number;
+  stoppedAfterS?: number;
+  connected: Array<{ open: number; failed: number; firstError?: string }>;
+  idleBefore: MemoryProbe;
+  idleProbes: MemoryProbe[];
+  produced: ProducerReport;
+  unacknowledged?: Unacknowledged;
+  fleets: Array<FleetReport & { brokerErrors?: BrokerErrors }>;
+  relays: RelayReport[];
+  producer?: { samples?: ResourceSample[]; brokerErrors?: BrokerErrors };
+  broker?: { samples: BrokerSample[]; exited?: { atS: number; pid: number } };
+  fault?: { kind: string; atS: number; struck: boolean; recoveredInS?: number; restartsRelay: boolean };
+  /** Which paths went through rtbench's proxies or a namespace for the whole cell. */
+  paths: { viaProxy: boolean; brokerViaProxy: boolean; relayInNamespace: boolean };
+  /** backpressure: which clients read slowly. */
+  slow?: { flags: boolean[]; readBytesPerSec: number };
+  sharesBroadcasts: boolean;
+  /** What the scenario added after the drain (durability: what the broker kept). */
+  extra: Partial<CellResult>;
+  teardownErrors: string[];
+}
+
+const relayName = (k: number): string => (k === 0 ? "relay" : `relay ${k + 1}`);
+
+/** The cell's result from its roles' reports. */
+export function assemble(spec: CellSpec, r: CellReports): CellResult {
+  const w = spec.workload;
+  const inProcess = getBroker(spec.broker).inProcess;
+  const perPartition = getBroker(spec.broker).capabilities.ordering === "per-partition";
+  const relayCount = r.relays.length;
+  const relayReport = r.relays[0]!;
+  const produced = r.produced;
+  const latency = mergeEncoded(r.fleets.map((f) => f.latencyUs));
+  const publishDelay = decodeHistogram(produced.publishDelayUs);
+  const runSeconds = (produced.lastSentAt - produced.firstSentAt) / NS_PER_S;
+  // Rate over the span between the first and last send; n messages span n-1 intervals.
+  const achievedRate = produced.published > 1 && runSeconds > 0 ? (produced.published - 1) / runSeconds : w.rate;
+  const counts = r.fleets.reduce((sum, f) => addCounts(sum, f.counts), zeroCounts());
+  const fleetSamples = r.fleets.map((f) => f.samples);
+  const stoppedEarly = produced.stoppedEarly ? { published: produced.published, total: r.total, afterS: r.stoppedAfterS ?? 0 } : undefined;
+  const judged = judgeGenerators({
+    targetRate: w.rate,
+    achievedRate,
+    publishDelayP99Us: percentiles(publishDelay).p99,
+    fleet: fleetSamples,
+    producerSharesRelay: inProcess,
+    producerOwnShare: produced.ownBusyShare,
+    ...(stoppedEarly ? { stoppedEarly } : {}),
+    relay: relayReport.samples,
+    window: { fromS: w.warmup, toS: w.warmup + w.duration },
+  });
+  const histograms = {
+    latencyUs: encodeHistogram(latency),
+    latencyFromSentUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.latencyFromSentUs))),
+    publishDelayUs: produced.publishDelayUs,
+    connectUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.connectUs))),
+    firstEventUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.firstEventUs))),
+    ...(r.fault ? { reconnectUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.reconnectUs))) } : {}),
+    ...(r.slow ? { latencySlowUs: encodeHistogram(mergeEncoded(r.fleets.flatMap((f) => (f.slow ? [f.slow.latencyUs] : [])))) } : {}),
+  };
+  const wireBytes = r.relays.some((x) => x.wireBytes === null) ? null : r.relays.reduce((n, x) => n + x.wireBytes!, 0);
+  const failedConnections = r.connected.reduce((n, c) => n + c.failed, 0);
+  const firstError = r.connected.find((c) => c.firstError)?.firstError;
+  const brokerErrors = [
+    ...r.relays.flatMap((x, k) => (x.brokerErrors ? [{ role: relayName(k), ...x.brokerErrors }] : [])),
+    ...(r.producer?.brokerErrors ? [{ role: "producer", ...r.producer.brokerErrors }] : []),
+    ...r.fleets.flatMap((f, k) => (f.brokerErrors ? [{ role: `fleet process ${k}`, ...f.brokerErrors }] : [])),
+  ];
+  const sumOf = (f: (x: FleetReport) => number): number => r.fleets.reduce((n, x) => n + f(x), 0);
+  return {
+    ...emptyCell(spec, "ok", r.startedAt),
+    counts,
+    subscribersWithLoss: sumOf((f) => f.subscribersWithLoss),
+    // With one partition, a stream's order is its partition's.
+    ...(perPartition ? { reorderedWithinPartition: w.partitions > 1 ? sumOf((f) => f.reorderedWithinPartition) : counts.reordered } : {}),
+    connections: { attempted: w.clients, open: w.clients - failedConnections, failed: failedConnections, disconnects: sumOf((f) => f.disconnects), ...(firstError ? { firstError } : {}) },
+    latencyUs: percentiles(latency),
+    latencyFromSentUs: percentiles(decodeHistogram(histograms.latencyFromSentUs)),
+    publishDelayUs: percentiles(publishDelay),
+    connectUs: percentiles(decodeHistogram(histograms.connectUs)),
+    firstEventUs: percentiles(decodeHistogram(histograms.firstEventUs)),
+    // Counted by arrival, so a system that lags shows the rate it really delivered.
+    throughput: sumOf((f) => f.arrivedInWindow) / w.duration,
+    publishedPerSec: achievedRate,
+    published: produced.published,
+    publishErrors: r.unacknowledged?.publishErrors ?? produced.publishErrors,
+    ...(r.unacknowledged
+      ? { unacknowledged: r.unacknowledged.seqs.reduce((n, s) => n + s.length, 0), lostUnacknowledged: sumOf((f) => f.lostUnacknowledged) }
+      : {}),
+    replayed: r.relays.reduce((n, x) => n + x.replayed, 0),
+    idleMemoryPerConnection: idleMemoryPerConnection(r.idleBefore, sumProbes(r.idleProbes)),
+    // A killed relay takes its byte counts with it: no figure rather than a partial one.
+    ...(wireBytes !== null && !r.fault?.restartsRelay ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } } : {}),
+    ...(relayCount > 1 ? { relays: { count: relayCount, connections: r.idleProbes.map((p) => p.connections), sharedBroadcasts: r.sharesBroadcasts } } : {}),
+    drainedComplete: r.fleets.every((f) => f.drainedComplete),
+    ...(r.fault
+      ? {
+          fault: {
+            kind: r.fault.kind,
+            atS: r.fault.atS,
+            struck: r.fault.struck,
+            ...(r.fault.recoveredInS !== undefined ? { recoveredInS: r.fault.recoveredInS } : {}),
+            ...(r.paths.viaProxy ? { viaProxy: true } : {}),
+            ...(r.paths.brokerViaProxy ? { brokerViaProxy: true } : {}),
+            ...(r.paths.relayInNamespace ? { relayInNamespace: true } : {}),
+          },
+          reconnects: { count: sumOf((f) => f.reconnects), timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)) },
+        }
+      : {}),
+    ...(r.slow
+      ? {
+          backpressure: {
+            slowClients: r.slow.flags.filter(Boolean).length,
+            slowReadBytesPerSec: r.slow.readBytesPerSec,
+            slowCounts: r.fleets.reduce((sum, f) => (f.slow ? addCounts(sum, f.slow.counts) : sum), zeroCounts()),
+            slowLatencyUs: percentiles(decodeHistogram(histograms.latencySlowUs!)),
+            ...relayGrowth(relayReport.samples, w.warmup),
+          },
+        }
+      : {}),
+    clockAnomalies: sumOf((f) => f.clockAnomalies),
+    resources: {
+      relay: relayReport.samples,
+      ...(relayCount > 1 ? { relays: r.relays.map((x) => x.samples) } : {}),
+      fleet: fleetSamples,
+      relayRssAtReadyBytes: relayReport.rssAtReadyBytes,
+      ...(r.producer?.samples ? { producer: r.producer.samples } : {}),
+      ...(r.broker ? { broker: r.broker.samples } : {}),
+    },
+    saturated: judged.saturated.length > 0,
+    saturationReasons: judged.saturated,
+    ...(judged.relayLimit.length > 0 ? { relayLimit: judged.relayLimit } : {}),
+    ...(stoppedEarly ? { producerStopped: stoppedEarly } : {}),
+    ...(r.teardownErrors.length > 0 ? { teardownErrors: r.teardownErrors } : {}),
+    ...(brokerErrors.length > 0 || r.broker?.exited ? { brokerTrouble: { errors: brokerErrors, ...(r.broker?.exited ? { serverExited: r.broker.exited } : {}) } } : {}),
+    ...r.extra,
+    histograms,
+  };
+}
+
+/** A cell with nothing measured: the shape every result starts from. */
+function emptyCell(spec: CellSpec, status: CellResult["status"], startedAt: string, error?: string): CellResult {
+  const none = percentiles(mergeEncoded([]));
+  const empty = encodeHistogram(mergeEncoded([]));
+  return {
+    id: `${spec.transport}.${spec.broker}.${spec.workload.scenario}.r${spec.repetition}`,
+    transport: spec.transport,
+    broker: spec.broker,
+    scenario: spec.workload.scenario,
+    params: paramsOf(spec),
+    status,
+    ...(error !== undefined ? { error } : {}),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    counts: zeroCounts(),
+    subscribersWithLoss: 0,
+    connections: { attempted: spec.workload.clients, open: 0, failed: 0, disconnects: 0 },
+    latencyUs: none,
+    latencyFromSentUs: none,
+    publishDelayUs: none,
+    connectUs: none,
+    firstEventUs: none,
+    throughput: 0,
+    publishedPerSec: 0,
+    published: 0,
+    replayed: 0,
+    drainedComplete: false,
+    clockAnomalies: 0,
+    resources: { relay: [], fleet: [], relayRssAtReadyBytes: 0 },
+    saturated: false,
+    saturationReasons: [],
+    histograms: { latencyUs: empty, latencyFromSentUs: empty, publishDelayUs: empty, connectUs: empty, firstEventUs: empty },
+  };
+}
+
+/** A cell that started and failed: its place is kept, its figures are zero, `error` says why. */
+export function failedCell(spec: CellSpec, startedAt: string, error: string): CellResult {
+  return emptyCell(spec, "failed", startedAt, error);
+}
+
+/** A cell that could not run here (its broker is missing, or the pairing cannot exist); not a failure. */
+export function unavailableCell(spec: CellSpec, reason: string): CellResult {
+  return emptyCell(spec, "unavailable", new Date().toISOString(), reason);
+}
+
+function paramsOf(spec: CellSpec): CellResult["params"] {
+  const w = spec.workload;
+  const transport = getTransport(spec.transport);
+  return {
+    rate: w.rate,
+    size: w.size,
+    topics: w.topics,
+    clients: w.clients,
+    durationS: w.duration,
+    warmupS: w.warmup,
+    fleetProcesses: fleetProcessesFor(w),
+    repetition: spec.repetition,
+    ...(transport.polls ? { pollIntervalS: w.pollInterval } : {}),
+    ...(relaysOf(transport, w) > 1 ? { relays: w.relays } : {}),
+    ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
+    ...(transport.details ?? {}),
+  };
+}
+
+/** Several relays' memory probes as one: what the clients cost the relays together. */
+export function sumProbes(probes: readonly MemoryProbe[]): MemoryProbe {
+  return probes.reduce((a, p) => ({ rssBytes: a.rssBytes + p.rssBytes, heapBytes: a.heapBytes + p.heapBytes, connections: a.connections + p.connections }), {
+    rssBytes: 0,
+    heapBytes: 0,
+    connections: 0,
+  });
+}
+
+function idleMemoryPerConnection(before: MemoryProbe, after: MemoryProbe): CellResult["idleMemoryPerConnection"] {
+  const n = after.connections;
+  return { connections: n, rssBytes: n > 0 ? (after.rssBytes - before.rssBytes) / n : null, heapBytes: n > 0 ? (after.heapBytes - before.heapBytes) / n : null };
+}
+
+/**
+ * What slow readers cost the relay: the peak of its send queue, and its RSS growth
+ * from the start of the measured window to the peak after it (drain included).
+ */
+function relayGrowth(samples: readonly ResourceSample[], warmupS: number): { relaySendQueuePeakBytes: number; relayRssGrowthBytes: number } {
+  const after = samples.filter((s) => s.t >= warmupS);
+  const base = after[0]?.rssBytes ?? 0;
+  return {
+    relaySendQueuePeakBytes: Math.max(0, ...samples.map((s) => s.sendQueueBytes ?? 0)),
+    relayRssGrowthBytes: after.length > 0 ? Math.max(...after.map((s) => s.rssBytes)) - base : 0,
+  };
+}

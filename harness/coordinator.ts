@@ -1,0 +1,177 @@
+/**
+ * The matrix: every transport × broker × repetition of a workload, run one after the
+ * other through its scenario, each written as soon as it ends. It resolves the broker
+ * servers first (starting those it needs), keeps every finished cell whatever stops it
+ * (Ctrl-C, a full disk), and stops what it started. The CLI and bench/ both use it.
+ */
+import { appendFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { setLibraryLog } from "../brokers/errors.js";
+import { SCHEMA_VERSION, type CellResult, type RunMeta, type Workload } from "../results/schema.js";
+import { newRunId, RunStore } from "../results/store.js";
+import { BrokerServers, reapStaleRuns, type Resolved } from "./broker-servers.js";
+import { describeEnvironment, gitState } from "./environment.js";
+import { pairingProblem } from "./pairing.js";
+import { Progress } from "./progress.js";
+import { getTransport } from "./registry.js";
+import { relayBurnUs, relayMaxConnections } from "./relay.js";
+import { killChildren, runCell, setChildLog, unavailableCell } from "./runner.js";
+import { forkChannel, type ChannelFactory } from "./roles.js";
+import { getScenario } from "./scenarios/index.js";
+import type { CellSpec } from "./scenarios/scenario.js";
+
+export interface MatrixOptions {
+  workload: Workload;
+  /** --broker-url: brokers on servers the user runs. */
+  external: Readonly<Record<string, string>>;
+  outDir: string;
+  /** The command line, as the result records it (its passwords are redacted there). */
+  command: string[];
+  /** rtbench's own folder, for the git state recorded. */
+  root: string;
+  version: string;
+  /** One line for the user (stderr). */
+  log(line: string): void;
+  /** Where roles run; a forked child per role unless given. */
+  channels?: ChannelFactory;
+}
+
+export interface MatrixOutcome {
+  store: RunStore;
+  /** Cells the matrix had, of which store.cells ran. */
+  planned: number;
+  /** The run folder as the user should see it. */
+  shown: string;
+}
+
+/** Thrown when the run cannot even be recorded (its folder cannot be written): nothing was measured. */
+export class RecordError extends Error {}
+
+export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
+  const w = o.workload;
+  const scenario = getScenario(w.scenario);
+  // Repetitions go round the whole matrix (1: a b c, 2: a b c, ...), so drift on the machine hits every cell alike.
+  const cells = Array.from({ length: w.repetitions }, (_, r) => w.transports.flatMap((t) => w.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1 })))).flat();
+  // Servers and folders of an earlier run that was killed outright go before this one starts anything.
+  reapStaleRuns();
+  // Brokers first: their servers start before any cell, and their versions go in the run's metadata.
+  const brokerServers = new BrokerServers(o.external, o.log);
+  const early = (): void => {
+    brokerServers.killOwnedNow();
+    process.exit(143);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, early);
+  // Socket.IO adapter transports also need the Redis server their relays talk through.
+  const adapterBrokers = w.transports.flatMap((t) => getTransport(t).adapterBroker ?? []);
+  const resolved = new Map(await Promise.all([...new Set([...w.brokers, ...adapterBrokers])].map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, early);
+  let store: RunStore;
+  try {
+    store = new RunStore(o.outDir, runMeta(o, resolved));
+  } catch (err) {
+    await brokerServers.stopOwned();
+    throw new RecordError((err as Error).message);
+  }
+  const shown = relative(process.cwd(), store.dir) || store.dir;
+  logToRunFolder(store.dir);
+  o.log(`${cells.length} cell(s) of "${w.name}": ${w.clients} clients, ${w.rate} msg/s, ${w.duration}s (+${w.warmup}s warm-up) each → ${shown}`);
+
+  let interrupted = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    interrupted = true;
+    killChildren();
+    brokerServers.killOwnedNow();
+    store.finish(true);
+    process.stderr.write(`\nrtbench: ${signal === "SIGINT" ? "interrupted" : `stopped by ${signal}`}; ${store.cells.length} finished cell(s) kept in ${store.file}\n`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
+
+  const progress = new Progress();
+  for (const [i, c] of cells.entries()) {
+    const prefix = `[${i + 1}/${cells.length}] ${c.transport} × ${c.broker} ${w.scenario}` + (w.repetitions > 1 ? ` rep ${c.repetition}` : "");
+    const r = resolved.get(c.broker)!;
+    const owned = r.ok ? brokerServers.ownedServer(c.broker) : undefined;
+    // A Socket.IO adapter transport's relays talk through a Redis server of their own.
+    const adapterBroker = getTransport(c.transport).adapterBroker;
+    const adapter = adapterBroker ? resolved.get(adapterBroker)! : undefined;
+    const spec: CellSpec = {
+      ...c,
+      workload: w,
+      scenario,
+      ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
+      ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
+      ...(r.ok && r.endpoint.pid ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned ? { restart: owned.restart } : {}) } } : {}),
+    };
+    const problem = !r.ok
+      ? `${c.broker} is unavailable: ${r.reason}`
+      : adapter && !adapter.ok
+        ? `${c.transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}`
+        : pairingProblem(c.transport, c.broker, w, { ownsBrokerServer: owned !== undefined });
+    const cell = problem ? unavailableCell(spec, problem) : await runOne(spec, prefix, progress, o.channels ?? forkChannel);
+    if (interrupted) break;
+    const written = store.addCell(cell);
+    progress.done(prefix, cell);
+    // A result that cannot be written (a full disk, a read-only file system): stop here, keep what was measured in memory.
+    if (!written) break;
+  }
+  store.finish(false);
+  setChildLog(undefined);
+  await brokerServers.stopOwned();
+  return { store, planned: cells.length, shown };
+}
+
+/** One cell through its scenario, its phases and progress on the progress line. */
+function runOne(spec: CellSpec, prefix: string, progress: Progress, channels: ChannelFactory): Promise<CellResult> {
+  let measuringSince = 0;
+  const hooks = {
+    phase: (text: string) => {
+      // A sweep's phases carry their step: "step 2 at 300/s: measuring".
+      if (text === "measuring" || text.endsWith(": measuring")) measuringSince = Date.now();
+      progress.phase(prefix, text);
+    },
+    progress: (delivered: number, expected: number) => progress.progress(prefix, delivered, expected, (Date.now() - measuringSince) / 1000),
+  };
+  return spec.scenario.run ? spec.scenario.run(spec, hooks) : runCell(spec, hooks, channels);
+}
+
+function runMeta(o: MatrixOptions, resolved: ReadonlyMap<string, Resolved>): RunMeta {
+  const git = gitState(o.root);
+  const brokerVersions = Object.fromEntries([...resolved].map(([b, r]) => [b, r.ok ? r.endpoint.version : `unavailable: ${r.reason}`]));
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    id: newRunId(),
+    startedAt: new Date().toISOString(),
+    gitSha: git.sha,
+    gitDirty: git.dirty,
+    rtbenchVersion: o.version,
+    command: o.command,
+    workload: o.workload,
+    environment: describeEnvironment(brokerVersions),
+    ...(relayBurnUs() > 0 || relayMaxConnections() > 0
+      ? {
+          injected: {
+            ...(relayBurnUs() > 0 ? { relayBurnUsPerMessage: relayBurnUs() } : {}),
+            ...(relayMaxConnections() > 0 ? { relayMaxConnections: relayMaxConnections() } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * What the relays, producers and fleets print (client libraries' logs among it) goes to
+ * the run's log, not the terminal; so do the logs of the clients this process opens
+ * itself (the durability scenario's late subscriber).
+ */
+function logToRunFolder(dir: string): void {
+  const logFile = join(dir, "rtbench.log");
+  setChildLog(logFile);
+  setLibraryLog((line) => {
+    try {
+      appendFileSync(logFile, `[coordinator] ${line}\n`, { mode: 0o600 });
+    } catch {
+      /* a full disk: the line is lost, the run goes on */
+    }
+  });
+}

@@ -1,0 +1,28 @@
+/**
+ * Why a transport × broker pairing cannot be measured in a workload's scenario, or
+ * null: the scenario's own reasons first, then what no scenario can change.
+ */
+import type { Workload } from "../results/schema.js";
+import { getBroker, getTransport } from "./registry.js";
+import type { FaultContext } from "./scenarios/faults.js";
+import { getScenario } from "./scenarios/index.js";
+import { relaysOf } from "./runner.js";
+
+export function pairingProblem(
+  transport: string,
+  broker: string,
+  workload: Pick<Workload, "scenario" | "fault"> & Partial<Workload> = { scenario: "steady", fault: "drop" },
+  context: FaultContext = { ownsBrokerServer: false },
+): string | null {
+  const t = getTransport(transport);
+  const b = getBroker(broker);
+  const own = getScenario(workload.scenario).pairingProblem?.(t, b, workload as Workload, context);
+  if (own) return own;
+  if (relaysOf(t, { relays: workload.relays ?? 1 }) > 1 && b.inProcess && !t.adapterBroker) {
+    return `${transport} × ${broker}: several relays cannot apply: an in-process broker lives inside one relay process, and ${transport}'s other relays would have nothing to subscribe to`;
+  }
+  if (t.listener === "none" && b.inProcess) {
+    return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;
+  }
+  return null;
+}
