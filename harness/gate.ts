@@ -3,7 +3,7 @@
  * job, keep baselines in git. Kept apart from cli.ts so that file stays a router.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { compareRuns, fingerprintId, toMarkdown, type Comparison } from "./compare.js";
@@ -70,14 +70,19 @@ export async function runAb(
   const scratch = mkdtempSync(join(tmpdir(), "rtbench-ab-"));
   const id = newRunId();
   const stores: Partial<Record<"a" | "b", RunStore>> = {};
-  for (let i = 1; i <= repeat; i++) {
-    for (const [name, side] of [["a", a], ["b", b]] as const) {
-      progress(`[${i}/${repeat}] ${name.toUpperCase()} (${side.root})`);
-      const run = await runOnce(side, args, join(scratch, `${name}${i}`));
-      const { cells, ...meta } = run;
-      stores[name] ??= new RunStore(outDir, { ...meta, id: `${id}-${name}`, command: ["rtbench", "ab", name, ...args] });
-      for (const cell of cells) stores[name]!.addCell({ ...cell, params: { ...cell.params, repetition: i } });
+  try {
+    for (let i = 1; i <= repeat; i++) {
+      for (const [name, side] of [["a", a], ["b", b]] as const) {
+        progress(`[${i}/${repeat}] ${name.toUpperCase()} (${side.root})`);
+        const run = await runOnce(side, args, join(scratch, `${name}${i}`));
+        const { cells, ...meta } = run;
+        stores[name] ??= new RunStore(outDir, { ...meta, id: `${id}-${name}`, command: ["rtbench", "ab", name, ...args] });
+        for (const cell of cells) stores[name]!.addCell({ ...cell, params: { ...cell.params, repetition: i } });
+      }
     }
+  } finally {
+    // The single runs were copied into the two merged folders: their scratch folder goes.
+    rmSync(scratch, { recursive: true, force: true });
   }
   stores.a!.finish(false);
   stores.b!.finish(false);

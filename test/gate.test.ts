@@ -3,7 +3,7 @@
  * machine (A/A is within noise; a relay slowed on purpose is a regression).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { bootstrapRatio, compareRuns, decide, fingerprintId, type Comparison } from "../harness/compare.js";
@@ -71,8 +71,10 @@ const SMALL = ["--transports", "ws", "--brokers", "inproc", "--clients", "30", "
 
 test("calibration: A/A in one job (A B A B ...) is within noise for every metric", async () => {
   const out = tempDir();
-  const r = await runCli(["ab", ...SMALL, "--repeat", "5", "--out", out], { timeoutMs: 240_000 });
+  const tmp = tempDir();
+  const r = await runCli(["ab", ...SMALL, "--repeat", "5", "--out", out], { timeoutMs: 240_000, env: { TMPDIR: tmp } });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.deepEqual(readdirSync(tmp).filter((e) => e.startsWith("rtbench-ab-")), [], "the single runs' scratch folder is removed");
   const v = verdicts(r.stdout);
   assert.equal(v.length, 5, r.stdout);
   for (const verdict of v) assert.match(verdict, /^within noise/, r.stdout);
