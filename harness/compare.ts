@@ -5,8 +5,8 @@
  * when the whole interval lies beyond the floor on the bad side.
  */
 import { createHash } from "node:crypto";
-import { formatMicros, median } from "../results/cell-metrics.js";
-import { GATED, type MetricSpec } from "../results/metrics.js";
+import { median } from "../results/cell-metrics.js";
+import { formatValue, GATED, type MetricSpec } from "../results/metrics.js";
 import type { CellResult, Environment, RunResult } from "../results/schema.js";
 
 export type Direction = MetricSpec["direction"];
@@ -223,18 +223,10 @@ export function compareRuns(
 /** A compared metric's value with its unit, for people. */
 export function formatCompared(metric: string, v: number | null): string {
   if (v === null) return "–";
-  switch (GATED[metric]?.unit) {
-    case "us":
-      return formatMicros(v);
-    case "rate":
-      return `${Math.round(v).toLocaleString("en")}/s`;
-    case "bytes":
-      return `${+(v / 1024).toPrecision(3)} KiB`;
-    case "ratio":
-      return `${+(v * 100).toPrecision(3)}%`;
-    default:
-      return String(v);
-  }
+  const unit = GATED[metric]?.unit;
+  if (!unit) return String(v);
+  // Memory per connection reads better in KiB than in bytes.
+  return unit === "bytes" ? formatValue("KiB", v / 1024) : formatValue(unit, v);
 }
 
 const MARK: Record<Verdict, string> = {

@@ -79,7 +79,8 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       const message = encodeBinary({ seq, stream, intendedAt, sentAt }, options.size);
       const publishAt = nowNs();
       const acked = conn.publish(names[stream]!, message, seq);
-      publishingNs += nowNs() - publishAt;
+      const publishedAt = nowNs();
+      publishingNs += publishedAt - publishAt;
       if (acked) {
         pending[stream]!.add(seq);
         acked.then(
@@ -96,7 +97,7 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       // sentAt >= intendedAt: the schedule never sends early.
       if (intendedAt >= measureFrom) publishDelay.recordValue(Math.round((sentAt - intendedAt) / 1000));
       next++;
-      if (nowNs() - tickAt > MAX_TURN_NS) break;
+      if (publishedAt - tickAt > MAX_TURN_NS) break;
     }
     if (tickAt >= measureFrom) ownNs += nowNs() - tickAt - publishingNs;
     if (next >= schedule.total) {

@@ -55,7 +55,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     return channel;
   };
   const paths: Paths = {};
-  let watching: { fault?: ScheduledFault; broker?: ReturnType<typeof sampleBroker> } = {};
+  const watching: { fault?: ScheduledFault; broker?: ReturnType<typeof sampleBroker> } = {};
   try {
     // A relay in a network namespace of its own (the partition fault) listens on its end of a veth pair.
     if (fault?.netns) paths.namespace = await RelayNamespace.create();
@@ -154,7 +154,6 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     await Promise.all(channelsUsed.map((c) => c.close(2_000)));
     // Once its relay has gone, so its veth pair goes with it.
     await paths.namespace?.remove();
-    watching = {};
   }
 }
 

@@ -5,8 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { formatMicros } from "../results/cell-metrics.js";
-import { METRICS, type Unit } from "../results/metrics.js";
+import { formatValue, METRICS, type Unit } from "../results/metrics.js";
 
 export { METRICS };
 import type { CellResult } from "../results/schema.js";
@@ -179,21 +178,8 @@ const OPS: Record<Op, (a: number, b: number) => boolean> = {
 };
 
 export function formatMetric(metric: string, value: number): string {
-  switch (METRICS[metric]?.unit) {
-    case "us":
-      return formatMicros(value);
-    case "rate":
-      return `${Math.round(value).toLocaleString("en")}/s`;
-    case "ratio":
-      return `${+(value * 100).toPrecision(3)}%`;
-    case "bytes":
-      return `${Math.round(value)} B`;
-    case "KiB":
-    case "MiB":
-      return `${+value.toPrecision(3)} ${METRICS[metric]!.unit}`;
-    default:
-      return String(value);
-  }
+  const unit = METRICS[metric]?.unit;
+  return unit ? formatValue(unit, value) : String(value);
 }
 
 /** Decides one claim against a run's cells. */

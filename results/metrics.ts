@@ -6,7 +6,7 @@
  * table.
  */
 import { decodeHistogram, mergeEncoded } from "../core/histogram.js";
-import { median, relayGrowthPerConnection } from "./cell-metrics.js";
+import { formatMicros, median, relayGrowthPerConnection } from "./cell-metrics.js";
 import type { CellResult } from "./schema.js";
 
 export type Unit = "us" | "count" | "rate" | "ratio" | "bytes" | "KiB" | "MiB";
@@ -161,6 +161,25 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   },
 };
 
+
+/** A value in its unit, for people: the claims and the gate show metrics the same way. */
+export function formatValue(unit: Unit, value: number): string {
+  switch (unit) {
+    case "us":
+      return formatMicros(value);
+    case "rate":
+      return `${Math.round(value).toLocaleString("en")}/s`;
+    case "ratio":
+      return `${+(value * 100).toPrecision(3)}%`;
+    case "bytes":
+      return `${Math.round(value)} B`;
+    case "KiB":
+    case "MiB":
+      return `${+value.toPrecision(3)} ${unit}`;
+    default:
+      return String(value);
+  }
+}
 
 /** The metrics the regression gate compares, by name. */
 export const GATED: Readonly<Record<string, MetricSpec & Required<Pick<MetricSpec, "floor" | "readCell">>>> = Object.fromEntries(
