@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
- * rtbench command line: run, list, serve, report, compare, ab, baseline. Bad input fails before anything starts,
+ * rtbench command line: run, list, serve, report, compare, ab, calibrate, baseline. Bad input fails before anything starts,
  * with one line naming the file or flag, the field and what was expected (exit 2).
  */
 import { existsSync, readdirSync } from "node:fs";
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { brokers, transports } from "./registry.js";
 import { getScenario, scenarios } from "./scenarios/index.js";
 import { connectionPlanProblem } from "./limits.js";
@@ -13,13 +13,13 @@ import { RecordError, runMatrix } from "./coordinator.js";
 import { killAllOwnedNow, UnsafeStateError } from "./broker-servers.js";
 import { brokerUrls, DEFAULT_WORKLOAD, outDirOf, parse, ROOT, UsageError, VERSION, type FlagSpec } from "./cli-args.js";
 import { brokersCommand } from "./brokers-command.js";
-import { ab, baseline, compare } from "./gate-commands.js";
+import { ab, baseline, calibrate, compare } from "./gate-commands.js";
 import { serve } from "./serve.js";
 import { summaryTable } from "./progress.js";
 import { ConfigError, FIELDS, flagName, applyFields, loadWorkload, unusedFieldProblem, type Workload } from "./workload.js";
 import { outDirProblem, RunReadError } from "../results/store.js";
 import { writeReport } from "../reports/report.js";
-import { compareFiles, GateInputError } from "./gate.js";
+import { BASELINES, compareFiles, GateInputError } from "./gate.js";
 
 const HELP = `rtbench ${VERSION}: measured latency, throughput and loss for real-time transports and brokers
 
@@ -35,6 +35,10 @@ Usage:
                                         unless --allow-missing; fewer than 3 repetitions a side: no call)
   rtbench ab [workload.yaml] [--repeat N] [--a-root DIR] [--b-root DIR] [--a-env K=V] [--b-env K=V] [run flags]
                                         A and B interleaved (A B A B ...) in one job, then compared
+  rtbench calibrate [workload.yaml] [--pairs N] [--mode interleaved|sequential|both] [--repeat N] [run flags]
+                                        N real A/A comparisons on this machine (default 10 of each mode):
+                                        the false-call rate per metric, and the floors it implies written
+                                        into the profile's baseline file, which compare and ab then use
   rtbench baseline update <run> [--profile NAME] | show [--profile NAME]
                                         baselines kept in git under results/baselines/
   rtbench brokers up|down|status [names]
@@ -150,7 +154,7 @@ async function report(args: string[]): Promise<number> {
   if (!existsSync(resolve(runDir, "result.json"))) {
     throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
   }
-  const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false }) : undefined;
+  const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false, baselines: join(ROOT, BASELINES) }) : undefined;
   const reportsDir = typeof values.out === "string" ? values.out : "reports";
   const outProblem = outDirProblem(reportsDir);
   if (outProblem) throw new UsageError(`rtbench report: flag --out: ${outProblem}`);
@@ -197,6 +201,8 @@ async function main(argv: string[]): Promise<number> {
       return compare(rest);
     case "ab":
       return ab(rest);
+    case "calibrate":
+      return calibrate(rest);
     case "baseline":
       return baseline(rest);
     case "brokers":
@@ -211,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, baseline, brokers or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, calibrate, baseline, brokers or help)`);
   }
 }
 

@@ -1,13 +1,15 @@
 /**
- * The regression gate: compares two runs cell by cell. Per metric the statistic is the
- * median of per-repetition values; a 95% bootstrap interval on the ratio
- * candidate/baseline is set against a noise floor, and a regression is called only
- * when the whole interval lies beyond the floor on the bad side.
+ * The regression gate: compares two runs cell by cell. Per metric it reads one value
+ * per repetition and takes the range of every ratio candidate/baseline between them;
+ * a regression is called only when that whole range lies beyond the noise floor on the
+ * bad side: every candidate repetition worse than every baseline repetition, by more
+ * than the floor. The floors are calibrated on this machine from real A/A runs
+ * (harness/calibrate.ts) where a calibration exists.
  */
 import { createHash } from "node:crypto";
 import { median } from "../results/cell-metrics.js";
 import { formatValue, GATED, type MetricSpec } from "../results/metrics.js";
-import type { CellResult, Environment, RunResult } from "../results/schema.js";
+import type { CellResult, Environment, GateMode, RunResult } from "../results/schema.js";
 
 export type Direction = MetricSpec["direction"];
 
@@ -20,9 +22,9 @@ export const COMPARED = GATED;
 export type Verdict = "regressed" | "improved" | "within noise" | "inconclusive" | "not comparable";
 
 /**
- * Fewer repetitions than this on a side and the spread between repetitions cannot be
- * estimated: the interval from the bootstrap would be a point or two, far narrower than
- * the real run-to-run spread (single-run p99 moves 28-48% here), so no call is made.
+ * Fewer repetitions than this on a side and no call is made: one or two values cannot
+ * show the spread between runs (single-run p99 moves 28-48% here), and two sets of
+ * three fall apart by chance only one time in twenty per direction.
  */
 export const MIN_REPETITIONS_FOR_A_CALL = 3;
 
@@ -33,7 +35,7 @@ export interface MetricComparison {
   baseline: number | null;
   candidate: number | null;
   ratio: number | null;
-  /** 95% bootstrap interval on the ratio of medians. */
+  /** The range of ratios over every pair of repetitions (repetitionRange). */
   interval: [number, number] | null;
   verdict: Verdict;
   note?: string;
@@ -48,9 +50,20 @@ export interface CellComparison {
   metrics: MetricComparison[];
 }
 
+export type { GateMode };
+
+/** Two runs made by one `rtbench ab` (ids <id>-a and <id>-b) were interleaved. */
+export function modeOf(baseline: Pick<RunResult, "id">, candidate: Pick<RunResult, "id">): GateMode {
+  const a = /^(.*)-a$/.exec(baseline.id);
+  return a !== null && candidate.id === `${a[1]}-b` ? "interleaved" : "sequential";
+}
+
 export interface Comparison {
   baseline: string;
   candidate: string;
+  mode: GateMode;
+  /** Where the floors came from, for people (a calibration, the workload, the defaults). */
+  floorsFrom: string;
   comparable: boolean;
   /** Why the environments differ, if they do. */
   environmentDifferences: string[];
@@ -59,30 +72,34 @@ export interface Comparison {
   regressions: number;
 }
 
-/** Small seeded PRNG (mulberry32) so the same inputs give the same interval. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * The range of the ratios candidate/baseline over every pair of repetitions:
+ * [min(candidate) / max(baseline), max(candidate) / min(baseline)]. With three values a
+ * side a bootstrap interval is far narrower than the real spread between runs (A/A runs
+ * here were called regressions one time in four with it); the range is the most a
+ * handful of repetitions can say, and a call on it needs the two sets apart.
+ */
+export function repetitionRange(baseline: readonly number[], candidate: readonly number[]): [number, number] {
+  return [Math.min(...candidate) / Math.max(...baseline), Math.max(...candidate) / Math.min(...baseline)];
 }
 
-/** 95% percentile-bootstrap interval of median(candidate) / median(baseline). */
-export function bootstrapRatio(baseline: readonly number[], candidate: readonly number[], resamples = 4000, seed = 1): [number, number] {
-  const random = rng(seed);
-  const pick = (xs: readonly number[]): number[] => xs.map(() => xs[Math.floor(random() * xs.length)]!);
-  const ratios: number[] = [];
-  for (let i = 0; i < resamples; i++) {
-    const b = median(pick(baseline));
-    if (b > 0) ratios.push(median(pick(candidate)) / b);
-  }
-  ratios.sort((x, y) => x - y);
-  if (ratios.length === 0) return [Number.NaN, Number.NaN];
-  return [ratios[Math.floor(0.025 * (ratios.length - 1))]!, ratios[Math.ceil(0.975 * (ratios.length - 1))]!];
+/**
+ * How far apart the two sides of an A/A comparison fell, either way round, as a
+ * fraction on the metric's bad side, from their range of ratios (0 or less: they
+ * overlapped). A floor at or above it would not have called that comparison.
+ */
+export function widestGap(direction: Direction, [lo, hi]: [number, number]): number {
+  return direction === "lower" ? Math.max(lo - 1, 1 / hi - 1) : Math.max(1 - hi, 1 - 1 / lo);
+}
+
+/**
+ * The floor calibrated from the widest A/A gap seen: twice it in log terms (a gap of
+ * 20% slower gives a floor of 44%), so a comparison a little wider than any seen in N
+ * pairs is not yet a call.
+ */
+export function floorForGap(direction: Direction, gap: number): number {
+  if (!(gap > 0)) return 0;
+  return direction === "lower" ? (1 + gap) ** 2 - 1 : 1 - (1 - Math.min(gap, 1)) ** 2;
 }
 
 export function decide(direction: Direction, floor: number, [lo, hi]: [number, number]): Verdict {
@@ -166,7 +183,7 @@ function compareMetric(
     const allWorse = cv.every((v) => (def.direction === "lower" ? v > 0 : v < 0));
     return { ...out, verdict: allWorse ? "regressed" : "within noise", note: `baseline is zero; candidate ${allWorse ? "non-zero in every repetition" : "non-zero in some repetitions"}` };
   }
-  const interval = bootstrapRatio(bv, cv);
+  const interval = repetitionRange(bv, cv);
   const verdict = decide(def.direction, floor, interval);
   if (verdict !== "within noise" && Math.min(bv.length, cv.length) < MIN_REPETITIONS_FOR_A_CALL) {
     return {
@@ -174,7 +191,7 @@ function compareMetric(
       ratio: c / b,
       interval,
       verdict: "inconclusive",
-      note: `${verdict} by the interval, but ${bv.length} and ${cv.length} repetitions cannot show the spread between runs: at least ${MIN_REPETITIONS_FOR_A_CALL} a side are needed for a call (use --repeat ${MIN_REPETITIONS_FOR_A_CALL})`,
+      note: `${verdict} by the range, but ${bv.length} and ${cv.length} repetitions cannot show the spread between runs: at least ${MIN_REPETITIONS_FOR_A_CALL} a side are needed for a call (use --repeat ${MIN_REPETITIONS_FOR_A_CALL})`,
     };
   }
   return { ...out, ratio: c / b, interval, verdict };
@@ -183,7 +200,7 @@ function compareMetric(
 export function compareRuns(
   baseline: RunResult,
   candidate: RunResult,
-  options: { floors?: Record<string, number>; force?: boolean; names?: [string, string]; allowMissing?: boolean } = {},
+  options: { floors?: Record<string, number>; floorsFrom?: string; force?: boolean; names?: [string, string]; allowMissing?: boolean } = {},
 ): Comparison {
   const allowMissing = options.allowMissing === true;
   const differences = environmentDifferences(baseline.environment, candidate.environment);
@@ -212,6 +229,8 @@ export function compareRuns(
   return {
     baseline: options.names?.[0] ?? baseline.id,
     candidate: options.names?.[1] ?? candidate.id,
+    mode: modeOf(baseline, candidate),
+    floorsFrom: options.floorsFrom ?? "the catalogue's defaults",
     comparable,
     environmentDifferences: differences,
     forced: options.force === true && differences.length > 0,
@@ -243,12 +262,12 @@ export function toMarkdown(cmp: Comparison): string {
   const lines = [
     `### rtbench compare: ${cmp.regressions > 0 ? `🔴 ${cmp.regressions} regression(s)` : "no regression"}`,
     "",
-    `Baseline \`${md(cmp.baseline)}\`, candidate \`${md(cmp.candidate)}\`. Median of repetitions; 95% bootstrap interval on candidate/baseline; a verdict needs the whole interval beyond the noise floor.`,
+    `Baseline \`${md(cmp.baseline)}\`, candidate \`${md(cmp.candidate)}\` (${cmp.mode}). Ratio of the medians of repetitions; range of candidate/baseline over every pair of repetitions; a verdict needs the whole range beyond the noise floor (floors: ${md(cmp.floorsFrom)}).`,
   ];
   if (cmp.environmentDifferences.length > 0) {
     lines.push("", `**Environments differ** (${cmp.environmentDifferences.map(md).join("; ")})${cmp.forced ? ": compared anyway (--force)." : ": not comparable. Use --force to compare anyway."}`);
   }
-  lines.push("", "| cell | metric | baseline | candidate | ratio | 95% interval | floor | verdict |", "|---|---|---|---|---|---|---|---|");
+  lines.push("", "| cell | metric | baseline | candidate | ratio | range | floor | verdict |", "|---|---|---|---|---|---|---|---|");
   for (const cell of cmp.cells) {
     for (const m of cell.metrics) {
       lines.push(

@@ -1,9 +1,18 @@
 /** `rtbench compare`, `ab` and `baseline`: the regression gate's commands (the gate itself is harness/gate.ts). */
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { newRunId } from "../results/store.js";
 import { existsSync } from "node:fs";
 import { DEFAULT_WORKLOAD, outDirOf, parse, ROOT, UsageError, type FlagSpec } from "./cli-args.js";
-import { baselineForThisMachine, compareFiles, runAb, toMarkdown, updateBaseline } from "./gate.js";
+import { BASELINES, baselineForThisMachine, compareFiles, runAb, toMarkdown, updateBaseline } from "./gate.js";
 import { applyFields, DEFAULTS, FIELDS, flagName, loadWorkloadFile } from "./workload.js";
+import { calibrate as runCalibration } from "./calibrate.js";
+import { MIN_REPETITIONS_FOR_A_CALL, type GateMode } from "./compare.js";
+import type { Workload } from "../results/schema.js";
+
+/** --baselines DIR: where the calibrated baseline files are (default: this checkout's results/baselines). */
+function baselinesFlag(value: unknown): string {
+  return typeof value === "string" && value !== "" ? resolve(value) : join(ROOT, BASELINES);
+}
 
 export function parseFloorsFlag(value: unknown): Record<string, number> {
   if (value === undefined) return {};
@@ -13,7 +22,7 @@ export function parseFloorsFlag(value: unknown): Record<string, number> {
 export async function compare(args: string[]): Promise<number> {
   const { values, positionals } = parse(
     args,
-    { format: { type: "string" }, force: { type: "boolean" }, "noise-floor": { type: "string" }, "allow-missing": { type: "boolean" } },
+    { format: { type: "string" }, force: { type: "boolean" }, "noise-floor": { type: "string" }, "allow-missing": { type: "boolean" }, baselines: { type: "string" } },
     "compare",
   );
   if (positionals.length !== 2) throw new UsageError("rtbench compare: expected <baseline> <candidate> (run folders or result.json files)");
@@ -23,6 +32,7 @@ export async function compare(args: string[]): Promise<number> {
     floors: parseFloorsFlag(values["noise-floor"]),
     force: values.force === true,
     allowMissing: values["allow-missing"] === true,
+    baselines: baselinesFlag(values.baselines),
   });
   process.stdout.write(format === "json" ? `${JSON.stringify(cmp, null, 2)}\n` : toMarkdown(cmp));
   return cmp.regressions > 0 ? 1 : 0;
@@ -39,8 +49,40 @@ function envPairs(value: unknown, flag: string): Record<string, string> {
   return out;
 }
 
+/** The run flags `ab` and `calibrate` pass on to each run (all but --repetitions, which they set). */
+function runFlags(options: FlagSpec): FlagSpec {
+  for (const f of FIELDS) if (f.key !== "repetitions") options[flagName(f.key)] = { type: "string" };
+  return options;
+}
+
+/**
+ * The workload and run flags, validated here before anything starts (both sides get
+ * the same): the arguments to forward and the workload they give.
+ */
+function forwardedRun(values: Record<string, unknown>, positionals: string[], command: string): { forwarded: string[]; workload: Workload } {
+  if (positionals.length > 1) throw new UsageError(`rtbench ${command}: expected at most one workload file, got ${positionals.join(" ")}`);
+  const file = positionals[0] ?? DEFAULT_WORKLOAD;
+  const forwarded: string[] = [resolve(file)];
+  const flags: Record<string, unknown> = {};
+  for (const f of FIELDS) {
+    const v = values[flagName(f.key)];
+    if (v === undefined || f.key === "repetitions") continue;
+    flags[f.key] = v;
+    forwarded.push(`--${flagName(f.key)}`, String(v));
+  }
+  return { forwarded, workload: applyFields(loadWorkloadFile(file), flags, (key) => `flag --${flagName(key)}`, true) };
+}
+
+function repeatFlag(value: unknown, command: string, min: number, fallback: number): number {
+  const repeat = Number(value ?? fallback);
+  if (!Number.isInteger(repeat) || repeat < min || repeat > 100) {
+    throw new UsageError(`rtbench ${command}: flag --repeat: expected an integer >= ${min} and <= 100, got ${JSON.stringify(value)}`);
+  }
+  return repeat;
+}
+
 export async function ab(args: string[]): Promise<number> {
-  const options: FlagSpec = {
+  const options = runFlags({
     repeat: { type: "string" },
     out: { type: "string" },
     "a-root": { type: "string" },
@@ -48,30 +90,16 @@ export async function ab(args: string[]): Promise<number> {
     "a-env": { type: "string" },
     "b-env": { type: "string" },
     "noise-floor": { type: "string" },
-  };
-  for (const f of FIELDS) if (f.key !== "repetitions") options[flagName(f.key)] = { type: "string" };
+    baselines: { type: "string" },
+  });
   const { values, positionals } = parse(args, options, "ab");
-  if (positionals.length > 1) throw new UsageError(`rtbench ab: expected at most one workload file, got ${positionals.join(" ")}`);
-  const repeat = Number(values.repeat ?? 3);
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
-    throw new UsageError(`rtbench ab: flag --repeat: expected an integer >= 1 and <= 100, got ${JSON.stringify(values.repeat)}`);
-  }
-  // Validate the workload and flags here, before anything starts; both sides get the same.
-  const file = positionals[0] ?? DEFAULT_WORKLOAD;
-  const forwarded: string[] = [resolve(file)];
-  const flags: Record<string, unknown> = {};
-  for (const f of FIELDS) {
-    const v = values[flagName(f.key)];
-    if (v === undefined) continue;
-    flags[f.key] = v;
-    forwarded.push(`--${flagName(f.key)}`, String(v));
-  }
-  applyFields(loadWorkloadFile(file), flags, (key) => `flag --${flagName(key)}`, true);
+  const { forwarded, workload } = forwardedRun(values, positionals, "ab");
+  const repeat = repeatFlag(values.repeat, "ab", 1, Math.max(MIN_REPETITIONS_FOR_A_CALL, workload.repetitions));
   const side = (root: unknown, env: unknown, flag: string) => ({ root: resolve(typeof root === "string" ? root : ROOT), env: envPairs(env, flag) });
   const a = side(values["a-root"], values["a-env"], "a-env");
   const b = side(values["b-root"], values["b-env"], "b-env");
   const dirs = await runAb(a, b, forwarded, repeat, outDirOf(values.out, "ab"), (t) => process.stderr.write(`rtbench ab: ${t}\n`));
-  const cmp = compareFiles(dirs.a, dirs.b, { floors: parseFloorsFlag(values["noise-floor"]), force: false });
+  const cmp = compareFiles(dirs.a, dirs.b, { floors: parseFloorsFlag(values["noise-floor"]), force: false, baselines: baselinesFlag(values.baselines) });
   process.stdout.write(`${toMarkdown(cmp)}\nA: ${relative(process.cwd(), dirs.a)}\nB: ${relative(process.cwd(), dirs.b)}\n`);
   return cmp.regressions > 0 ? 1 : 0;
 }
@@ -90,4 +118,34 @@ export async function baseline(args: string[]): Promise<number> {
     return 0;
   }
   throw new UsageError("rtbench baseline: expected `update <run dir> [--profile NAME]` or `show [--profile NAME]`");
+}
+
+export async function calibrate(args: string[]): Promise<number> {
+  const options = runFlags({ pairs: { type: "string" }, mode: { type: "string" }, repeat: { type: "string" }, out: { type: "string" }, baselines: { type: "string" } });
+  const { values, positionals } = parse(args, options, "calibrate");
+  const { forwarded, workload } = forwardedRun(values, positionals, "calibrate");
+  const pairs = Number(values.pairs ?? 10);
+  if (!Number.isInteger(pairs) || pairs < 1 || pairs > 1000) throw new UsageError(`rtbench calibrate: flag --pairs: expected an integer >= 1 and <= 1000, got ${JSON.stringify(values.pairs)}`);
+  const mode = (values.mode as string | undefined) ?? "both";
+  if (mode !== "both" && mode !== "interleaved" && mode !== "sequential") {
+    throw new UsageError(`rtbench calibrate: flag --mode: expected interleaved, sequential or both, got ${JSON.stringify(mode)}`);
+  }
+  // Fewer repetitions and the gate makes no call, so there would be nothing to calibrate.
+  const repetitions = repeatFlag(values.repeat, "calibrate", MIN_REPETITIONS_FOR_A_CALL, Math.max(MIN_REPETITIONS_FOR_A_CALL, workload.repetitions));
+  const modes: GateMode[] = mode === "both" ? ["interleaved", "sequential"] : [mode];
+  const out = join(outDirOf(values.out, "calibrate"), `calibrate-${newRunId()}`);
+  const started = Date.now();
+  const progress = (t: string): void => void process.stderr.write(`rtbench calibrate: ${t} (${Math.round((Date.now() - started) / 1000)} s)\n`);
+  const { calibration, path, created } = await runCalibration(ROOT, { args: forwarded, workload, pairs, modes, repetitions, out, baselines: baselinesFlag(values.baselines), progress });
+  const lines = [`### rtbench calibrate: ${calibration.profile}, ${repetitions} repetitions a side`, "", "| mode | metric | floor before | A/A calls before | widest A/A gap | calibrated floor |", "|---|---|---|---|---|---|"];
+  for (const [m, cal] of Object.entries(calibration.modes)) {
+    lines.push(`| ${m} | any | | ${cal.falseCallsBefore} of ${cal.pairs} | | |`);
+    for (const [metric, c] of Object.entries(cal.metrics)) {
+      const gap = Number.isFinite(c.widestGap) ? `${(c.widestGap * 100).toFixed(1)}%` : "–";
+      lines.push(`| ${m} | ${metric} | ±${(c.floorBefore * 100).toFixed(0)}% | ${c.callsBefore} of ${cal.pairs} | ${gap} | ±${(c.floor * 100).toFixed(1)}% |`);
+    }
+  }
+  lines.push("", `${created ? "Wrote" : "Updated"} ${relative(process.cwd(), path)}${created ? " (a run of the calibration is its baseline, in place of any of another load)" : ""}: compare and ab use these floors for this profile on this machine. A/A runs: ${relative(process.cwd(), out)}.`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
 }

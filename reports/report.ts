@@ -122,8 +122,8 @@ function comparisonSection(cmp: Comparison | undefined): string {
     ? `<p><b>Environments differ</b>: ${escapeHtml(cmp.environmentDifferences.join("; "))}${cmp.forced ? " (compared anyway)" : ""}.</p>`
     : "";
   return `<section id="comparison"><h2>Comparison with the baseline</h2>
-<p>Baseline ${escapeHtml(cmp.baseline)}: <b>${cmp.regressions} regression(s)</b>. Median of repetitions; 95% bootstrap interval on candidate/baseline; a verdict needs the whole interval beyond the noise floor.</p>${envNote}
-<div class="wide"><table class="cells"><thead><tr><th>cell</th><th>metric</th><th>baseline</th><th>this run</th><th>ratio</th><th>95% interval</th><th>floor</th><th>verdict</th></tr></thead><tbody>${rows.join("")}</tbody></table></div></section>`;
+<p>Baseline ${escapeHtml(cmp.baseline)}: <b>${cmp.regressions} regression(s)</b>. Ratio of the medians of repetitions; range of candidate/baseline over every pair of repetitions; a verdict needs the whole range beyond the noise floor (${escapeHtml(cmp.mode)}; floors: ${escapeHtml(cmp.floorsFrom)}).</p>${envNote}
+<div class="wide"><table class="cells"><thead><tr><th>cell</th><th>metric</th><th>baseline</th><th>this run</th><th>ratio</th><th>range</th><th>floor</th><th>verdict</th></tr></thead><tbody>${rows.join("")}</tbody></table></div></section>`;
 }
 
 function environmentTable(model: ReportModel): string {

@@ -90,6 +90,48 @@ export interface RunMeta {
   environment: Environment;
   /** Present when a test-only fault was injected (RTBENCH_TEST_RELAY_BURN_US, RTBENCH_TEST_RELAY_MAX_CONNECTIONS): never a real figure. */
   injected?: { relayBurnUsPerMessage?: number; relayMaxConnections?: number };
+  /** On a stored baseline: the gate's floors for this profile and machine, from `rtbench calibrate`. */
+  gateCalibration?: GateCalibration;
+}
+
+/**
+ * How the two runs of a comparison were made: alternately in one job (`rtbench ab`),
+ * or at different times (a stored baseline against a new run). Their noise differs.
+ */
+export type GateMode = "interleaved" | "sequential";
+
+/** What `rtbench calibrate` measured: per mode, real A/A comparisons of one profile on one machine. */
+export interface GateCalibration {
+  measuredAt: string;
+  /** The workload's name (the profile). */
+  profile: string;
+  /** The workload's load (every field but name, noiseFloors and repetitions), as canonical JSON: floors hold for this load only. */
+  load: string;
+  /** Repetitions a side in each comparison. */
+  repetitions: number;
+  modes: Partial<Record<GateMode, ModeCalibration>>;
+}
+
+export interface ModeCalibration {
+  /** A/A comparisons made. */
+  pairs: number;
+  /** Of those, how many the floors in use before would have failed (any metric regressed). */
+  falseCallsBefore: number;
+  metrics: Record<string, MetricCalibration>;
+}
+
+export interface MetricCalibration {
+  /** The floor in use before calibrating (workload or default). */
+  floorBefore: number;
+  /** A/A comparisons this metric alone would have failed with floorBefore. */
+  callsBefore: number;
+  /**
+   * The widest separation between the two sides' repetitions in any A/A comparison,
+   * either way round, as a fraction on the metric's bad side (0 or less: always overlapped).
+   */
+  widestGap: number;
+  /** The floor the gate uses from now on: twice the widest gap in log terms, never below floorBefore. */
+  floor: number;
 }
 
 export interface BrokerSample {
