@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { COMPARED, compareRuns, floorForGap, widestGap, type GateMode } from "./compare.js";
-import { baselineFile, loadOf, runAb, runInChild, type AbSide } from "./gate.js";
+import { baselineFile, loadOf, portable, runAb, runInChild, type AbSide } from "./gate.js";
 import { readRun } from "../results/store.js";
 import type { GateCalibration, MetricCalibration, ModeCalibration, RunResult, Workload } from "../results/schema.js";
 
@@ -22,7 +22,7 @@ export function uncalibratedFloors(workload: Pick<Workload, "noiseFloors">): Rec
 /** Per metric: A/A calls with the floors before, the widest gap seen, and the floor it implies. */
 export function calibrationOf(pairs: readonly AaPair[], floorsBefore: Record<string, number>): ModeCalibration {
   const metrics: Record<string, MetricCalibration> = Object.fromEntries(
-    Object.keys(COMPARED).map((m) => [m, { floorBefore: floorsBefore[m]!, callsBefore: 0, widestGap: Number.NEGATIVE_INFINITY, floor: floorsBefore[m]! }]),
+    Object.keys(COMPARED).map((m) => [m, { floorBefore: floorsBefore[m]!, callsBefore: 0, widestGap: null, floor: floorsBefore[m]! }]),
   );
   let falseCallsBefore = 0;
   for (const [a, b] of pairs) {
@@ -31,11 +31,11 @@ export function calibrationOf(pairs: readonly AaPair[], floorsBefore: Record<str
     for (const [metric, cal] of Object.entries(metrics)) {
       const rows = cmp.cells.flatMap((c) => c.metrics.filter((m) => m.metric === metric));
       if (rows.some((m) => m.verdict === "regressed")) cal.callsBefore++;
-      for (const m of rows) if (m.interval !== null) cal.widestGap = Math.max(cal.widestGap, widestGap(m.direction, m.interval));
+      for (const m of rows) if (m.interval !== null) cal.widestGap = Math.max(cal.widestGap ?? Number.NEGATIVE_INFINITY, widestGap(m.direction, m.interval));
     }
   }
   for (const [metric, cal] of Object.entries(metrics)) {
-    cal.floor = Math.max(cal.floorBefore, floorForGap(COMPARED[metric]!.direction, cal.widestGap));
+    cal.floor = cal.widestGap === null ? cal.floorBefore : Math.max(cal.floorBefore, floorForGap(COMPARED[metric]!.direction, cal.widestGap));
   }
   return { pairs: pairs.length, falseCallsBefore, metrics };
 }
@@ -80,11 +80,11 @@ export async function aaPairs(mode: GateMode, o: CalibrateOptions, side: AbSide)
  * is none yet, or its run is of another load, `fallback` (a run of the calibration)
  * becomes the baseline. Other modes already calibrated for the same load are kept.
  */
-export function writeCalibration(baselines: string, calibration: GateCalibration, fallback: RunResult): { path: string; created: boolean } {
+export function writeCalibration(baselines: string, calibration: GateCalibration, fallback: RunResult, root: string): { path: string; created: boolean } {
   const path = baselineFile(baselines, calibration.profile, fallback);
   const existing = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as RunResult) : undefined;
   const created = existing === undefined || loadOf(existing.workload) !== calibration.load;
-  const base: RunResult = created ? fallback : existing;
+  const base: RunResult = portable(created ? fallback : existing, root);
   const before = base.gateCalibration;
   const kept = before !== undefined && before.load === calibration.load && before.repetitions === calibration.repetitions ? before.modes : {};
   base.gateCalibration = { ...calibration, modes: { ...kept, ...calibration.modes } };
@@ -108,5 +108,5 @@ export async function calibrate(root: string, o: CalibrateOptions): Promise<{ ca
   // A stored baseline meets later runs sequentially: a whole run of the profile suits it best.
   const first = (firsts.sequential ?? firsts.interleaved)!;
   const calibration: GateCalibration = { measuredAt: new Date().toISOString(), profile: first.workload.name, load: loadOf(first.workload), repetitions: o.repetitions, modes };
-  return { calibration, ...writeCalibration(o.baselines, calibration, first) };
+  return { calibration, ...writeCalibration(o.baselines, calibration, first, root) };
 }

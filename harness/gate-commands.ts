@@ -59,9 +59,9 @@ function runFlags(options: FlagSpec): FlagSpec {
  * The workload and run flags, validated here before anything starts (both sides get
  * the same): the arguments to forward and the workload they give.
  */
-function forwardedRun(values: Record<string, unknown>, positionals: string[], command: string): { forwarded: string[]; workload: Workload } {
+function forwardedRun(values: Record<string, unknown>, positionals: string[], command: string, fallback = DEFAULT_WORKLOAD): { forwarded: string[]; workload: Workload } {
   if (positionals.length > 1) throw new UsageError(`rtbench ${command}: expected at most one workload file, got ${positionals.join(" ")}`);
-  const file = positionals[0] ?? DEFAULT_WORKLOAD;
+  const file = positionals[0] ?? fallback;
   const forwarded: string[] = [resolve(file)];
   const flags: Record<string, unknown> = {};
   for (const f of FIELDS) {
@@ -123,7 +123,8 @@ export async function baseline(args: string[]): Promise<number> {
 export async function calibrate(args: string[]): Promise<number> {
   const options = runFlags({ pairs: { type: "string" }, mode: { type: "string" }, repeat: { type: "string" }, out: { type: "string" }, baselines: { type: "string" } });
   const { values, positionals } = parse(args, options, "calibrate");
-  const { forwarded, workload } = forwardedRun(values, positionals, "calibrate");
+  // The gate's profile is what is calibrated unless another is named.
+  const { forwarded, workload } = forwardedRun(values, positionals, "calibrate", join(ROOT, "workloads/ci.yaml"));
   const pairs = Number(values.pairs ?? 10);
   if (!Number.isInteger(pairs) || pairs < 1 || pairs > 1000) throw new UsageError(`rtbench calibrate: flag --pairs: expected an integer >= 1 and <= 1000, got ${JSON.stringify(values.pairs)}`);
   const mode = (values.mode as string | undefined) ?? "both";
@@ -141,7 +142,7 @@ export async function calibrate(args: string[]): Promise<number> {
   for (const [m, cal] of Object.entries(calibration.modes)) {
     lines.push(`| ${m} | any | | ${cal.falseCallsBefore} of ${cal.pairs} | | |`);
     for (const [metric, c] of Object.entries(cal.metrics)) {
-      const gap = Number.isFinite(c.widestGap) ? `${(c.widestGap * 100).toFixed(1)}%` : "–";
+      const gap = c.widestGap === null ? "–" : `${(c.widestGap * 100).toFixed(1)}%`;
       lines.push(`| ${m} | ${metric} | ±${(c.floorBefore * 100).toFixed(0)}% | ${c.callsBefore} of ${cal.pairs} | ${gap} | ±${(c.floor * 100).toFixed(1)}% |`);
     }
   }

@@ -3,9 +3,9 @@
  * job, keep baselines in git. Kept apart from cli.ts so that file stays a router.
  */
 import { spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { compareRuns, fingerprintId, modeOf, toMarkdown, type Comparison } from "./compare.js";
 import { describeEnvironment } from "./environment.js";
 import { loadWorkloadFile } from "./workload.js";
@@ -137,12 +137,25 @@ export function baselineFile(dir: string, profile: string, run: Pick<RunResult, 
   return join(dir, `${profile.replace(/[^\w.-]/g, "_")}.${fingerprintId(run.environment)}.json`);
 }
 
+/**
+ * A run fit to keep in git: paths of this machine in its command become relative to
+ * the checkout, or just the file's name when outside it.
+ */
+export function portable(run: RunResult, root: string): RunResult {
+  const command = run.command.map((arg) => {
+    if (!isAbsolute(arg)) return arg;
+    const rel = relative(root, arg);
+    return rel.startsWith("..") || isAbsolute(rel) ? basename(arg) : rel;
+  });
+  return { ...run, command };
+}
+
 export function updateBaseline(root: string, runPath: string, profile?: string): string {
   const run = readRun(runPath, "run");
   const target = baselinePath(root, profile ?? run.workload.name, run);
   mkdirSync(join(root, BASELINES), { recursive: true });
-  const source = existsSync(runPath) && statSync(runPath).isDirectory() ? join(runPath, "result.json") : runPath;
-  copyFileSync(source, target);
+  writeFileSync(`${target}.tmp`, `${JSON.stringify(portable(run, root), null, 2)}\n`);
+  renameSync(`${target}.tmp`, target);
   return target;
 }
 

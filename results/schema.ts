@@ -127,9 +127,10 @@ export interface MetricCalibration {
   callsBefore: number;
   /**
    * The widest separation between the two sides' repetitions in any A/A comparison,
-   * either way round, as a fraction on the metric's bad side (0 or less: always overlapped).
+   * either way round, as a fraction on the metric's bad side (0 or less: always
+   * overlapped); null when no comparison measured the metric on both sides.
    */
-  widestGap: number;
+  widestGap: number | null;
   /** The floor the gate uses from now on: twice the widest gap in log terms, never below floorBefore. */
   floor: number;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { test } from "node:test";
 import { fingerprintId } from "../harness/compare.js";
@@ -16,6 +16,16 @@ test("baseline update keeps a run under results/baselines, named by profile and 
   assert.equal(path, join(root, BASELINES, `ci.${fingerprintId(run.environment)}.json`));
   assert.deepEqual(JSON.parse(readFileSync(path, "utf8")), run);
   assert.match(basename(updateBaseline(root, FIXTURE)), new RegExp(`^${run.workload.name}\\.[0-9a-f]{10}\\.json$`), "profile defaults to the workload's name");
+});
+
+test("a baseline kept in git holds no path of this machine: its command's paths become relative to the checkout", () => {
+  const root = tempDir();
+  const run = JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as RunResult;
+  const withPaths = { ...run, command: ["rtbench", "run", join(root, "workloads/ci.yaml"), "--out", "/var/tmp/elsewhere/runs"] };
+  const source = join(tempDir(), "result.json");
+  writeFileSync(source, JSON.stringify(withPaths));
+  const stored = JSON.parse(readFileSync(updateBaseline(root, source, "ci"), "utf8")) as RunResult;
+  assert.deepEqual(stored.command, ["rtbench", "run", "workloads/ci.yaml", "--out", "runs"]);
 });
 
 test("baseline show names this machine's baseline file for a profile", async () => {
