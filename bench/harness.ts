@@ -1,11 +1,11 @@
 /**
  * bench:harness — is the harness ever what limits a measurement?
  *
- * Runs, in one job on one machine, a minimal hand-written ws pair (the baseline) and
- * rtbench's own ws × inproc and sse × inproc cells at the same stepped rates with the
- * same 100 clients, and prints per setup: the client side's CPU per delivery and the
- * highest rate held with p99 < 50 ms, nothing lost and no load generator saturated,
- * then ratios to the baseline.
+ * Runs, in one job on one machine, per protocol a minimal hand-written pair (the
+ * baseline: bench/minimal-pair.ts) and rtbench's own cell of that transport × inproc,
+ * at the same stepped rates with the same 100 clients, and prints per setup: the client
+ * side's CPU per delivery and the highest rate held with p99 < 50 ms, nothing lost and
+ * no load generator saturated, then ratios to that protocol's baseline.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { decodeHistogram, percentiles } from "../core/histogram.js";
@@ -32,8 +32,12 @@ interface Step {
   note: string;
 }
 
-function child(role: string): ChildProcess {
-  return fork(new URL("./minimal-pair.js", import.meta.url), [role], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+/** The protocols with a minimal pair, and the rtbench transport each is set beside. */
+const PROTOCOLS = ["ws", "sse", "longpoll"] as const;
+type Protocol = (typeof PROTOCOLS)[number];
+
+function child(role: string, protocol: Protocol): ChildProcess {
+  return fork(new URL("./minimal-pair.js", import.meta.url), [role, protocol], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
 function next<T>(c: ChildProcess, kind: string): Promise<T> {
@@ -66,13 +70,13 @@ async function minimalStep(server: ChildProcess, client: ChildProcess, rate: num
   };
 }
 
-async function minimalSeries(): Promise<Step[]> {
-  const server = child("server");
-  const client = child("client");
+async function minimalSeries(protocol: Protocol): Promise<Step[]> {
+  const server = child("server", protocol);
+  const client = child("client", protocol);
   await Promise.all([next(server, "ready"), next(client, "ready")]);
   server.send({ kind: "listen" });
   const { port } = await next<{ port: number }>(server, "listening");
-  client.send({ kind: "connect", url: `ws://127.0.0.1:${port}`, clients: CLIENTS });
+  client.send({ kind: "connect", url: `${protocol === "ws" ? "ws" : "http"}://127.0.0.1:${port}/`, clients: CLIENTS });
   await next(client, "connected");
   const steps: Step[] = [];
   try {
@@ -80,7 +84,7 @@ async function minimalSeries(): Promise<Step[]> {
       client.send({ kind: "report" }); // reset counters before the step
       const step = await minimalStep(server, client, rate);
       steps.push(step);
-      log("minimal ws pair", step);
+      log(`minimal ${protocol} pair`, step);
       if (!holds(step)) break;
     }
   } finally {
@@ -146,23 +150,34 @@ function summarize(steps: Step[]): { maxRate: number; cpuAt: (rate: number) => n
 
 async function main(): Promise<void> {
   process.stdout.write(`bench:harness — ${CLIENTS} clients, ${SIZE} B, ${SECONDS} s per step, rates ×1.5 from ${FIRST_RATE}/s\n`);
-  const baseline = summarize(await minimalSeries());
-  const results: Array<[string, ReturnType<typeof summarize>]> = [];
-  for (const t of ["ws", "sse"]) results.push([t, summarize(await rtbenchSeries(t))]);
+  const rows: Array<{ protocol: Protocol; minimal: ReturnType<typeof summarize>; fleet: ReturnType<typeof summarize> }> = [];
+  for (const protocol of PROTOCOLS) rows.push({ protocol, minimal: summarize(await minimalSeries(protocol)), fleet: summarize(await rtbenchSeries(protocol)) });
 
-  // Compare CPU per delivery at the highest rate every setup held (same load for all).
-  const common = Math.min(baseline.maxRate, ...results.map(([, r]) => r.maxRate));
-  const base = baseline.cpuAt(common);
-  process.stdout.write(`\nminimal ws pair: holds ${baseline.maxRate} msg/s (${baseline.maxRate * CLIENTS} deliveries/s); ` +
-    `client CPU ${base?.toFixed(2) ?? "n/a"} µs/delivery at ${common} msg/s\n`);
-  for (const [t, r] of results) {
-    const cpu = r.cpuAt(common);
-    process.stdout.write(
-      `rtbench ${t} × inproc: holds ${r.maxRate} msg/s (ratio ${(r.maxRate / (baseline.maxRate || 1)).toFixed(2)}, aim ≥ 1); ` +
-        `fleet CPU ${cpu?.toFixed(2) ?? "n/a"} µs/delivery at ${common} msg/s ` +
-        `(ratio ${cpu !== undefined && base ? (cpu / base).toFixed(2) : "n/a"}, aim ≤ 0.5)\n`,
+  // Per protocol, CPU per delivery is compared at the highest rate both its setups held
+  // (the same load for both); where neither held a step, at the first step.
+  const fmt = (v: number | undefined): string => v?.toFixed(2) ?? "n/a";
+  const at = (a: ReturnType<typeof summarize>, b: ReturnType<typeof summarize>): number => Math.min(a.maxRate, b.maxRate) || FIRST_RATE;
+  const lines = [
+    "",
+    "| transport | minimal client holds | fleet holds | ratio (aim ≥ 1) | compared at | minimal µs/delivery | fleet µs/delivery | ratio (aim ≤ 0.8) |",
+    "|---|---|---|---|---|---|---|---|",
+  ];
+  for (const { protocol, minimal, fleet } of rows) {
+    const rate = at(minimal, fleet);
+    const base = minimal.cpuAt(rate);
+    const cpu = fleet.cpuAt(rate);
+    lines.push(
+      `| ${protocol} | ${minimal.maxRate}/s | ${fleet.maxRate}/s | ${minimal.maxRate ? (fleet.maxRate / minimal.maxRate).toFixed(2) : "n/a"} | ${rate}/s | ${fmt(base)} | ${fmt(cpu)} | ${
+        cpu !== undefined && base ? (cpu / base).toFixed(2) : "n/a"
+      } |`,
     );
   }
+  const [ws, sse] = [rows.find((r) => r.protocol === "ws")!, rows.find((r) => r.protocol === "sse")!];
+  const both = at(ws.fleet, sse.fleet);
+  const wsCpu = ws.fleet.cpuAt(both);
+  const sseCpu = sse.fleet.cpuAt(both);
+  lines.push("", `SSE fleet / WebSocket fleet, CPU per delivery at ${both}/s: ${wsCpu && sseCpu !== undefined ? (sseCpu / wsCpu).toFixed(2) : "n/a"} (aim ≤ 1)`);
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 main().then(

@@ -108,3 +108,39 @@ export function readText(
   onMessage(stream, seq, intendedAt, sentAt);
   return true;
 }
+
+/** Decimal digits of buf[start, end) as a number; NaN unless all are digits. */
+function digitBytes(buf: Uint8Array, start: number, end: number): number {
+  if (end <= start) return Number.NaN;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * readText on bytes: the text form read straight off buf[start, end), as a client
+ * that never makes a string of what it receives reads it. Same result, same refusals.
+ */
+export function readTextBytes(
+  buf: Buffer,
+  start: number,
+  end: number,
+  onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
+): boolean {
+  const a = buf.indexOf(44, start);
+  const b = a < 0 ? -1 : buf.indexOf(44, a + 1);
+  const c = b < 0 ? -1 : buf.indexOf(44, b + 1);
+  const d = c < 0 ? -1 : buf.indexOf(44, c + 1);
+  if (d < 0 || d >= end) return false;
+  const stream = digitBytes(buf, start, a);
+  const seq = digitBytes(buf, a + 1, b);
+  const intendedAt = digitBytes(buf, b + 1, c);
+  const sentAt = digitBytes(buf, c + 1, d);
+  if (Number.isNaN(stream + seq + intendedAt + sentAt)) return false;
+  onMessage(stream, seq, intendedAt, sentAt);
+  return true;
+}

@@ -11,7 +11,7 @@
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
+import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,
@@ -135,10 +135,11 @@ function answer(res: ServerResponse, frames: Buffer[], cursor: number): void {
 }
 
 /** Calls onMessage for each envelope line of a poll's body. */
-function readLines(body: string, onMessage: ClientHandlers["onMessage"]): void {
+/** One envelope per line, read off the bytes: no string per answer or per line. */
+function readLines(body: Buffer, onMessage: ClientHandlers["onMessage"]): void {
   let start = 0;
-  for (let nl = body.indexOf("\n"); nl >= 0; nl = body.indexOf("\n", start)) {
-    readText(body.slice(start, nl), onMessage);
+  for (let nl = body.indexOf(10); nl >= 0; nl = body.indexOf(10, start)) {
+    readTextBytes(body, start, nl, onMessage);
     start = nl + 1;
   }
 }
@@ -177,9 +178,8 @@ function poller(long: boolean) {
           return;
         }
         const next = seqParam(res.headers["x-cursor"]);
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("end", () => {
           if (stopped) return;
           if (next !== null) cursor = next;
@@ -187,7 +187,7 @@ function poller(long: boolean) {
             opened = true;
             handlers.onOpen();
           }
-          readLines(body, handlers.onMessage);
+          readLines(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), handlers.onMessage);
           if (long) return poll();
           nextAt += interval;
           timer = setTimeout(poll, Math.max(0, nextAt - Date.now()));
@@ -211,7 +211,7 @@ function poller(long: boolean) {
 
 const codec: Codec = {
   encode: encodeFrame,
-  decode: (frame, onMessage) => readLines(typeof frame === "string" ? frame : frame.toString("utf8"), onMessage),
+  decode: (frame, onMessage) => readLines(typeof frame === "string" ? Buffer.from(frame) : frame, onMessage),
 };
 
 export const longPolling: Transport = {

@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import http2 from "node:http2";
 import tls from "node:tls";
 import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { createParser } from "eventsource-parser";
-import { encodeText, readText, type EnvelopeHeader } from "../core/envelope.js";
+import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
+import { SseByteParser } from "./sse-parser.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,
@@ -151,11 +151,8 @@ function clientSetup(options: ClientOptions, handlers: ClientHandlers) {
   const path = `${SSE_PATH}?topic=${options.topic}`;
   const headers: Record<string, string> = { accept: "text/event-stream" };
   if (options.fromSeq !== undefined && options.fromSeq > 1) headers["last-event-id"] = String(options.fromSeq - 1);
-  const parser = createParser({
-    onEvent(event) {
-      readText(event.data, handlers.onMessage);
-    },
-  });
+  // On bytes: no string per chunk or per event (transports/sse-parser.ts).
+  const parser = new SseByteParser({ onEvent: (data, start, end) => void readTextBytes(data, start, end, handlers.onMessage) });
   return { path, headers, parser, closing: closeReporter(handlers) };
 }
 
@@ -178,8 +175,7 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
     }
     res.socket.setNoDelay(true);
     handlers.onOpen();
-    res.setEncoding("utf8");
-    res.on("data", (chunk: string) => parser.feed(chunk));
+    res.on("data", (chunk: Buffer) => parser.feed(chunk));
     res.on("end", () => closing.report("stream ended"));
     res.on("error", (err) => closing.report(err.message));
   });
@@ -258,8 +254,7 @@ function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConn
       return;
     }
     handlers.onOpen();
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => parser.feed(chunk));
+    stream.on("data", (chunk: Buffer) => parser.feed(chunk));
   });
   stream.on("end", () => closing.report("stream ended"));
   stream.on("error", (err) => closing.report(err.message));
@@ -278,12 +273,12 @@ function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConn
 
 /** One parser, as a client keeps one per connection; a whole event in, so no state carries over. */
 let codecTarget: ClientHandlers["onMessage"] = () => {};
-const codecParser = createParser({ onEvent: (event) => readText(event.data, codecTarget) });
+const codecParser = new SseByteParser({ onEvent: (data, start, end) => void readTextBytes(data, start, end, codecTarget) });
 const codec: Codec = {
   encode: encodeFrame,
   decode(frame, onMessage) {
     codecTarget = onMessage;
-    codecParser.feed(typeof frame === "string" ? frame : frame.toString("utf8"));
+    codecParser.feed(typeof frame === "string" ? Buffer.from(frame) : frame);
   },
 };
 

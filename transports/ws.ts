@@ -1,8 +1,10 @@
 /**
  * WebSocket (RFC 6455) with the `ws` library: one binary frame per message carrying
  * the envelope as-is. Resume: ?from=N asks for messages with seq >= N.
- * Two variants: permessage-deflate off (`ws`, the default of most servers) and on
- * (`ws-deflate`). `bufferutil` speeds masking where it installed.
+ * Three variants: permessage-deflate off (`ws`, the default of most servers) and on
+ * (`ws-deflate`), and `ws-preframed`: the frame built once per message and written to
+ * every socket, the well-known fix for ws framing each send anew (what users of the
+ * library get by default is `ws`). `bufferutil` speeds masking where it installed.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -39,13 +41,20 @@ function wsModule(): typeof import("ws") {
 /** One options object for every send: the fan-out loop allocates nothing per connection. */
 const BINARY = { binary: true } as const;
 
+/** A connection and the socket under it (what a pre-framed broadcast writes to). */
+interface Subscriber {
+  ws: WebSocket;
+  socket: Duplex;
+}
+
 class WsServer implements TransportServer {
   private readonly wss: WebSocketServer;
-  private readonly fanout: StreamFanout<WebSocket, Buffer>;
+  private readonly fanout: StreamFanout<Subscriber, Buffer>;
 
   constructor(
     private readonly options: ServerOptions,
     deflate: boolean,
+    private readonly preframed = false,
   ) {
     this.wss = new (wsModule().WebSocketServer)({ noServer: true, perMessageDeflate: deflate });
     this.fanout = new StreamFanout(options.topics, options.replayCapacity);
@@ -57,8 +66,16 @@ class WsServer implements TransportServer {
 
   broadcast(header: EnvelopeHeader, raw: Buffer): void {
     if (header.stream >= this.options.topics) return;
+    const subscribers = this.fanout.publish(header.stream, header.seq, raw);
+    if (this.preframed) {
+      // One frame for all; without deflate ws writes each send to the socket at once,
+      // so these writes keep their order with the replay's ws.send calls.
+      const frame = serverFrame(raw);
+      for (const s of subscribers) s.socket.write(frame);
+      return;
+    }
     // The envelope is the frame payload: no per-connection copy, only the 2-10 byte header.
-    for (const ws of this.fanout.publish(header.stream, header.seq, raw)) ws.send(raw, BINARY);
+    for (const s of subscribers) s.ws.send(raw, BINARY);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
@@ -71,8 +88,9 @@ class WsServer implements TransportServer {
       return true;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      for (const frame of this.fanout.subscribe(topic, ws, fromSeq)) ws.send(frame, BINARY);
-      ws.on("close", () => this.fanout.unsubscribe(topic, ws));
+      const subscriber: Subscriber = { ws, socket };
+      for (const frame of this.fanout.subscribe(topic, subscriber, fromSeq)) ws.send(frame, BINARY);
+      ws.on("close", () => this.fanout.unsubscribe(topic, subscriber));
       ws.on("error", () => ws.terminate());
     });
     return true;
@@ -83,7 +101,7 @@ class WsServer implements TransportServer {
   }
 
   async close(): Promise<void> {
-    for (const ws of this.fanout.all()) ws.terminate();
+    for (const s of this.fanout.all()) s.ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }
@@ -166,4 +184,15 @@ export const wsDeflate: Transport = {
   load,
   createServer: (options) => new WsServer(options, true),
   connect: connector(true),
+};
+
+export const wsPreframed: Transport = {
+  name: "ws-preframed",
+  summary: "WebSocket with ws for the handshake, each message framed once and written to every socket (permessage-deflate off)",
+  endpoint: `${WS_PATH}?topic=0`,
+  details: { perMessageDeflate: false, preframed: true },
+  codec,
+  load,
+  createServer: (options) => new WsServer(options, false, true),
+  connect: connector(false),
 };
