@@ -75,8 +75,8 @@ export interface Comparison {
 /**
  * The range of the ratios candidate/baseline over every pair of repetitions:
  * [min(candidate) / max(baseline), max(candidate) / min(baseline)]. With three values a
- * side a bootstrap interval is far narrower than the real spread between runs (A/A runs
- * here were called regressions one time in four with it); the range is the most a
+ * side a bootstrap interval is far narrower than the real spread between runs (with it,
+ * one A/A comparison in four was called here, at the CI profile's former 50 clients); the range is the most a
  * handful of repetitions can say, and a call on it needs the two sets apart.
  */
 export function repetitionRange(baseline: readonly number[], candidate: readonly number[]): [number, number] {
