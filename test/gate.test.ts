@@ -156,7 +156,7 @@ const SMALL = ["--transports", "ws", "--brokers", "inproc", "--clients", "30", "
 test("calibration: A/A in one job (A B A B ...) is within noise for every metric", async () => {
   const out = tempDir();
   const tmp = tempDir();
-  const r = await runCli(["ab", ...SMALL, "--repeat", "5", "--out", out], { timeoutMs: 240_000, env: { TMPDIR: tmp } });
+  const r = await runCli(["ab", ...SMALL, "--repeat", "3", "--out", out], { timeoutMs: 240_000, env: { TMPDIR: tmp } });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   assert.deepEqual(readdirSync(tmp).filter((e) => e.startsWith("rtbench-ab-")), [], "the single runs' scratch folder is removed");
   const v = verdicts(r.stdout);
