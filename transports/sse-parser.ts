@@ -142,9 +142,11 @@ export class SseByteParser {
         this.dataEnd = end;
       } else this.moreData.push(LF_BYTE, buf.subarray(value, end));
     } else if (n === 2 && buf[start] === 0x69 && buf[start + 1] === 0x64) {
-      // id: ignored when it holds a NUL, as the standard says
-      const nul = buf.indexOf(0, value);
-      if (nul === -1 || nul >= end) {
+      // id: ignored when it holds a NUL, as the standard says. Only the id's own bytes
+      // are looked at: buf.indexOf would scan to the chunk's end for every event.
+      let nul = false;
+      for (let i = value; i < end && !nul; i++) nul = buf[i] === 0;
+      if (!nul) {
         this.idBuf = buf;
         this.idStart = value;
         this.idEnd = end;
