@@ -52,12 +52,22 @@ export function readBinary(
   buf: Buffer,
   onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
 ): boolean {
-  if (buf.length < HEADER_BYTES) return false;
+  return readBinaryAt(buf, 0, buf.length, onMessage);
+}
+
+/** readBinary of buf[start, end), for a client handed spans of a shared read buffer. */
+export function readBinaryAt(
+  buf: Buffer,
+  start: number,
+  end: number,
+  onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
+): boolean {
+  if (end - start < HEADER_BYTES) return false;
   onMessage(
-    buf.readUInt32LE(Offset.Stream),
-    buf.readDoubleLE(Offset.Seq),
-    buf.readDoubleLE(Offset.IntendedAt),
-    buf.readDoubleLE(Offset.SentAt),
+    buf.readUInt32LE(start + Offset.Stream),
+    buf.readDoubleLE(start + Offset.Seq),
+    buf.readDoubleLE(start + Offset.IntendedAt),
+    buf.readDoubleLE(start + Offset.SentAt),
   );
   return true;
 }
@@ -109,15 +119,25 @@ export function readText(
   return true;
 }
 
-/** Decimal digits of buf[start, end) as a number; NaN unless all are digits. */
-function digitBytes(buf: Uint8Array, start: number, end: number): number {
-  if (end <= start) return Number.NaN;
+/** Where the field read by the last commaField call ended (after its comma). */
+let fieldEnd = 0;
+
+/**
+ * The decimal digits from buf[start] up to the next comma before `end`, as a number;
+ * NaN when there is no such comma, no digit, or anything else in between. Scanned in
+ * JavaScript: a Buffer.indexOf per field costs more than the digits.
+ */
+function commaField(buf: Uint8Array, start: number, end: number): number {
   let n = 0;
-  for (let i = start; i < end; i++) {
-    const d = buf[i]! - 48;
-    if (d < 0 || d > 9) return Number.NaN;
-    n = n * 10 + d;
+  let i = start;
+  for (; i < end; i++) {
+    const c = buf[i]!;
+    if (c === 44) break;
+    if (c < 48 || c > 57) return Number.NaN;
+    n = n * 10 + (c - 48);
   }
+  if (i === end || i === start) return Number.NaN;
+  fieldEnd = i + 1;
   return n;
 }
 
@@ -131,16 +151,14 @@ export function readTextBytes(
   end: number,
   onMessage: (stream: number, seq: number, intendedAt: number, sentAt: number) => void,
 ): boolean {
-  const a = buf.indexOf(44, start);
-  const b = a < 0 ? -1 : buf.indexOf(44, a + 1);
-  const c = b < 0 ? -1 : buf.indexOf(44, b + 1);
-  const d = c < 0 ? -1 : buf.indexOf(44, c + 1);
-  if (d < 0 || d >= end) return false;
-  const stream = digitBytes(buf, start, a);
-  const seq = digitBytes(buf, a + 1, b);
-  const intendedAt = digitBytes(buf, b + 1, c);
-  const sentAt = digitBytes(buf, c + 1, d);
-  if (Number.isNaN(stream + seq + intendedAt + sentAt)) return false;
+  const stream = commaField(buf, start, end);
+  if (Number.isNaN(stream)) return false;
+  const seq = commaField(buf, fieldEnd, end);
+  if (Number.isNaN(seq)) return false;
+  const intendedAt = commaField(buf, fieldEnd, end);
+  if (Number.isNaN(intendedAt)) return false;
+  const sentAt = commaField(buf, fieldEnd, end);
+  if (Number.isNaN(sentAt)) return false;
   onMessage(stream, seq, intendedAt, sentAt);
   return true;
 }

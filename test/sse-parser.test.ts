@@ -1,7 +1,8 @@
 /**
  * The byte-level event-stream parser against eventsource-parser: the same streams,
  * cut into chunks every way that matters (whole, byte by byte, at every split point,
- * seeded random cuts), must give the same events, retries and comments.
+ * seeded random cuts), must give the same events, retries and comments, fed as the
+ * fleet's sockets feed it: from one read buffer reused for every chunk.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -36,7 +37,14 @@ function ours(chunks: Buffer[]): Seen {
     onRetry: (ms) => seen.retries.push(ms),
     onComment: (c) => seen.comments.push(c),
   });
-  for (const c of chunks) parser.feed(c);
+  // As the fleet's sockets feed it: every chunk in one reused buffer, overwritten once
+  // fed, so whatever the parser kept without copying would come out garbled.
+  const shared = Buffer.alloc(64 * 1024);
+  for (const c of chunks) {
+    c.copy(shared);
+    parser.feed(shared.subarray(0, c.length));
+    shared.fill(0x58, 0, c.length);
+  }
   return seen;
 }
 

@@ -8,11 +8,11 @@
  * X-Cursor: the last seq the client now holds, so a client without one learns it.
  * Resume is the cursor itself, served from the relay's bounded replay buffer.
  */
-import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
+import { Http1Connection, type ResponseHead } from "./http1.js";
 import {
   closeReporter,
   seqParam,
@@ -134,67 +134,89 @@ function answer(res: ServerResponse, frames: Buffer[], cursor: number): void {
   res.end(body);
 }
 
-/** Calls onMessage for each envelope line of a poll's body. */
 /** One envelope per line, read off the bytes: no string per answer or per line. */
-function readLines(body: Buffer, onMessage: ClientHandlers["onMessage"]): void {
-  let start = 0;
-  for (let nl = body.indexOf(10); nl >= 0; nl = body.indexOf(10, start)) {
+function readLines(body: Buffer, onMessage: ClientHandlers["onMessage"], from = 0, to = body.length): void {
+  let start = from;
+  while (start < to) {
+    const nl = body.indexOf(10, start);
+    if (nl < 0 || nl >= to) return;
     readTextBytes(body, start, nl, onMessage);
     start = nl + 1;
   }
 }
 
 /**
- * One client: a keep-alive socket of its own (an agent with one socket), a cursor,
- * and a loop of polls: back to back for long polling, on a fixed schedule for short.
+ * One client: a keep-alive connection of its own (the lean client of
+ * transports/http1.ts), a cursor, and a loop of polls: back to back for long polling,
+ * on a fixed schedule for short.
  */
 function poller(long: boolean) {
   return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
     const url = new URL(options.baseUrl);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     const interval = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     const closing = closeReporter(handlers);
     let cursor: number | null = options.fromSeq !== undefined ? options.fromSeq - 1 : null;
     let opened = false;
     let stopped = false;
-    let req: http.ClientRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
     let nextAt = Date.now();
+    const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+    const conn = new Http1Connection(target, (reason) => {
+      stopped = true;
+      closing.report(reason);
+    });
 
     const fail = (reason: string): void => {
       stopped = true;
-      agent.destroy();
+      conn.destroy();
       closing.report(reason);
+    };
+
+    // A body that came whole in one read is read in place (its end follows in the same
+    // read, while the shared buffer still holds it); one spread over reads is copied together.
+    let parts: Buffer[] = [];
+    let length = 0;
+    let whole: Buffer | undefined;
+    let wholeStart = 0;
+    let wholeEnd = 0;
+    let next: number | null = null;
+    let ok = false;
+    const response = {
+      onHead(head: ResponseHead) {
+        ok = head.status === 200 || head.status === 204;
+        if (!ok) return fail(`HTTP ${head.status}`);
+        next = seqParam(head.headers.get("x-cursor"));
+        length = Number(head.headers.get("content-length") ?? -1);
+      },
+      onBody(buf: Buffer, start: number, end: number) {
+        if (!ok) return;
+        if (parts.length === 0 && end - start === length) {
+          whole = buf;
+          wholeStart = start;
+          wholeEnd = end;
+        } else parts.push(Buffer.from(buf.subarray(start, end)));
+      },
+      onEnd() {
+        if (stopped || !ok) return;
+        if (next !== null) cursor = next;
+        if (!opened) {
+          opened = true;
+          handlers.onOpen();
+        }
+        if (whole !== undefined) readLines(whole, handlers.onMessage, wholeStart, wholeEnd);
+        else if (parts.length > 0) readLines(parts.length === 1 ? parts[0]! : Buffer.concat(parts), handlers.onMessage);
+        whole = undefined;
+        parts = [];
+        if (long) return poll();
+        nextAt += interval;
+        timer = setTimeout(poll, Math.max(0, nextAt - Date.now()));
+      },
     };
 
     const poll = (): void => {
       if (stopped) return;
       const wait = !opened || !long ? "&wait=0" : "";
-      const path = `${POLL_PATH}?topic=${options.topic}${cursor === null ? "" : `&after=${cursor}`}${wait}`;
-      req = http.get({ host: url.hostname, port: url.port, path, agent }, (res) => {
-        if (res.statusCode !== 200 && res.statusCode !== 204) {
-          res.resume();
-          fail(`HTTP ${res.statusCode}`);
-          return;
-        }
-        const next = seqParam(res.headers["x-cursor"]);
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          if (stopped) return;
-          if (next !== null) cursor = next;
-          if (!opened) {
-            opened = true;
-            handlers.onOpen();
-          }
-          readLines(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), handlers.onMessage);
-          if (long) return poll();
-          nextAt += interval;
-          timer = setTimeout(poll, Math.max(0, nextAt - Date.now()));
-        });
-        res.on("error", (err) => fail(err.message));
-      });
-      req.on("error", (err) => fail(err.message));
+      conn.get(`${POLL_PATH}?topic=${options.topic}${cursor === null ? "" : `&after=${cursor}`}${wait}`, url.host, NO_HEADERS, response);
     };
     poll();
     return {
@@ -202,12 +224,13 @@ function poller(long: boolean) {
         closing.silence();
         stopped = true;
         clearTimeout(timer);
-        req?.destroy();
-        agent.destroy();
+        conn.destroy();
       },
     };
   };
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = {};
 
 const codec: Codec = {
   encode: encodeFrame,

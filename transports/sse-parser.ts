@@ -62,7 +62,37 @@ export class SseByteParser {
     return this.eventBuf === null || this.eventEnd === this.eventStart ? undefined : this.eventBuf.toString("utf8", this.eventStart, this.eventEnd);
   }
 
+  /**
+   * Feeds received bytes. The caller may reuse chunk's memory once this returns (a
+   * socket's shared read buffer): whatever of it the parser still holds is copied.
+   */
   feed(chunk: Buffer): void {
+    this.parse(chunk);
+    this.detach(chunk.buffer);
+  }
+
+  /** Copies the carried-over spans that lie in `memory`. */
+  private detach(memory: ArrayBufferLike): void {
+    if (this.rest !== null && this.rest.buffer === memory) this.rest = Buffer.from(this.rest);
+    if (this.dataLines > 0 && this.dataBuf.buffer === memory) {
+      this.dataBuf = Buffer.from(this.dataBuf.subarray(this.dataStart, this.dataEnd));
+      this.dataStart = 0;
+      this.dataEnd = this.dataBuf.length;
+    }
+    for (let i = 0; i < this.moreData.length; i++) if (this.moreData[i]!.buffer === memory) this.moreData[i] = Buffer.from(this.moreData[i]!);
+    if (this.idBuf !== null && this.idBuf.buffer === memory) {
+      this.idBuf = Buffer.from(this.idBuf.subarray(this.idStart, this.idEnd));
+      this.idStart = 0;
+      this.idEnd = this.idBuf.length;
+    }
+    if (this.eventBuf !== null && this.eventBuf.buffer === memory) {
+      this.eventBuf = Buffer.from(this.eventBuf.subarray(this.eventStart, this.eventEnd));
+      this.eventStart = 0;
+      this.eventEnd = this.eventBuf.length;
+    }
+  }
+
+  private parse(chunk: Buffer): void {
     let buf = chunk;
     if (this.atStart) {
       const joined = this.rest === null ? buf : Buffer.concat([this.rest, buf]);

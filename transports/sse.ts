@@ -10,6 +10,7 @@ import http2 from "node:http2";
 import tls from "node:tls";
 import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
+import { Http1Connection } from "./http1.js";
 import { SseByteParser } from "./sse-parser.js";
 import { StreamFanout } from "./fanout.js";
 import {
@@ -156,36 +157,36 @@ function clientSetup(options: ClientOptions, handlers: ClientHandlers) {
   return { path, headers, parser, closing: closeReporter(handlers) };
 }
 
+/** The fleet's HTTP/1.1 client: the lean one (transports/http1.ts), reading on the process's shared buffer. */
 function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
   const url = new URL(options.baseUrl);
   const { path, headers, parser, closing } = clientSetup(options, handlers);
-  const req = http.request({
-    host: url.hostname,
-    port: url.port,
-    path,
-    headers,
-    agent: false,
-    localAddress: options.localAddress,
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || 80);
+  const conn = new Http1Connection({ host, port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, (reason) => closing.report(reason));
+  let open = false;
+  conn.get(path, url.host, headers, {
+    onHead: (head) => {
+      if (head.status !== 200) {
+        conn.destroy();
+        closing.report(`HTTP ${head.status}`);
+        return;
+      }
+      open = true;
+      handlers.onOpen();
+    },
+    onBody: (buf, start, end) => {
+      if (open) parser.feed(buf.subarray(start, end));
+    },
+    onEnd: () => {
+      conn.destroy();
+      closing.report("stream ended");
+    },
   });
-  req.on("response", (res) => {
-    if (res.statusCode !== 200) {
-      res.resume();
-      closing.report(`HTTP ${res.statusCode}`);
-      return;
-    }
-    res.socket.setNoDelay(true);
-    handlers.onOpen();
-    res.on("data", (chunk: Buffer) => parser.feed(chunk));
-    res.on("end", () => closing.report("stream ended"));
-    res.on("error", (err) => closing.report(err.message));
-  });
-  req.on("error", (err) => closing.report(err.message));
-  req.on("close", () => closing.report("closed"));
-  req.end();
   return {
     close() {
       closing.silence();
-      req.destroy();
+      conn.destroy();
     },
   };
 }
