@@ -11,8 +11,9 @@ import type { Duplex } from "node:stream";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type WebSocket from "ws";
 import type { WebSocketServer } from "ws";
-import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
+import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
+import { LeanWebSocket } from "./ws-client.js";
 import {
   closeReporter,
   topicFrom,
@@ -106,11 +107,16 @@ class WsServer implements TransportServer {
   }
 }
 
+/**
+ * The fleet's client: without deflate the lean client (transports/ws-client.ts), which
+ * reads frames in place on the process's shared read buffer; with it, ws's client.
+ */
 function connector(deflate: boolean) {
   return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
     const url = new URL(WS_PATH, options.baseUrl.replace(/^http/, "ws"));
     url.searchParams.set("topic", String(options.topic));
     if (options.fromSeq !== undefined) url.searchParams.set("from", String(options.fromSeq));
+    if (!deflate) return connectLean(url, options, handlers);
     const ws = new (wsModule().default)(url, { perMessageDeflate: deflate, localAddress: options.localAddress });
     const closing = closeReporter(handlers);
     ws.on("open", () => handlers.onOpen());
@@ -125,6 +131,24 @@ function connector(deflate: boolean) {
         ws.terminate();
       },
     };
+  };
+}
+
+function connectLean(url: URL, options: ClientOptions, handlers: ClientHandlers): ClientConnection {
+  const closing = closeReporter(handlers);
+  const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+  const ws = new LeanWebSocket(target, `${url.pathname}${url.search}`, {
+    onOpen: () => handlers.onOpen(),
+    onMessage: (data, start, end, binary) => {
+      if (binary) readBinaryAt(data, start, end, handlers.onMessage);
+    },
+    onClose: (reason) => closing.report(reason),
+  });
+  return {
+    close() {
+      closing.silence();
+      ws.terminate();
+    },
   };
 }
 
