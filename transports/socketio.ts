@@ -22,6 +22,7 @@ import {
   type Transport,
   type TransportServer,
 } from "./transport.js";
+import { LeanSocketIo } from "./socketio-client.js";
 
 export const SOCKETIO_PATH = "/socket.io/";
 
@@ -175,8 +176,13 @@ export function createSocketIoServer(options: ServerOptions, variant: Variant, c
   return new SocketIoServer(options, variant, clusterAdapter);
 }
 
+/**
+ * The fleet's client: over websocket the lean one (transports/socketio-client.ts), the
+ * same protocol read on the process's shared buffer; over polling, socket.io-client.
+ */
 export function connector(variant: Variant) {
   return (options: ClientOptions, handlers: ClientHandlers): ClientConnection => {
+    if (variant === "websocket") return connectLean(options, handlers);
     const socket = lib().client.io(options.baseUrl, {
       path: SOCKETIO_PATH,
       transports: [variant],
@@ -200,6 +206,24 @@ export function connector(variant: Variant) {
         socket.disconnect();
       },
     };
+  };
+}
+
+function connectLean(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
+  const url = new URL(options.baseUrl);
+  const closing = closeReporter(handlers);
+  const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
+  const path = `${SOCKETIO_PATH}?topic=${options.topic}&EIO=4&transport=websocket`;
+  const socket = new LeanSocketIo(target, path, options.fromSeq !== undefined ? { from: options.fromSeq } : {}, {
+    onOpen: () => handlers.onOpen(),
+    onMessage: handlers.onMessage,
+    onClose: (reason) => closing.report(reason),
+  });
+  return {
+    close() {
+      closing.silence();
+      socket.terminate();
+    },
   };
 }
 
