@@ -1,7 +1,7 @@
 /**
- * gRPC server streaming with @grpc/grpc-js over cleartext HTTP/2 (h2c). The relay hands
- * each accepted TCP connection to grpc-js, so the bytes on the wire are counted like
- * every other transport's. The service, written out by hand instead of loaded from a
+ * gRPC server streaming over cleartext HTTP/2 (h2c): the relay is a @grpc/grpc-js
+ * server, handed each accepted TCP connection, so the bytes on the wire are counted
+ * like every other transport's; the fleet speaks gRPC's wire protocol on node:http2. The service, written out by hand instead of loaded from a
  * .proto file at run time:
  *
  *   service Relay { rpc Subscribe(SubscribeRequest) returns (stream Event); }
@@ -11,8 +11,9 @@
  * Resume: from_seq > 0 asks for messages with seq >= from_seq from the replay buffer.
  */
 import type * as Grpc from "@grpc/grpc-js";
-import type { Socket } from "node:net";
-import { readBinary, type EnvelopeHeader } from "../core/envelope.js";
+import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
+import net, { type Socket } from "node:net";
+import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import {
   closeReporter,
@@ -170,56 +171,137 @@ class GrpcServer implements TransportServer {
   }
 }
 
-interface PooledChannel {
-  client: Grpc.Client;
+/**
+ * The fleet's client: gRPC's wire protocol spoken on node:http2 directly (the same
+ * HTTP/2 stack grpc-js uses, without its per-message machinery): a POST with
+ * content-type application/grpc, the request as one length-prefixed message, events
+ * read off the DATA bytes as they come, the status from the trailers.
+ */
+interface PooledSession {
+  session: ClientHttp2Session;
   streams: number;
 }
 
-const channels = new Map<string, PooledChannel[]>();
+const sessions = new Map<string, PooledSession[]>();
 
-function channelFor(baseUrl: string): PooledChannel {
-  const target = new URL(baseUrl).host;
-  const pool = channels.get(target) ?? [];
-  channels.set(target, pool);
-  let entry = pool.find((c) => c.streams < GRPC_STREAMS_PER_CHANNEL);
+function sessionFor(baseUrl: string, localAddress: string | undefined): PooledSession {
+  const key = `${baseUrl}|${localAddress ?? ""}`;
+  const pool = sessions.get(key) ?? [];
+  sessions.set(key, pool);
+  let entry = pool.find((p) => p.streams < GRPC_STREAMS_PER_CHANNEL && !p.session.closed && !p.session.destroyed);
   if (!entry) {
-    // A channel of its own per entry: grpc-js otherwise shares one connection per target.
-    const client = new grpc.Client(target, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-    entry = { client, streams: 0 };
-    pool.push(entry);
+    const url = new URL(baseUrl);
+    const session = http2.connect(`http://${url.host}`, {
+      settings: { initialWindowSize: 1 << 20 },
+      createConnection: () => net.connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port), ...(localAddress ? { localAddress } : {}) }).setNoDelay(true),
+    });
+    session.on("error", () => {});
+    const fresh: PooledSession = { session, streams: 0 };
+    session.on("close", () => pool.splice(pool.indexOf(fresh) >>> 0, 1));
+    pool.push(fresh);
+    entry = fresh;
   }
   entry.streams++;
   return entry;
 }
 
+/** gRPC status codes by number, as the spec names them. */
+const STATUS_NAMES = [
+  "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+];
+
+function statusError(headers: IncomingHttpHeaders): string | undefined {
+  const raw = headers["grpc-status"];
+  if (raw === undefined || raw === "0") return undefined;
+  const code = Number(raw);
+  const message = headers["grpc-message"];
+  return `gRPC ${STATUS_NAMES[code] ?? raw}: ${typeof message === "string" ? decodeURIComponent(message) : ""}`;
+}
+
+/** One request message behind gRPC's 5-byte prefix (uncompressed, its length). */
+function lengthPrefixed(message: Buffer): Buffer {
+  const framed = Buffer.allocUnsafe(message.length + 5);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  message.copy(framed, 5);
+  return framed;
+}
+
+/** Reads length-prefixed messages off DATA chunks: in place when whole in one chunk, copied together when not. */
+class MessageReader {
+  private pending: Buffer | null = null;
+
+  constructor(private readonly onMessage: (buf: Buffer, start: number, end: number) => void) {}
+
+  feed(chunk: Buffer): void {
+    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    let at = 0;
+    while (buf.length - at >= 5) {
+      if (buf[at] !== 0) throw new Error("a compressed gRPC message, which was not asked for");
+      const length = buf.readUInt32BE(at + 1);
+      if (buf.length - at - 5 < length) break;
+      this.onMessage(buf, at + 5, at + 5 + length);
+      at += 5 + length;
+    }
+    if (at < buf.length) this.pending = buf.subarray(at);
+  }
+}
+
+/** Event { bytes envelope = 1; } read off buf[start, end). */
+function readEvent(buf: Buffer, start: number, end: number, onMessage: ClientHandlers["onMessage"]): void {
+  if (buf[start] !== 0x0a) throw new Error("Event: expected field 1 (bytes)");
+  const [length, at] = readVarint(buf, start + 1);
+  if (at + length > end) throw new Error("Event: envelope longer than the message");
+  readBinaryAt(buf, at, at + length, onMessage);
+}
+
 function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
-  const entry = channelFor(options.baseUrl);
+  const entry = sessionFor(options.baseUrl, options.localAddress);
   const closing = closeReporter(handlers);
   let released = false;
   const release = (): void => {
     if (released) return;
     released = true;
-    if (--entry.streams > 0) return;
-    // The channel's last stream closes it, so a finished fleet leaves no socket open.
-    const pool = channels.get(new URL(options.baseUrl).host);
-    pool?.splice(pool.indexOf(entry) >>> 0, 1);
-    entry.client.close();
+    // The session's last stream closes it, so a finished fleet leaves no socket open.
+    if (--entry.streams === 0) entry.session.close();
   };
-  const call = entry.client.makeServerStreamRequest(
-    SUBSCRIBE_PATH,
-    encodeRequest,
-    identity,
-    { topic: options.topic, fromSeq: options.fromSeq ?? 0 },
-  );
-  call.on("metadata", () => handlers.onOpen());
-  call.on("data", (event: Buffer) => readBinary(eventEnvelope(event), handlers.onMessage));
-  call.on("error", (err: Grpc.ServiceError) => closing.report(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`));
-  call.on("end", () => closing.report("stream ended"));
-  call.on("close", release);
+  const stream = entry.session.request({ ":method": "POST", ":path": SUBSCRIBE_PATH, "content-type": "application/grpc", te: "trailers" });
+  stream.end(lengthPrefixed(encodeRequest({ topic: options.topic, fromSeq: options.fromSeq ?? 0 })));
+  const reader = new MessageReader((buf, start, end) => readEvent(buf, start, end, handlers.onMessage));
+  const fail = (reason: string): void => {
+    closing.report(reason);
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+  };
+  stream.on("response", (headers) => {
+    if (headers[":status"] !== 200) return fail(`HTTP ${headers[":status"]}`);
+    // A trailers-only response: the call failed before it began.
+    const error = statusError(headers);
+    if (error) return fail(error);
+    handlers.onOpen();
+  });
+  stream.on("data", (chunk: Buffer) => {
+    try {
+      reader.feed(chunk);
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err));
+    }
+  });
+  stream.on("trailers", (trailers) => {
+    const error = statusError(trailers);
+    if (error) closing.report(error);
+  });
+  stream.on("end", () => closing.report("stream ended"));
+  stream.on("error", (err) => closing.report(err.message));
+  stream.on("close", () => {
+    release();
+    closing.report("closed");
+  });
   return {
     close() {
       closing.silence();
-      call.cancel();
+      stream.close(http2.constants.NGHTTP2_CANCEL);
       release();
     },
   };
@@ -240,7 +322,7 @@ const codec: Codec = {
 
 export const grpcStream: Transport = {
   name: "grpc",
-  summary: `gRPC server streaming (@grpc/grpc-js, h2c), up to ${GRPC_STREAMS_PER_CHANNEL} streams per channel, from_seq resume`,
+  summary: `gRPC server streaming (@grpc/grpc-js server, h2c), up to ${GRPC_STREAMS_PER_CHANNEL} streams per channel, from_seq resume`,
   endpoint: SUBSCRIBE_PATH,
   listener: "tcp",
   details: { http: "2", tls: false, streamsPerChannel: GRPC_STREAMS_PER_CHANNEL },
