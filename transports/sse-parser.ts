@@ -15,6 +15,10 @@ const SPACE = 0x20;
 const BOM = [0xef, 0xbb, 0xbf] as const;
 const EMPTY: Buffer = Buffer.alloc(0);
 const LF_BYTE = Buffer.from([LF]);
+/** Bytes scanned in JavaScript for a line's end before Buffer.indexOf takes over. */
+const SHORT_LINE = 24;
+/** "event" and "retry": the longest field names with a meaning. */
+const LONGEST_NAME = 5;
 
 export interface SseByteHandlers {
   /**
@@ -136,6 +140,15 @@ export class SseByteParser {
 
   /** Where the line from `pos` ends (at its CR or LF), or -1 when it does not end in buf. */
   private lineEnd(buf: Buffer, pos: number, crs: boolean): number {
+    // Short lines (blank ones, ids) end within a few bytes: looked for here, since a
+    // Buffer.indexOf call costs more than scanning them; long ones by indexOf.
+    const near = Math.min(buf.length, pos + SHORT_LINE);
+    for (let i = pos; i < near; i++) {
+      const c = buf[i]!;
+      if (c === LF || c === CR) return i;
+    }
+    if (near === buf.length) return -1;
+    pos = near;
     const lf = buf.indexOf(LF, pos);
     if (!crs) return lf;
     const cr = buf.indexOf(CR, pos);
@@ -159,8 +172,12 @@ export class SseByteParser {
       if (this.handlers.onComment) this.handlers.onComment(buf.toString("utf8", buf[start + 1] === SPACE ? start + 2 : start + 1, end));
       return;
     }
-    let colon = buf.indexOf(COLON, start);
-    if (colon === -1 || colon > end) colon = end;
+    // Only data, id, event and retry mean anything: a colon further in than their
+    // length ends a name that is none of them.
+    let colon = start;
+    const near = Math.min(end, start + LONGEST_NAME + 1);
+    while (colon < near && buf[colon] !== COLON) colon++;
+    if (colon === near && near < end) return;
     let value = colon < end ? colon + 1 : end;
     if (value < end && buf[value] === SPACE) value++;
     const n = colon - start;
