@@ -2,13 +2,18 @@
  * The fleet's lean HTTP/1.1 and WebSocket clients against real sockets: servers that
  * write their responses and frames in small slices, so heads, chunk sizes, frame
  * headers and payloads arrive split over reads, through the process's shared read
- * buffer. What the clients hand over must be what was sent.
+ * buffer. What the clients hand over must be what was sent. The lean Socket.IO client
+ * against a real Socket.IO server that pings often.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { test } from "node:test";
 import { Http1Connection, type ResponseHead } from "../transports/http1.js";
+import http from "node:http";
+import { Server as SocketIoServer } from "socket.io";
+import { encodeText } from "../core/envelope.js";
+import { LeanSocketIo } from "../transports/socketio-client.js";
 import { LeanWebSocket } from "../transports/ws-client.js";
 
 /** A TCP server that answers each connection with `respond`, writing in 1-7 byte slices. */
@@ -190,5 +195,45 @@ test("the lean WebSocket client reads fragmented and large messages split over r
     assert.match(masked, /protocol error: a server frame must not be masked/);
   } finally {
     server.close();
+  }
+});
+
+test("the lean Socket.IO client connects with its auth, answers pings, reads events, and reports a refusal and a server disconnect", async () => {
+  const server = http.createServer();
+  // Pings every 100 ms and a 100 ms timeout: a client that did not answer them would be dropped within the test.
+  const io = new SocketIoServer(server, { transports: ["websocket"], pingInterval: 100, pingTimeout: 100 });
+  io.use((socket, next) => next((socket.handshake.auth as { from?: number }).from === 13 ? new Error("refused for the test") : undefined));
+  const auths: unknown[] = [];
+  io.on("connection", (socket) => {
+    auths.push(socket.handshake.auth);
+    setTimeout(() => {
+      socket.emit("m", encodeText({ stream: 2, seq: 5, intendedAt: 1_000_000, sentAt: 1_000_500 }, 64), "offset");
+      socket.emit("other", "ignored");
+      setTimeout(() => socket.disconnect(true), 50);
+    }, 800);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const path = "/socket.io/?topic=0&EIO=4&transport=websocket";
+  try {
+    const seen: string[] = [];
+    await new Promise<void>((resolve) => {
+      new LeanSocketIo({ host: "127.0.0.1", port }, path, { from: 7 }, {
+        onOpen: () => seen.push("open"),
+        onMessage: (stream, seq, intendedAt, sentAt) => seen.push(`m ${stream} ${seq} ${intendedAt} ${sentAt}`),
+        onClose: (reason) => {
+          seen.push(reason);
+          resolve();
+        },
+      });
+    });
+    assert.deepEqual(seen, ["open", "m 2 5 1000000 1000500", "disconnected (io server disconnect)"], "connected through 8 pings, then the event, then the server's disconnect");
+    assert.deepEqual(auths, [{ from: 7 }]);
+    const refused = await new Promise<string>((resolve) => {
+      new LeanSocketIo({ host: "127.0.0.1", port }, path, { from: 13 }, { onOpen: () => resolve("open"), onMessage: () => {}, onClose: resolve });
+    });
+    assert.equal(refused, "refused for the test");
+  } finally {
+    await io.close();
   }
 });
