@@ -5,7 +5,8 @@
  * baseline: bench/minimal-pair.ts) and rtbench's own cell of that transport × inproc,
  * at the same stepped rates with the same 100 clients, and prints per setup: the client
  * side's CPU per delivery and the highest rate held with p99 < 50 ms, nothing lost and
- * no load generator saturated, then ratios to that protocol's baseline.
+ * the client process not saturated (the fleet's guard, applied to both), then ratios
+ * to that protocol's baseline.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { decodeHistogram, percentiles } from "../core/histogram.js";
@@ -13,6 +14,8 @@ import { runCell } from "../harness/runner.js";
 import { getScenario } from "../harness/scenarios/index.js";
 import type { ResourceSample } from "../core/sampler.js";
 import { DEFAULTS, type Workload } from "../harness/workload.js";
+import { GUARD } from "../harness/guard.js";
+import { MINIMAL_PROTOCOLS, minimalUrl, type MinimalProtocol } from "./protocols.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -32,9 +35,11 @@ interface Step {
   note: string;
 }
 
-/** The protocols with a minimal pair, and the rtbench transport each is set beside. */
-const PROTOCOLS = ["ws", "sse", "longpoll"] as const;
-type Protocol = (typeof PROTOCOLS)[number];
+/** The protocols with a minimal pair, each named as the rtbench transport it is set beside (BENCH_TRANSPORTS picks some). */
+const PROTOCOLS: readonly MinimalProtocol[] = process.env.BENCH_TRANSPORTS
+  ? MINIMAL_PROTOCOLS.filter((p) => process.env.BENCH_TRANSPORTS!.split(",").includes(p))
+  : MINIMAL_PROTOCOLS;
+type Protocol = MinimalProtocol;
 
 function child(role: string, protocol: Protocol): ChildProcess {
   return fork(new URL("./minimal-pair.js", import.meta.url), [role, protocol], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -51,22 +56,29 @@ function next<T>(c: ChildProcess, kind: string): Promise<T> {
   });
 }
 
-async function minimalStep(server: ChildProcess, client: ChildProcess, rate: number): Promise<Step> {
-  await next(client, "report").catch(() => undefined);
-  server.send({ kind: "broadcast", rate, seconds: SECONDS, size: SIZE });
+async function minimalStep(server: ChildProcess, client: ChildProcess, rate: number, seconds = SECONDS): Promise<Step> {
+  client.send({ kind: "report" }); // resets the client's counters before the step
+  await next(client, "report");
+  server.send({ kind: "broadcast", rate, seconds, size: SIZE });
   await next(server, "broadcast-done");
+  client.send({ kind: "window-end" });
   await new Promise((r) => setTimeout(r, 500)); // let in-flight messages land
   client.send({ kind: "report" });
-  const r = await next<{ received: number; cpuUs: number; latencyUs: string }>(client, "report");
-  const expected = Math.round(rate * SECONDS) * CLIENTS;
+  const r = await next<{ received: number; cpuUs: number; latencyUs: string; elu: number; loopDelayP99Ms: number }>(client, "report");
+  const expected = Math.round(rate * seconds) * CLIENTS;
+  // The fleet's own guard, applied to the minimal client too: both are held to one rule.
+  const reasons = [
+    ...(r.elu > GUARD.maxFleetElu ? [`event loop busy ${Math.round(r.elu * 100)}% of the time`] : []),
+    ...(r.loopDelayP99Ms > GUARD.maxFleetLoopDelayMs ? [`event-loop delay p99 reached ${r.loopDelayP99Ms.toFixed(0)} ms`] : []),
+  ];
   return {
     rate,
     deliveries: r.received,
     expected,
     p99Us: percentiles(decodeHistogram(r.latencyUs)).p99,
     clientCpuUsPerDelivery: r.received > 0 ? r.cpuUs / r.received : 0,
-    saturated: false,
-    note: "",
+    saturated: reasons.length > 0,
+    note: reasons.length > 0 ? `saturated: ${reasons.join("; ")}` : "",
   };
 }
 
@@ -76,12 +88,13 @@ async function minimalSeries(protocol: Protocol): Promise<Step[]> {
   await Promise.all([next(server, "ready"), next(client, "ready")]);
   server.send({ kind: "listen" });
   const { port } = await next<{ port: number }>(server, "listening");
-  client.send({ kind: "connect", url: `${protocol === "ws" ? "ws" : "http"}://127.0.0.1:${port}/`, clients: CLIENTS });
+  client.send({ kind: "connect", url: minimalUrl(protocol, port), clients: CLIENTS });
   await next(client, "connected");
+  // A warm-up broadcast first, as rtbench's cells have one: the first step is not a cold start.
+  await minimalStep(server, client, FIRST_RATE, 1);
   const steps: Step[] = [];
   try {
     for (let rate = FIRST_RATE; rate <= MAX_RATE; rate = Math.round(rate * 1.5)) {
-      client.send({ kind: "report" }); // reset counters before the step
       const step = await minimalStep(server, client, rate);
       steps.push(step);
       log(`minimal ${protocol} pair`, step);
@@ -172,11 +185,13 @@ async function main(): Promise<void> {
       } |`,
     );
   }
-  const [ws, sse] = [rows.find((r) => r.protocol === "ws")!, rows.find((r) => r.protocol === "sse")!];
-  const both = at(ws.fleet, sse.fleet);
-  const wsCpu = ws.fleet.cpuAt(both);
-  const sseCpu = sse.fleet.cpuAt(both);
-  lines.push("", `SSE fleet / WebSocket fleet, CPU per delivery at ${both}/s: ${wsCpu && sseCpu !== undefined ? (sseCpu / wsCpu).toFixed(2) : "n/a"} (aim ≤ 1)`);
+  const [ws, sse] = [rows.find((r) => r.protocol === "ws"), rows.find((r) => r.protocol === "sse")];
+  if (ws && sse) {
+    const both = at(ws.fleet, sse.fleet);
+    const wsCpu = ws.fleet.cpuAt(both);
+    const sseCpu = sse.fleet.cpuAt(both);
+    lines.push("", `SSE fleet / WebSocket fleet, CPU per delivery at ${both}/s: ${wsCpu && sseCpu !== undefined ? (sseCpu / wsCpu).toFixed(2) : "n/a"} (aim ≤ 1)`);
+  }
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
