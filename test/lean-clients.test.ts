@@ -3,7 +3,9 @@
  * write their responses and frames in small slices, so heads, chunk sizes, frame
  * headers and payloads arrive split over reads, through the process's shared read
  * buffer. What the clients hand over must be what was sent. The lean Socket.IO client
- * against a real Socket.IO server that pings often.
+ * against a real Socket.IO server that pings often; the lean HTTP/2 client against
+ * node's HTTP/2 server, past its flow-control windows, through a ping, a reset and a
+ * GOAWAY.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -13,6 +15,8 @@ import { Http1Connection, type ResponseHead } from "../transports/http1.js";
 import http from "node:http";
 import { Server as SocketIoServer } from "socket.io";
 import { encodeText } from "../core/envelope.js";
+import http2 from "node:http2";
+import { LeanH2Session, readStatus } from "../transports/h2-client.js";
 import { LeanSocketIo } from "../transports/socketio-client.js";
 import { LeanWebSocket } from "../transports/ws-client.js";
 
@@ -235,5 +239,78 @@ test("the lean Socket.IO client connects with its auth, answers pings, reads eve
     assert.equal(refused, "refused for the test");
   } finally {
     await io.close();
+  }
+});
+
+test("HPACK: the :status of a response head, indexed or literal, plain or Huffman-coded", () => {
+  assert.equal(readStatus(Buffer.from([0x88])), 200);
+  assert.equal(readStatus(Buffer.from([0x20, 0x8d])), 404, "after a dynamic table size update to 0");
+  assert.equal(readStatus(Buffer.from([0x48, 0x82, 0x64, 0x02])), 302, "RFC 7541 C.6.1: literal, Huffman-coded");
+  assert.equal(readStatus(Buffer.from([0x08, 0x03, 0x34, 0x30, 0x33])), 403, "literal without indexing, plain");
+  assert.equal(readStatus(Buffer.from([0x0f, 0x04, 0x01, 0x2a])), undefined, "a head that does not open with :status");
+  assert.throws(() => readStatus(Buffer.from([0x3f, 0xe1, 0x1f, 0x88])), /dynamic table size of 4096/);
+  assert.throws(() => readStatus(Buffer.from([0xbe])), /dynamic table index \(62\)/);
+});
+
+// A client that stopped opening windows or answering pings would hang here: failed by the timeout.
+test("the lean HTTP/2 client reads streams past the flow-control windows, answers a ping, and reports a status, a reset and a GOAWAY", { timeout: 20_000 }, async () => {
+  const { generate } = await import("selfsigned");
+  const pem = await generate([{ name: "commonName", value: "localhost" }], { keyType: "ec" });
+  const server = http2.createSecureServer({ key: pem.private, cert: pem.cert });
+  const big = Buffer.alloc(20 * 1024 * 1024, 0x61); // over the 6 MiB stream and 15 MiB connection windows
+  let serverSession: http2.ServerHttp2Session | undefined;
+  server.on("session", (s) => (serverSession = s));
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => {}); // the reset below, and the GOAWAY, end streams with an error
+    const path = headers[":path"];
+    if (path === "/big") {
+      stream.respond({ ":status": 200, "x-asked": String(headers["last-event-id"]) });
+      // In pieces, as the window opens: a 20 MiB write at once is over node's session memory.
+      let at = 0;
+      const more = (): void => {
+        while (at < big.length) {
+          const piece = big.subarray(at, (at += 65_536));
+          if (at >= big.length) return void stream.end(piece);
+          if (!stream.write(piece)) return void stream.once("drain", more);
+        }
+      };
+      more();
+    } else if (path === "/forbidden") {
+      stream.respond({ ":status": 403 });
+      stream.end();
+    } else if (path === "/reset") stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    else stream.respond({ ":status": 200 }); // held open
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  let session: LeanH2Session | undefined;
+  try {
+    let gone = 0;
+    session = new LeanH2Session({ host: "127.0.0.1", port }, () => gone++);
+    const run = (path: string, headers: Array<[string, string]> = []) =>
+      new Promise<{ status: number | undefined; bytes: number; reason: string }>((resolve) => {
+        let status: number | undefined;
+        let bytes = 0;
+        session!.get(`127.0.0.1:${port}`, path, headers, {
+          onResponse: (s) => (status = s),
+          onData: (_b, start, end) => (bytes += end - start),
+          onClose: (reason) => resolve({ status, bytes, reason }),
+        });
+      });
+    const [bigOne, forbidden, reset] = await Promise.all([run("/big", [["last-event-id", "41"]]), run("/forbidden"), run("/reset")]);
+    assert.deepEqual(bigOne, { status: 200, bytes: big.length, reason: "stream ended" });
+    assert.deepEqual(forbidden, { status: 403, bytes: 0, reason: "stream ended" });
+    assert.match(reset.reason, /stream reset by the server \(error 7\)/);
+    const held = run("/held");
+    await new Promise((r) => setTimeout(r, 100));
+    const rtt = await new Promise<number>((resolve, reject) => serverSession!.ping((err, ms) => (err ? reject(err) : resolve(ms))));
+    assert.ok(rtt >= 0, "the ping was answered");
+    serverSession!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+    assert.match((await held).reason, /GOAWAY from the server \(error 0\)/);
+    assert.equal(gone, 1, "the session is gone once");
+  } finally {
+    session?.close();
+    serverSession?.destroy();
+    server.close();
   }
 });

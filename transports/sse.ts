@@ -4,12 +4,10 @@
  * Resume: the client sends Last-Event-ID (the last seq it holds) and the server
  * replays newer frames from its bounded buffer.
  */
-import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import http2 from "node:http2";
-import tls from "node:tls";
-import type { ClientHttp2Session, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
+import { LeanH2Session } from "./h2-client.js";
 import { Http1Connection } from "./http1.js";
 import { SseByteParser } from "./sse-parser.js";
 import { StreamFanout } from "./fanout.js";
@@ -197,76 +195,62 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
  */
 export const H2_STREAMS_PER_SESSION = 100;
 
-interface PooledSession {
-  session: ClientHttp2Session;
-  streams: number;
-}
-
 /** Open sessions per relay and source address, filled up to H2_STREAMS_PER_SESSION each. */
-const h2Pools = new Map<string, PooledSession[]>();
+const h2Pools = new Map<string, LeanH2Session[]>();
 
-function h2Session(baseUrl: string, localAddress: string | undefined): PooledSession {
+function h2Session(baseUrl: string, localAddress: string | undefined): LeanH2Session {
   const key = `${baseUrl}|${localAddress ?? ""}`;
   const pool = h2Pools.get(key) ?? [];
   h2Pools.set(key, pool);
-  let entry = pool.find((p) => p.streams < H2_STREAMS_PER_SESSION && !p.session.closed && !p.session.destroyed);
-  if (!entry) {
+  let session = pool.find((p) => p.usable && p.open < H2_STREAMS_PER_SESSION);
+  if (!session) {
     const url = new URL(baseUrl);
-    const session = http2.connect(baseUrl, {
-      settings: { initialWindowSize: 1 << 20 },
-      // Our own TLS socket, to send small events without Nagle's delay.
-      createConnection: () =>
-        tls
-          .connect({
-            host: url.hostname,
-            port: Number(url.port),
-            ALPNProtocols: ["h2"],
-            // The relay's certificate is made at its start-up, on loopback: nothing to verify it against.
-            rejectUnauthorized: false,
-            ...(localAddress ? { localAddress } : {}),
-          })
-          .setNoDelay(true),
-    });
-    session.on("error", () => {});
-    const fresh: PooledSession = { session, streams: 0 };
-    session.on("close", () => pool.splice(pool.indexOf(fresh) >>> 0, 1));
+    const fresh: LeanH2Session = new LeanH2Session(
+      { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 443), ...(localAddress ? { localAddress } : {}) },
+      () => pool.splice(pool.indexOf(fresh) >>> 0, 1),
+    );
     pool.push(fresh);
-    entry = fresh;
+    session = fresh;
   }
-  entry.streams++;
-  return entry;
+  return session;
 }
 
+/** The fleet's HTTP/2 client: the lean one (transports/h2-client.ts), streams pooled on sessions. */
 function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
   const { path, headers, parser, closing } = clientSetup(options, handlers);
-  const entry = h2Session(options.baseUrl, options.localAddress);
+  const session = h2Session(options.baseUrl, options.localAddress);
+  let open = false;
+  const url = new URL(options.baseUrl);
+  const id = session.get(url.host, path, Object.entries(headers), {
+    onResponse: (status) => {
+      if (status !== 200) {
+        closing.report(`HTTP ${status ?? "response without a :status"}`);
+        session.cancel(id);
+        release();
+        return;
+      }
+      open = true;
+      handlers.onOpen();
+    },
+    onData: (buf, start, end) => {
+      if (open) parser.feed(buf.subarray(start, end));
+    },
+    onClose: (reason) => {
+      release();
+      closing.report(reason);
+    },
+  });
   let released = false;
-  const release = (): void => {
+  // The last stream of a session closes it, so a finished fleet leaves no socket open.
+  function release(): void {
     if (released) return;
     released = true;
-    // The last stream of a session closes it, so a finished fleet leaves no socket open.
-    if (--entry.streams === 0) entry.session.close();
-  };
-  const stream = entry.session.request({ ":path": path, ...headers });
-  stream.on("response", (h) => {
-    if (h[":status"] !== 200) {
-      stream.resume();
-      closing.report(`HTTP ${h[":status"]}`);
-      return;
-    }
-    handlers.onOpen();
-    stream.on("data", (chunk: Buffer) => parser.feed(chunk));
-  });
-  stream.on("end", () => closing.report("stream ended"));
-  stream.on("error", (err) => closing.report(err.message));
-  stream.on("close", () => {
-    release();
-    closing.report("closed");
-  });
+    if (session.open === 0) session.close();
+  }
   return {
     close() {
       closing.silence();
-      stream.close(http2.constants.NGHTTP2_CANCEL);
+      session.cancel(id);
       release();
     },
   };
