@@ -245,7 +245,8 @@ class MessageReader {
       this.onMessage(buf, at + 5, at + 5 + length);
       at += 5 + length;
     }
-    if (at < buf.length) this.pending = buf.subarray(at);
+    // A copy of a partial message, so nothing holds on to the chunk's memory.
+    if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
   }
 }
 
