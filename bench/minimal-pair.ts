@@ -37,6 +37,12 @@ type Command =
 const role = process.argv[2];
 const protocol: MinimalProtocol = MINIMAL_PROTOCOLS.find((p) => p === process.argv[3]) ?? "ws";
 
+/** A text message: the intended send time, a comma, padding up to `size` characters. */
+function textMessage(intended: number, size: number): string {
+  const head = `${intended},`;
+  return `${head}${"x".repeat(Math.max(0, size - head.length))}`;
+}
+
 /** One send to every client: the intended send time travels in the message. */
 type SendAll = (intendedNs: number, size: number) => void;
 
@@ -61,8 +67,7 @@ function serveSse(onListening: (port: number) => void): SendAll {
   });
   server.listen(0, "127.0.0.1", () => onListening((server.address() as { port: number }).port));
   return (intended, size) => {
-    const head = `${intended},`;
-    const frame = `data: ${head}${"x".repeat(Math.max(0, size - head.length))}\n\n`;
+    const frame = `data: ${textMessage(intended, size)}\n\n`;
     for (const res of responses) res.write(frame);
   };
 }
@@ -84,8 +89,7 @@ function serveLongPoll(onListening: (port: number) => void): SendAll {
   server.keepAliveTimeout = 60_000;
   server.listen(0, "127.0.0.1", () => onListening((server.address() as { port: number }).port));
   return (intended, size) => {
-    const head = `${intended},`;
-    lines.push(`${head}${"x".repeat(Math.max(0, size - head.length))}\n`);
+    lines.push(`${textMessage(intended, size)}\n`);
     for (const [res, after] of held) answer(res, after);
     held.clear();
   };
@@ -141,8 +145,7 @@ async function serveSseH2(onListening: (port: number) => void): Promise<SendAll>
   server.on("sessionError", () => {});
   server.listen(0, "127.0.0.1", () => onListening((server.address() as { port: number }).port));
   return (intended, size) => {
-    const head = `${intended},`;
-    const frame = `data: ${head}${"x".repeat(Math.max(0, size - head.length))}\n\n`;
+    const frame = `data: ${textMessage(intended, size)}\n\n`;
     for (const stream of streams) stream.write(frame);
   };
 }
@@ -152,8 +155,7 @@ function serveSocketIo(onListening: (port: number) => void): SendAll {
   const io = new SocketIoServer(server, { transports: ["websocket"] });
   server.listen(0, "127.0.0.1", () => onListening((server.address() as { port: number }).port));
   return (intended, size) => {
-    const head = `${intended},`;
-    io.emit("m", `${head}${"x".repeat(Math.max(0, size - head.length))}`);
+    io.emit("m", textMessage(intended, size));
   };
 }
 
