@@ -67,11 +67,13 @@ export class SseByteParser {
   }
 
   /**
-   * Feeds received bytes. The caller may reuse chunk's memory once this returns (a
-   * socket's shared read buffer): whatever of it the parser still holds is copied.
+   * Feeds received bytes, chunk[start, end) (a span, so a client hands over what it
+   * read without a view per read). The caller may reuse chunk's memory once this
+   * returns (a socket's shared read buffer): whatever of it the parser still holds is
+   * copied.
    */
-  feed(chunk: Buffer): void {
-    this.parse(chunk);
+  feed(chunk: Buffer, start = 0, end = chunk.length): void {
+    this.parse(chunk, start, end);
     this.detach(chunk.buffer);
   }
 
@@ -96,10 +98,11 @@ export class SseByteParser {
     }
   }
 
-  private parse(chunk: Buffer): void {
+  private parse(chunk: Buffer, start: number, limit: number): void {
     let buf = chunk;
+    let pos = start;
     if (this.atStart) {
-      const joined = this.rest === null ? buf : Buffer.concat([this.rest, buf]);
+      const joined = this.rest === null ? buf.subarray(start, limit) : Buffer.concat([this.rest, buf.subarray(start, limit)]);
       // A BOM split over chunks: wait until three bytes are here.
       if (joined.length < BOM.length && BOM.slice(0, joined.length).every((b, i) => joined[i] === b)) {
         this.rest = joined;
@@ -108,58 +111,60 @@ export class SseByteParser {
       this.rest = null;
       this.atStart = false;
       buf = joined[0] === BOM[0] && joined[1] === BOM[1] && joined[2] === BOM[2] ? joined.subarray(3) : joined;
+      pos = 0;
+      limit = buf.length;
     }
-    let pos = 0;
     if (this.afterCr) {
       this.afterCr = false;
-      if (buf[0] === LF) pos = 1;
+      if (pos < limit && buf[pos] === LF) pos++;
     }
-    const crs = buf.indexOf(CR, pos) !== -1;
+    const cr = buf.indexOf(CR, pos);
+    const crs = cr !== -1 && cr < limit;
     if (this.rest !== null) {
       // Finish the carried line first; only that line is copied.
-      const end = this.lineEnd(buf, pos, crs);
+      const end = this.lineEnd(buf, pos, limit, crs);
       if (end === -1) {
-        this.rest = Buffer.concat([this.rest, buf.subarray(pos)]);
+        this.rest = Buffer.concat([this.rest, buf.subarray(pos, limit)]);
         return;
       }
       const line = Buffer.concat([this.rest, buf.subarray(pos, end)]);
       this.rest = null;
       this.line(line, 0, line.length);
-      pos = this.afterLineEnd(buf, end);
+      pos = this.afterLineEnd(buf, end, limit);
     }
-    while (pos < buf.length) {
-      const end = this.lineEnd(buf, pos, crs);
+    while (pos < limit) {
+      const end = this.lineEnd(buf, pos, limit, crs);
       if (end === -1) {
-        this.rest = buf.subarray(pos);
+        this.rest = buf.subarray(pos, limit);
         return;
       }
       this.line(buf, pos, end);
-      pos = this.afterLineEnd(buf, end);
+      pos = this.afterLineEnd(buf, end, limit);
     }
   }
 
-  /** Where the line from `pos` ends (at its CR or LF), or -1 when it does not end in buf. */
-  private lineEnd(buf: Buffer, pos: number, crs: boolean): number {
+  /** Where the line from `pos` ends (at its CR or LF), or -1 when it does not end before `limit`. */
+  private lineEnd(buf: Buffer, pos: number, limit: number, crs: boolean): number {
     // Short lines (blank ones, ids) end within a few bytes: looked for here, since a
     // Buffer.indexOf call costs more than scanning them; long ones by indexOf.
-    const near = Math.min(buf.length, pos + SHORT_LINE);
+    const near = Math.min(limit, pos + SHORT_LINE);
     for (let i = pos; i < near; i++) {
       const c = buf[i]!;
       if (c === LF || c === CR) return i;
     }
-    if (near === buf.length) return -1;
-    pos = near;
-    const lf = buf.indexOf(LF, pos);
+    if (near === limit) return -1;
+    let lf = buf.indexOf(LF, near);
+    if (lf >= limit) lf = -1;
     if (!crs) return lf;
-    const cr = buf.indexOf(CR, pos);
-    if (cr === -1) return lf;
+    const cr = buf.indexOf(CR, near);
+    if (cr === -1 || cr >= limit) return lf;
     return lf === -1 || cr < lf ? cr : lf;
   }
 
   /** The first byte after the line end at `end`: CRLF is one line end, even split over chunks. */
-  private afterLineEnd(buf: Buffer, end: number): number {
+  private afterLineEnd(buf: Buffer, end: number, limit: number): number {
     if (buf[end] !== CR) return end + 1;
-    if (end + 1 === buf.length) {
+    if (end + 1 === limit) {
       this.afterCr = true;
       return end + 1;
     }

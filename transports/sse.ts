@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
 import { LeanH2Session } from "./h2-client.js";
-import { Http1Connection } from "./http1.js";
+import { Http1Connection, targetOf } from "./http1.js";
 import { SseByteParser } from "./sse-parser.js";
 import { StreamFanout } from "./fanout.js";
 import {
@@ -159,9 +159,7 @@ function clientSetup(options: ClientOptions, handlers: ClientHandlers) {
 function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
   const url = new URL(options.baseUrl);
   const { path, headers, parser, closing } = clientSetup(options, handlers);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || 80);
-  const conn = new Http1Connection({ host, port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, (reason) => closing.report(reason));
+  const conn = new Http1Connection(targetOf(url, 80, options.localAddress), (reason) => closing.report(reason));
   let open = false;
   conn.get(path, url.host, headers, {
     onHead: (head) => {
@@ -174,7 +172,7 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
       handlers.onOpen();
     },
     onBody: (buf, start, end) => {
-      if (open) parser.feed(buf.subarray(start, end));
+      if (open) parser.feed(buf, start, end);
     },
     onEnd: () => {
       conn.destroy();
@@ -206,7 +204,7 @@ function h2Session(baseUrl: string, localAddress: string | undefined): LeanH2Ses
   if (!session) {
     const url = new URL(baseUrl);
     const fresh: LeanH2Session = new LeanH2Session(
-      { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 443), ...(localAddress ? { localAddress } : {}) },
+      targetOf(url, 443, localAddress),
       () => pool.splice(pool.indexOf(fresh) >>> 0, 1),
     );
     pool.push(fresh);
@@ -233,7 +231,7 @@ function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConn
       handlers.onOpen();
     },
     onData: (buf, start, end) => {
-      if (open) parser.feed(buf.subarray(start, end));
+      if (open) parser.feed(buf, start, end);
     },
     onClose: (reason) => {
       release();
