@@ -15,6 +15,7 @@ import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from "node:h
 import net, { type Socket } from "node:net";
 import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
+import { targetOf } from "./http1.js";
 import {
   closeReporter,
   type ClientConnection,
@@ -193,7 +194,7 @@ function sessionFor(baseUrl: string, localAddress: string | undefined): PooledSe
     const url = new URL(baseUrl);
     const session = http2.connect(`http://${url.host}`, {
       settings: { initialWindowSize: 1 << 20 },
-      createConnection: () => net.connect({ host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port), ...(localAddress ? { localAddress } : {}) }).setNoDelay(true),
+      createConnection: () => net.connect(targetOf(url, 80, localAddress)).setNoDelay(true),
     });
     session.on("error", () => {});
     const fresh: PooledSession = { session, streams: 0 };
@@ -253,7 +254,16 @@ class MessageReader {
 /** Event { bytes envelope = 1; } read off buf[start, end). */
 function readEvent(buf: Buffer, start: number, end: number, onMessage: ClientHandlers["onMessage"]): void {
   if (buf[start] !== 0x0a) throw new Error("Event: expected field 1 (bytes)");
-  const [length, at] = readVarint(buf, start + 1);
+  // The length's varint read here, not by readVarint: no tuple per delivery.
+  let length = 0;
+  let scale = 1;
+  let at = start + 1;
+  for (; at < end; scale *= 0x80) {
+    const b = buf[at++]!;
+    length += (b & 0x7f) * scale;
+    if (b < 0x80) break;
+  }
+  if (buf[at - 1]! >= 0x80) throw new Error("Event: truncated length");
   if (at + length > end) throw new Error("Event: envelope longer than the message");
   readBinaryAt(buf, at, at + length, onMessage);
 }

@@ -169,13 +169,16 @@ export class LeanH2Session {
         this.credit(id, end - start);
         const stream = this.streams.get(id);
         if (!stream) return; // a stream we cancelled: its remaining frames are dropped
-        const [from, to] = flags & PADDED ? unpad(buf, start, end) : [start, end];
+        // No tuple per frame: this is every delivery's path.
+        const from = flags & PADDED ? start + 1 : start;
+        const to = flags & PADDED ? end - padLength(buf, start, end) : end;
         if (to > from) stream.handlers.onData(buf, from, to);
         if (flags & END_STREAM) this.end(id, "stream ended");
         return;
       }
       case Frame.Headers: {
-        let [from, to] = flags & PADDED ? unpad(buf, start, end) : [start, end];
+        let from = flags & PADDED ? start + 1 : start;
+        const to = flags & PADDED ? end - padLength(buf, start, end) : end;
         if (flags & PRIORITY) from += 5;
         if (from > to) throw new Error("HEADERS shorter than its priority fields");
         const part = buf.subarray(from, to);
@@ -272,11 +275,11 @@ function windowUpdate(id: number, bytes: number): Buffer {
   return frame(Frame.WindowUpdate, 0, id, b);
 }
 
-/** A padded frame's content: after the pad-length byte, before the padding. */
-function unpad(buf: Buffer, start: number, end: number): [number, number] {
+/** A padded frame's padding: its content runs from after the pad-length byte to before it. */
+function padLength(buf: Buffer, start: number, end: number): number {
   const pad = buf[start]!;
   if (start + 1 + pad > end) throw new Error("padding longer than the frame");
-  return [start + 1, end - pad];
+  return pad;
 }
 
 // --- HPACK (RFC 7541), as much as this client needs ---

@@ -21,6 +21,11 @@ export interface RawTarget {
   localAddress?: string;
 }
 
+/** Where a relay's URL points a socket: its host (IPv6 without brackets), its port, the source address. */
+export function targetOf(url: URL, defaultPort: number, localAddress?: string): RawTarget {
+  return { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || defaultPort), ...(localAddress ? { localAddress } : {}) };
+}
+
 export interface RawHandlers {
   onConnect(): void;
   /** buf[start, end): valid during the call only. */

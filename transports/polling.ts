@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
-import { Http1Connection, type ResponseHead } from "./http1.js";
+import { Http1Connection, targetOf, type ResponseHead } from "./http1.js";
 import {
   closeReporter,
   seqParam,
@@ -160,8 +160,7 @@ function poller(long: boolean) {
     let stopped = false;
     let timer: NodeJS.Timeout | undefined;
     let nextAt = Date.now();
-    const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
-    const conn = new Http1Connection(target, (reason) => {
+    const conn = new Http1Connection(targetOf(url, 80, options.localAddress), (reason) => {
       stopped = true;
       closing.report(reason);
     });

@@ -22,6 +22,7 @@ import {
   type Transport,
   type TransportServer,
 } from "./transport.js";
+import { targetOf } from "./http1.js";
 import { LeanSocketIo } from "./socketio-client.js";
 
 export const SOCKETIO_PATH = "/socket.io/";
@@ -212,9 +213,8 @@ export function connector(variant: Variant) {
 function connectLean(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
   const url = new URL(options.baseUrl);
   const closing = closeReporter(handlers);
-  const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
   const path = `${SOCKETIO_PATH}?topic=${options.topic}&EIO=4&transport=websocket`;
-  const socket = new LeanSocketIo(target, path, options.fromSeq !== undefined ? { from: options.fromSeq } : {}, {
+  const socket = new LeanSocketIo(targetOf(url, 80, options.localAddress), path, options.fromSeq !== undefined ? { from: options.fromSeq } : {}, {
     onOpen: () => handlers.onOpen(),
     onMessage: handlers.onMessage,
     onClose: (reason) => closing.report(reason),

@@ -105,15 +105,14 @@ export class LeanWebSocket {
     // The common case: the whole header in this read, read in place.
     let h: Buffer = buf;
     let at = i;
-    const need = (b1: number): number => 2 + ((b1 & 0x7f) === 126 ? 2 : (b1 & 0x7f) === 127 ? 8 : 0);
-    if (this.headerHave > 0 || end - i < 2 || end - i < need(buf[i + 1]!)) {
+    if (this.headerHave > 0 || end - i < 2 || end - i < headerBytes(buf[i + 1]!)) {
       // Split over reads: gather it into this.header.
-      while (i < end && (this.headerHave < 2 || this.headerHave < need(this.header[1]!))) this.header[this.headerHave++] = buf[i++]!;
-      if (this.headerHave < 2 || this.headerHave < need(this.header[1]!)) return i;
+      while (i < end && (this.headerHave < 2 || this.headerHave < headerBytes(this.header[1]!))) this.header[this.headerHave++] = buf[i++]!;
+      if (this.headerHave < 2 || this.headerHave < headerBytes(this.header[1]!)) return i;
       h = this.header;
       at = 0;
       this.headerHave = 0;
-    } else i += need(buf[i + 1]!);
+    } else i += headerBytes(buf[i + 1]!);
     const b0 = h[at]!;
     const b1 = h[at + 1]!;
     if (b0 & 0x70) throw new ProtocolError("reserved bits set without an extension");
@@ -216,6 +215,12 @@ export class LeanWebSocket {
     this.socket.destroy();
     this.handlers.onClose(reason);
   }
+}
+
+/** A server frame header's size, from its second byte: 2, plus the extended length. */
+function headerBytes(b1: number): number {
+  const len7 = b1 & 0x7f;
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0);
 }
 
 class ProtocolError extends Error {

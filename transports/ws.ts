@@ -13,6 +13,7 @@ import type WebSocket from "ws";
 import type { WebSocketServer } from "ws";
 import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
+import { targetOf } from "./http1.js";
 import { LeanWebSocket } from "./ws-client.js";
 import {
   closeReporter,
@@ -136,8 +137,7 @@ function connector(deflate: boolean) {
 
 function connectLean(url: URL, options: ClientOptions, handlers: ClientHandlers): ClientConnection {
   const closing = closeReporter(handlers);
-  const target = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 80), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
-  const ws = new LeanWebSocket(target, `${url.pathname}${url.search}`, {
+  const ws = new LeanWebSocket(targetOf(url, 80, options.localAddress), `${url.pathname}${url.search}`, {
     onOpen: () => handlers.onOpen(),
     onMessage: (data, start, end, binary) => {
       if (binary) readBinaryAt(data, start, end, handlers.onMessage);
