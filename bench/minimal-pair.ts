@@ -25,6 +25,7 @@ import { io as socketIoClient } from "socket.io-client";
 import { WebSocket, WebSocketServer } from "ws";
 import { nowNs } from "../core/clock.js";
 import { createHistogram, encodeHistogram } from "../core/histogram.js";
+import { readSyscallsSoFar } from "../core/sampler.js";
 import { MINIMAL_PROTOCOLS, type MinimalProtocol } from "./protocols.js";
 
 type Command =
@@ -268,6 +269,7 @@ if (role === "server") {
   const latency = createHistogram();
   let received = 0;
   let cpuAtStart = process.cpuUsage();
+  let readsAtStart = readSyscallsSoFar() ?? 0;
   // What the fleet's guard reads, over the broadcast: the loop's utilization, and the
   // worst per-second p99 of its delay (the fleet samples once a second).
   let eluAtStart = performance.eventLoopUtilization();
@@ -289,6 +291,7 @@ if (role === "server") {
       const onOpen = (): void => {
         if (++open === m.clients) {
           cpuAtStart = process.cpuUsage();
+          readsAtStart = readSyscallsSoFar() ?? 0;
           process.send!({ kind: "connected" });
         }
       };
@@ -297,11 +300,21 @@ if (role === "server") {
       windowElu = performance.eventLoopUtilization(eluAtStart).utilization;
     } else if (m.kind === "report") {
       const cpu = process.cpuUsage(cpuAtStart);
-      process.send!({ kind: "report", received, cpuUs: cpu.user + cpu.system, latencyUs: encodeHistogram(latency), elu: windowElu, loopDelayP99Ms: worstDelayP99Ms });
+      const reads = readSyscallsSoFar();
+      process.send!({
+        kind: "report",
+        received,
+        cpuUs: cpu.user + cpu.system,
+        ...(reads !== undefined ? { readSyscalls: reads - readsAtStart } : {}),
+        latencyUs: encodeHistogram(latency),
+        elu: windowElu,
+        loopDelayP99Ms: worstDelayP99Ms,
+      });
       latency.reset();
       received = 0;
       worstDelayP99Ms = 0;
       cpuAtStart = process.cpuUsage();
+      readsAtStart = readSyscallsSoFar() ?? 0;
       eluAtStart = performance.eventLoopUtilization();
     }
   });

@@ -2,6 +2,7 @@
  * Once-a-second resource samples for one role (relay, fleet process): memory, CPU,
  * event-loop utilization and delay. The generator guard reads these.
  */
+import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from "node:perf_hooks";
 import { nowNs } from "./clock.js";
 
@@ -16,8 +17,20 @@ export interface ResourceSample {
   elu: number;
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
+  /** Read system calls over the interval (Linux's /proc/self/io): with deliveries, how many messages each read brought. */
+  readSyscalls?: number;
   /** Relay only: bytes written to client sockets and not yet taken by the kernel (what slow readers leave queued). */
   sendQueueBytes?: number;
+}
+
+/** This process's read system calls so far (Linux), or undefined where /proc/self/io cannot be read. */
+export function readSyscallsSoFar(): number | undefined {
+  try {
+    const m = /^syscr:\s*(\d+)/m.exec(readFileSync("/proc/self/io", "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class Sampler {
@@ -28,6 +41,7 @@ export class Sampler {
   private lastAt = 0;
   private lastCpu = process.cpuUsage();
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
+  private lastReads = readSyscallsSoFar();
 
   constructor(
     private readonly intervalMs = 1000,
@@ -41,6 +55,7 @@ export class Sampler {
     this.lastAt = performance.now();
     this.lastCpu = process.cpuUsage();
     this.lastElu = performance.eventLoopUtilization();
+    this.lastReads = readSyscallsSoFar();
     this.delay.enable();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     this.timer.unref();
@@ -64,6 +79,7 @@ export class Sampler {
     const mem = process.memoryUsage();
     const elapsedUs = (now - this.lastAt) * 1000;
     const cpuUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
+    const reads = readSyscallsSoFar();
     this.samples.push({
       t: (nowNs() - this.originNs) / 1e9,
       rssBytes: mem.rss,
@@ -72,8 +88,10 @@ export class Sampler {
       elu: performance.eventLoopUtilization(elu, this.lastElu).utilization,
       eventLoopDelayP99Ms: this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : 0,
       eventLoopDelayMaxMs: this.delay.count > 0 ? this.delay.max / 1e6 : 0,
+      ...(reads !== undefined && this.lastReads !== undefined ? { readSyscalls: reads - this.lastReads } : {}),
       ...(this.sendQueue ? { sendQueueBytes: this.sendQueue() } : {}),
     });
+    this.lastReads = reads;
     this.delay.reset();
     this.lastAt = now;
     this.lastCpu = cpu;
