@@ -16,9 +16,9 @@ import { brokersCommand } from "./brokers-command.js";
 import { ab, baseline, calibrate, compare } from "./gate-commands.js";
 import { serve } from "./serve.js";
 import { summaryTable } from "./progress.js";
-import { ConfigError, FIELDS, flagName, applyFields, loadWorkload, unusedFieldProblem, type Workload } from "./workload.js";
+import { ConfigError, FIELDS, flagName, applyFields, applyFlags, loadRunPlan, unusedFieldProblem, type Workload } from "./workload.js";
 import { outDirProblem, RunReadError } from "../results/store.js";
-import { writeReport } from "../reports/report.js";
+import { MergeError, writeReport } from "../reports/report.js";
 import { BASELINES, compareFiles, GateInputError } from "./gate.js";
 
 const HELP = `rtbench ${VERSION}: measured latency, throughput and loss for real-time transports and brokers
@@ -27,8 +27,10 @@ Usage:
   rtbench run [workload.yaml] [flags]   run every transport × broker cell of a workload
   rtbench list                          transports, brokers, scenarios and workloads
   rtbench serve [flags]                 a relay and producer in the foreground, for curl -N or a browser
-  rtbench report [run dir] [--out DIR] [--baseline RUN]
-                                        the HTML report of a run (default: the latest in results/runs)
+  rtbench report [RUN ...] [--out DIR] [--baseline RUN] [--force]
+                                        the HTML report of a run (default: the latest in results/runs);
+                                        several runs of one environment merge into one page (--force: of
+                                        different environments)
   rtbench compare <baseline> <candidate> [--format md|json] [--force] [--allow-missing] [--noise-floor p99=25%,...]
                                         the regression gate: exit 1 on a regression (a cell the baseline
                                         measured that failed or is missing in the candidate is one,
@@ -82,8 +84,7 @@ async function run(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
   const file = positionals[0] ?? DEFAULT_WORKLOAD;
-  const loaded = loadWorkload(file);
-  let workload: Workload = loaded.workload;
+  const { plan, loaded, suite } = loadRunPlan(file);
   const flags: Record<string, unknown> = {};
   for (const f of FIELDS) {
     const v = values[flagName(f.key)];
@@ -93,25 +94,29 @@ async function run(args: string[]): Promise<number> {
     if (flags.repetitions !== undefined) throw new UsageError("rtbench run: give --repeat or --repetitions, not both");
     flags.repetitions = values.repeat;
   }
-  workload = applyFields(workload, flags, (key) => `flag --${flagName(key)}`, true);
-  const unused = unusedFieldProblem(workload, [
-    ...loaded.given.map((key) => ({ key, where: file })),
-    ...Object.keys(flags).map((key) => ({ key, where: `flag --${flagName(key)}` })),
-  ]);
-  if (unused) throw new UsageError(`rtbench run: ${unused}`);
+  const parts = applyFlags(loaded, flags, suite);
   const outDir = outDirOf(values.out, "run");
-  const scenario = getScenario(workload.scenario);
-  const own = scenario.check?.(workload, (line) => process.stderr.write(`rtbench: ${line}\n`));
-  if (own) throw new UsageError(`rtbench run: ${own}`);
-  if (!scenario.sizesItsOwnSteps) {
-    const problem = connectionPlanProblem({ clients: workload.clients, fleetProcesses: fleetProcessesFor(workload), relays: workload.relays });
-    if (problem) throw new UsageError(`rtbench run: ${problem}`);
+  for (const { workload, given } of parts) {
+    const where = suite ? `part "${workload.name}": ` : "";
+    const unused = unusedFieldProblem(workload, given);
+    if (unused) throw new UsageError(`rtbench run: ${unused}`);
+    const scenario = getScenario(workload.scenario);
+    const own = scenario.check?.(workload, (line) => process.stderr.write(`rtbench: ${where}${line}\n`));
+    if (own) throw new UsageError(`rtbench run: ${where}${own}`);
+    if (!scenario.sizesItsOwnSteps) {
+      const problem = connectionPlanProblem({ clients: workload.clients, fleetProcesses: fleetProcessesFor(workload), relays: workload.relays });
+      if (problem) throw new UsageError(`rtbench run: ${where}${problem}`);
+    }
   }
+  // A suite's own record takes the flags every part took (its name, repetitions, ...).
+  const common = Object.fromEntries(Object.entries(flags).filter(([key]) => !FIELDS.find((f) => f.key === key)?.scenarios));
+  const workload: Workload = suite ? applyFields(plan.workload, common, (key) => `flag --${flagName(key)}`, true) : parts[0]!.workload;
   const external = brokerUrls(values["broker-url"]);
   let outcome: Awaited<ReturnType<typeof runMatrix>>;
   try {
     outcome = await runMatrix({
       workload,
+      ...(suite ? { parts: parts.map((p) => p.workload) } : {}),
       external,
       outDir,
       command: ["rtbench", "run", ...args],
@@ -143,26 +148,34 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function report(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" } }, "report");
-  if (positionals.length > 1) throw new UsageError(`rtbench report: expected at most one run folder, got ${positionals.join(" ")}`);
-  let runDir = positionals[0];
-  if (runDir === undefined) {
+  const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" }, force: { type: "boolean" } }, "report");
+  let runDirs = positionals;
+  if (runDirs.length === 0) {
     const runs = existsSync("results/runs") ? readdirSync("results/runs").filter((d) => existsSync(resolve("results/runs", d, "result.json"))).sort() : [];
     if (runs.length === 0) throw new UsageError("rtbench report: no run folder given and none in results/runs (run rtbench run first)");
-    runDir = resolve("results/runs", runs.at(-1)!);
+    runDirs = [resolve("results/runs", runs.at(-1)!)];
   }
-  if (!existsSync(resolve(runDir, "result.json"))) {
-    throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
+  for (const runDir of runDirs) {
+    if (!existsSync(resolve(runDir, "result.json"))) throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
   }
+  if (values.baseline !== undefined && runDirs.length > 1) throw new UsageError("rtbench report: --baseline compares one run with it: give one run folder");
+  const runDir = runDirs[0]!;
   const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false, baselines: join(ROOT, BASELINES) }) : undefined;
   const reportsDir = typeof values.out === "string" ? values.out : "reports";
   const outProblem = outDirProblem(reportsDir);
   if (outProblem) throw new UsageError(`rtbench report: flag --out: ${outProblem}`);
-  const { index, model } = await writeReport(resolve(runDir), resolve(reportsDir), comparison);
+  let written: Awaited<ReturnType<typeof writeReport>>;
+  try {
+    written = await writeReport(runDirs.map((d) => resolve(d)), resolve(reportsDir), comparison, { force: values.force === true });
+  } catch (err) {
+    if (err instanceof MergeError) throw new UsageError(`rtbench report: ${err.message}`);
+    throw err;
+  }
+  const { index, model } = written;
   const v = model.verdicts;
   process.stdout.write(
     `report: ${relative(process.cwd(), index) || index}\n` +
-      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["not testable"]} not testable\n` +
+      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["unavailable here"]} unavailable here, ${v["not testable"]} not testable\n` +
       (comparison ? `compared with ${values.baseline}: ${comparison.regressions} regression(s)\n` : ""),
   );
   return 0;

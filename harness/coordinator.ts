@@ -21,7 +21,10 @@ import { getScenario } from "./scenarios/index.js";
 import type { CellSpec } from "./scenarios/scenario.js";
 
 export interface MatrixOptions {
+  /** The run's workload; for a suite, its name and shared fields. */
   workload: Workload;
+  /** A suite's parts, run one after the other into the one run; absent: the workload alone. */
+  parts?: readonly Workload[];
   /** --broker-url: brokers on servers the user runs. */
   external: Readonly<Record<string, string>>;
   outDir: string;
@@ -48,10 +51,11 @@ export interface MatrixOutcome {
 export class RecordError extends Error {}
 
 export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
-  const w = o.workload;
-  const scenario = getScenario(w.scenario);
-  // Repetitions go round the whole matrix (1: a b c, 2: a b c, ...), so drift on the machine hits every cell alike.
-  const cells = Array.from({ length: w.repetitions }, (_, r) => w.transports.flatMap((t) => w.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1 })))).flat();
+  const parts = o.parts ?? [o.workload];
+  // Repetitions go round a workload's whole matrix (1: a b c, 2: a b c, ...), so drift on the machine hits every cell alike.
+  const cells = parts.flatMap((w) =>
+    Array.from({ length: w.repetitions }, (_, r) => w.transports.flatMap((t) => w.brokers.map((b) => ({ transport: t, broker: b, repetition: r + 1, w })))).flat(),
+  );
   // Servers and folders of an earlier run that was killed outright go before this one starts anything.
   reapStaleRuns();
   // Brokers first: their servers start before any cell, and their versions go in the run's metadata.
@@ -62,8 +66,9 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
   };
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, early);
   // Socket.IO adapter transports also need the Redis server their relays talk through.
-  const adapterBrokers = w.transports.flatMap((t) => getTransport(t).adapterBroker ?? []);
-  const resolved = new Map(await Promise.all([...new Set([...w.brokers, ...adapterBrokers])].map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  const adapterBrokers = parts.flatMap((w) => w.transports.flatMap((t) => getTransport(t).adapterBroker ?? []));
+  const wanted = new Set([...parts.flatMap((w) => w.brokers), ...adapterBrokers]);
+  const resolved = new Map(await Promise.all([...wanted].map(async (b) => [b, await brokerServers.resolve(b)] as const)));
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, early);
   let store: RunStore;
   try {
@@ -74,7 +79,12 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
   }
   const shown = relative(process.cwd(), store.dir) || store.dir;
   logToRunFolder(store.dir);
-  o.log(`${cells.length} cell(s) of "${w.name}": ${w.clients} clients, ${w.rate} msg/s, ${w.duration}s (+${w.warmup}s warm-up) each → ${shown}`);
+  const w = o.workload;
+  o.log(
+    o.parts
+      ? `${cells.length} cell(s) of the suite "${w.name}" (${o.parts.map((p) => `${p.name}: ${p.scenario}`).join(", ")}), about ${formatDuration(cells.reduce((sum, c) => sum + estimatedSeconds(c.w), 0))} → ${shown}`
+      : `${cells.length} cell(s) of "${w.name}": ${w.clients} clients, ${w.rate} msg/s, ${w.duration}s (+${w.warmup}s warm-up) each → ${shown}`,
+  );
 
   let interrupted = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -88,16 +98,22 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => stop(signal));
 
   const progress = new Progress();
+  const eta = new Eta(cells.map((c) => estimatedSeconds(c.w)));
   for (const [i, c] of cells.entries()) {
-    const prefix = `[${i + 1}/${cells.length}] ${c.transport} × ${c.broker} ${w.scenario}` + (w.repetitions > 1 ? ` rep ${c.repetition}` : "");
+    const cw = c.w;
+    const scenario = getScenario(cw.scenario);
+    const prefix =
+      `[${i + 1}/${cells.length}${eta.text(i)}] ${c.transport} × ${c.broker} ${cw.scenario}` + (o.parts ? ` (${cw.name})` : "") + (cw.repetitions > 1 ? ` rep ${c.repetition}` : "");
     const r = resolved.get(c.broker)!;
     const owned = r.ok ? brokerServers.ownedServer(c.broker) : undefined;
     // A Socket.IO adapter transport's relays talk through a Redis server of their own.
     const adapterBroker = getTransport(c.transport).adapterBroker;
     const adapter = adapterBroker ? resolved.get(adapterBroker)! : undefined;
     const spec: CellSpec = {
-      ...c,
-      workload: w,
+      transport: c.transport,
+      broker: c.broker,
+      repetition: c.repetition,
+      workload: cw,
       scenario,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
       ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
@@ -107,9 +123,10 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
       ? `${c.broker} is unavailable: ${r.reason}`
       : adapter && !adapter.ok
         ? `${c.transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}`
-        : pairingProblem(c.transport, c.broker, w, { ownsBrokerServer: owned !== undefined });
+        : pairingProblem(c.transport, c.broker, cw, { ownsBrokerServer: owned !== undefined });
     const cell = problem ? unavailableCell(spec, problem) : await runOne(spec, prefix, progress, o.channels ?? forkChannel);
     if (interrupted) break;
+    eta.finished(i, !problem);
     const written = store.addCell(cell);
     progress.done(prefix, cell);
     // A result that cannot be written (a full disk, a read-only file system): stop here, keep what was measured in memory.
@@ -119,6 +136,44 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
   setChildLog(undefined);
   await brokerServers.stopOwned();
   return { store, planned: cells.length, shown };
+}
+
+/**
+ * A cell's wall time before it runs, for the progress line: its warm-up, window and
+ * drain plus a few seconds of processes starting, times the steps its scenario takes.
+ */
+function estimatedSeconds(w: Workload): number {
+  const steps = getScenario(w.scenario).estimatedSteps?.(w) ?? 1;
+  return steps * (w.warmup + w.duration + w.drain / 2 + 4);
+}
+
+/**
+ * Time left: the estimates of the cells to come, scaled by how the finished cells
+ * compared with theirs; elapsed is the wall time since the first cell started.
+ */
+class Eta {
+  private readonly startedAt = Date.now();
+  private estimatedDone = 0;
+
+  constructor(private readonly estimates: readonly number[]) {}
+
+  /** A cell ended; one that never ran (unavailable) took none of the time its estimate said. */
+  finished(i: number, ran: boolean): void {
+    if (ran) this.estimatedDone += this.estimates[i]!;
+  }
+
+  text(i: number): string {
+    if (this.estimates.length < 2) return "";
+    const elapsedS = (Date.now() - this.startedAt) / 1000;
+    const left = this.estimates.slice(i).reduce((a, b) => a + b, 0);
+    const scale = this.estimatedDone > 0 ? elapsedS / this.estimatedDone : 1;
+    return `, ${formatDuration(elapsedS)} elapsed, ~${formatDuration(left * scale)} left`;
+  }
+}
+
+function formatDuration(s: number): string {
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`;
 }
 
 /** One cell through its scenario, its phases and progress on the progress line. */
@@ -147,6 +202,7 @@ function runMeta(o: MatrixOptions, resolved: ReadonlyMap<string, Resolved>): Run
     rtbenchVersion: o.version,
     command: o.command,
     workload: o.workload,
+    ...(o.parts ? { parts: [...o.parts] } : {}),
     environment: describeEnvironment(brokerVersions),
     ...(relayBurnUs() > 0 || relayMaxConnections() > 0
       ? {

@@ -3,6 +3,7 @@
  * validation, the flags and the help text, so they cannot drift apart.
  */
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { Workload } from "../results/schema.js";
 import { parse as parseYaml } from "yaml";
 import { HEADER_BYTES } from "../core/envelope.js";
@@ -225,6 +226,114 @@ export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ ke
 
 /** A workload file, validated, and the fields it gave (so a field its scenario ignores can be refused). */
 export function loadWorkload(path: string): { workload: Workload; given: string[] } {
+  const doc = readMapping(path);
+  if ("suite" in doc) throw new FileError(path, 'a suite ("suite:" lists workloads): run it with rtbench run, or name one of its parts\' files here');
+  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  return { workload: applyFields({ ...DEFAULTS, name }, doc, () => path, false), given: Object.keys(doc) };
+}
+
+/** A field given, and where (a file, a suite's entry, a flag): the unused-field check names it. */
+export interface Given {
+  key: string;
+  where: string;
+}
+
+/** What `rtbench run` runs from a file: one workload, or a suite of them. */
+export interface RunPlan {
+  /** The run's own workload: a plain file's, or a suite's name and shared fields. */
+  workload: Workload;
+  /** A suite's parts in order, each a scenario with its own fields; absent for a plain workload. */
+  parts?: Workload[];
+}
+
+/** What a plan read: per workload to run, the fields given and where. */
+interface Loaded {
+  workload: Workload;
+  given: Given[];
+}
+
+/**
+ * A workload file, or a suite: a file whose `suite:` lists workloads, each a mapping of
+ * fields, or `include: other.yaml` (a path from the suite's folder) with fields over
+ * that file's. A suite's other top-level fields are shared by every part; a part's own
+ * win over an included file's, which win over the shared ones. A shared field that only
+ * some scenarios read goes to the parts that read them.
+ */
+export function loadRunPlan(path: string): { plan: RunPlan; loaded: Loaded[]; suite: boolean } {
+  const doc = readMapping(path);
+  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  if (!("suite" in doc)) {
+    const workload = applyFields({ ...DEFAULTS, name }, doc, () => path, false);
+    return { plan: { workload }, loaded: [{ workload, given: Object.keys(doc).map((key) => ({ key, where: path })) }], suite: false };
+  }
+  const { suite, ...shared } = doc;
+  if (!Array.isArray(suite) || suite.length === 0) throw new FileError(path, 'field "suite": expected a list of workloads (mappings of fields, or include: file.yaml)');
+  const sharedGiven = Object.keys(shared).filter((k) => k !== "name");
+  const suiteWorkload = applyFields({ ...DEFAULTS, name }, shared, () => path, false);
+  const loaded = suite.map((entry: unknown, i): Loaded => {
+    const at = `${path}: suite[${i}]`;
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) throw new FileError(at, "expected a mapping of workload fields, or include: file.yaml");
+    const { include, ...own } = entry as Record<string, unknown>;
+    let included: Record<string, unknown> = {};
+    let includedFrom = "";
+    if (include !== undefined) {
+      if (typeof include !== "string" || include.trim() === "") throw new FileError(at, `field "include": expected the path of a workload file, got ${show(include)}`);
+      includedFrom = resolve(dirname(path), include);
+      included = readMapping(includedFrom);
+      if ("suite" in included) throw new FileError(at, `field "include": ${include} is a suite itself; a suite includes workloads, not suites`);
+    }
+    const partName = typeof own.name === "string" ? own.name : typeof included.name === "string" ? included.name : include !== undefined ? String(include).replace(/^.*\//, "").replace(/\.ya?ml$/, "") : undefined;
+    const scenario = own.scenario ?? included.scenario ?? shared.scenario ?? DEFAULTS.scenario;
+    // A shared field the part's scenario does not read stays out of that part.
+    const reads = (key: string): boolean => {
+      const spec = byKey.get(key);
+      return !spec?.scenarios || spec.scenarios.includes(String(scenario));
+    };
+    const sharedHere = Object.fromEntries(Object.entries(shared).filter(([k]) => k !== "name" && reads(k)));
+    const raw = { ...sharedHere, ...included, ...own, name: partName ?? `${String(scenario)}-${i + 1}` };
+    const where = (key: string): string => (key in own ? at : key in included ? includedFrom : path);
+    const workload = applyFields({ ...DEFAULTS }, raw, where, false);
+    const given = [...Object.keys(included).map((key) => ({ key, where: includedFrom })), ...Object.keys(own).map((key) => ({ key, where: at }))];
+    return { workload, given };
+  });
+  for (const key of sharedGiven) {
+    const spec = byKey.get(key);
+    if (spec?.scenarios && !loaded.some((l) => spec.scenarios!.includes(l.workload.scenario))) {
+      throw new FileError(path, `field "${key}": only the ${spec.scenarios.join(" and ")} scenario${spec.scenarios.length > 1 ? "s read" : " reads"} it, and no part of this suite runs ${spec.scenarios.length > 1 ? "them" : "it"}`);
+    }
+  }
+  const seen = new Map<string, number>();
+  loaded.forEach((l, i) => {
+    const before = seen.get(l.workload.name);
+    if (before !== undefined) throw new FileError(`${path}: suite[${i}]`, `field "name": "${l.workload.name}" is already the name of suite[${before}]; give each part its own name`);
+    seen.set(l.workload.name, i);
+  });
+  return { plan: { workload: suiteWorkload, parts: loaded.map((l) => l.workload) }, loaded, suite: true };
+}
+
+/**
+ * Flags over a plan: over a plain workload as given; over a suite, to every part, a
+ * scenario's own field only to the parts of that scenario (refused when there is none),
+ * and never --scenario (each part names its own).
+ */
+export function applyFlags(loaded: readonly Loaded[], flags: Record<string, unknown>, suite: boolean): Loaded[] {
+  const where = (key: string): string => `flag --${flagName(key)}`;
+  if (!suite) return loaded.map((l) => ({ workload: applyFields(l.workload, flags, where, true), given: [...l.given, ...Object.keys(flags).map((key) => ({ key, where: where(key) }))] }));
+  if (flags.scenario !== undefined) throw new ConfigError(where("scenario"), "scenario", "no --scenario for a suite (each of its parts names its scenario)", flags.scenario);
+  for (const key of Object.keys(flags)) {
+    const spec = byKey.get(key);
+    if (spec?.scenarios && !loaded.some((l) => spec.scenarios!.includes(l.workload.scenario))) {
+      throw new ConfigError(where(key), key, `a flag for a part of this suite, but only the ${spec.scenarios.join(" and ")} scenario reads it and no part runs it`, flags[key]);
+    }
+  }
+  return loaded.map((l) => {
+    const mine = Object.fromEntries(Object.entries(flags).filter(([key]) => key !== "name" && (!byKey.get(key)?.scenarios || byKey.get(key)!.scenarios!.includes(l.workload.scenario))));
+    return { workload: applyFields(l.workload, mine, where, true), given: [...l.given, ...Object.keys(mine).map((key) => ({ key, where: where(key) }))] };
+  });
+}
+
+/** A YAML file whose top level is a mapping. */
+function readMapping(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -240,8 +349,7 @@ export function loadWorkload(path: string): { workload: Workload; given: string[
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new FileError(path, "expected a mapping of workload fields at the top level");
   }
-  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
-  return { workload: applyFields({ ...DEFAULTS, name }, doc as Record<string, unknown>, () => path, false), given: Object.keys(doc) };
+  return doc as Record<string, unknown>;
 }
 
 export class FileError extends Error {

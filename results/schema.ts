@@ -86,7 +86,10 @@ export interface RunMeta {
   gitDirty: boolean | null;
   rtbenchVersion: string;
   command: string[];
+  /** The workload run; for a suite, its name and the fields its parts share. */
   workload: Workload;
+  /** A suite's parts (each a scenario with its own fields), run in this order into this run; absent for one workload. */
+  parts?: Workload[];
   environment: Environment;
   /** Present when a test-only fault was injected (RTBENCH_TEST_RELAY_BURN_US, RTBENCH_TEST_RELAY_MAX_CONNECTIONS): never a real figure. */
   injected?: { relayBurnUsPerMessage?: number; relayMaxConnections?: number };

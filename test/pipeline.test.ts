@@ -4,6 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunResult } from "../results/schema.js";
 import { decodeHistogram } from "../core/histogram.js";
 import { readOnlyRun, rtbenchChildren, runCli, tempDir } from "./helpers.js";
 
@@ -109,4 +112,34 @@ test("every transport delivers everything, with idle memory and bytes on the wir
   // A short poll every 200 ms: the wait shows in the latency, as it does for users.
   assert.ok(byName.get("shortpoll")!.latencyUs.p50 > 20_000, `shortpoll p50 ${byName.get("shortpoll")!.latencyUs.p50} µs`);
   assert.deepEqual(await rtbenchChildren(), [], "no child process is left running");
+});
+
+test("a suite runs its parts into one run folder, with an overall progress line, and the report reads them all", async () => {
+  const dir = tempDir();
+  const file = join(dir, "two.yaml");
+  writeFileSync(
+    file,
+    [
+      "name: two",
+      "clients: 2",
+      "rate: 20",
+      "warmup: 0",
+      "drain: 2",
+      "suite:",
+      "  - { name: plain, scenario: steady, transports: [ws], brokers: [inproc], duration: 0.5 }",
+      "  - { name: order, scenario: ordering, transports: [sse, direct], brokers: [inproc], duration: 0.5 }",
+    ].join("\n"),
+  );
+  const out = join(dir, "runs");
+  const r = await runCli(["run", file, "--out", out, "--report"], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /3 cell\(s\) of the suite "two" \(plain: steady, order: ordering\)/);
+  assert.match(r.stderr, /\[2\/3, \d+s elapsed, ~\d+s left\] sse × inproc ordering \(order\)/);
+  const [id] = readdirSync(out);
+  const run = JSON.parse(readFileSync(join(out, id!, "result.json"), "utf8")) as RunResult;
+  assert.deepEqual(run.parts!.map((p) => [p.name, p.scenario, p.duration]), [["plain", "steady", 0.5], ["order", "ordering", 0.5]]);
+  assert.deepEqual(run.cells.map((c) => `${c.transport} ${c.scenario} ${c.status}`), ["ws steady ok", "sse ordering ok", "direct ordering unavailable"]);
+  const html = readFileSync(join(dir, "reports", id!, "index.html"), "utf8");
+  assert.match(html, /the suite <b>two<\/b>/);
+  assert.match(html, /<b>order<\/b>: ordering/);
 });

@@ -3,7 +3,7 @@ import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { transports } from "../harness/registry.js";
-import { applyFields, DEFAULTS, loadWorkloadFile } from "../harness/workload.js";
+import { applyFields, applyFlags, DEFAULTS, loadRunPlan, loadWorkloadFile } from "../harness/workload.js";
 import { ROOT, runCli, tempDir } from "./helpers.js";
 
 function writeWorkload(text: string): string {
@@ -84,4 +84,56 @@ test("rtbench list and help describe what is available", async () => {
   const unknown = await runCli(["frobnicate"]);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
+});
+
+test("a suite lists workloads: shared fields, includes and each part's own, in that order of precedence", () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "base.yaml"), "name: base\nscenario: reconnect\nfault: drop\nrate: 50\nclients: 7\n");
+  const file = join(dir, "suite.yaml");
+  writeFileSync(
+    file,
+    [
+      "name: mine",
+      "rate: 10",
+      "slowClients: 0.2     # only the backpressure part reads it",
+      "suite:",
+      "  - { name: a, scenario: steady, clients: 3 }",
+      "  - { include: base.yaml, clients: 9 }",
+      "  - { name: slow, scenario: backpressure }",
+    ].join("\n"),
+  );
+  const { plan, suite } = loadRunPlan(file);
+  assert.ok(suite);
+  assert.equal(plan.workload.name, "mine");
+  const [a, base, slow] = plan.parts!;
+  assert.deepEqual([a!.name, a!.scenario, a!.rate, a!.clients], ["a", "steady", 10, 3]);
+  assert.deepEqual([base!.name, base!.scenario, base!.fault, base!.rate, base!.clients], ["base", "reconnect", "drop", 50, 9], "the included file wins over shared, the entry over both");
+  assert.equal(slow!.slowClients, 0.2);
+  assert.equal(a!.slowClients, DEFAULTS.slowClients, "a shared field goes only to the parts whose scenario reads it");
+  // The shipped suite loads.
+  const seeds = loadRunPlan(join(ROOT, "workloads/seeds.yaml"));
+  assert.ok(seeds.plan.parts!.length >= 8);
+});
+
+test("a bad suite is refused in one line naming the file, the entry and the field", () => {
+  const dir = tempDir();
+  const suite = (text: string): string => {
+    const file = join(dir, `s${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, text);
+    return file;
+  };
+  writeFileSync(join(dir, "inner.yaml"), "suite: [{ scenario: steady }]\n");
+  assert.throws(() => loadRunPlan(suite("suite: []\n")), /field "suite": expected a list of workloads/);
+  assert.throws(() => loadRunPlan(suite("suite: [{ name: x }, { name: x }]\n")), /suite\[1\]: field "name": "x" is already the name of suite\[0\]/);
+  assert.throws(() => loadRunPlan(suite("suite: [{ include: inner.yaml }]\n")), /suite\[0\]: field "include": inner.yaml is a suite itself/);
+  assert.throws(() => loadRunPlan(suite("suite: [{ include: missing.yaml }]\n")), /missing.yaml: cannot read the workload file/);
+  assert.throws(() => loadRunPlan(suite("suite: [{ rate: fast }]\n")), /suite\[0\]: field "rate": expected a number/);
+  assert.throws(() => loadRunPlan(suite("fault: drop\nsuite: [{ scenario: steady }]\n")), /field "fault": only the reconnect .*no part of this suite runs/);
+  const { loaded } = loadRunPlan(suite("suite: [{ scenario: steady }, { scenario: saturation }]\n"));
+  assert.throws(() => applyFlags(loaded, { scenario: "steady" }, true), /no --scenario for a suite/);
+  assert.throws(() => applyFlags(loaded, { fault: "drop" }, true), /flag --fault.*no part runs it/);
+  const flagged = applyFlags(loaded, { rate: "5", rateStep: "3" }, true);
+  assert.deepEqual(flagged.map((l) => [l.workload.rate, l.workload.rateStep]), [[5, DEFAULTS.rateStep], [5, 3]]);
+  // A plain workload file refuses to be read as one workload when it is a suite.
+  assert.throws(() => loadWorkloadFile(join(dir, "inner.yaml")), /a suite/);
 });

@@ -142,5 +142,6 @@ export const connections: Scenario = {
   pairingProblem: (transport, broker) =>
     transport.listener === "none" ? `${transport.name} × ${broker.name}: the connections scenario counts what a relay holds, and ${transport.name} has none (each client is a broker client of its own)` : null,
   sizesItsOwnSteps: true,
+  estimatedSteps: (w) => connectionSteps(w.rampFrom, w.clients).length,
   run: (spec, hooks) => runConnections(spec, hooks),
 };

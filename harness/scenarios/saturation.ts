@@ -91,5 +91,7 @@ export const saturation: Scenario = {
     { key: "sloP99", kind: "seconds", min: 0.000001, max: 3_600, help: "saturation scenario: latency p99 above this ends the sweep (100ms)" },
   ],
   check: (w) => (w.maxRate < w.rate ? `field "maxRate": the sweep starts at rate ${w.rate}/s: expected a number >= ${w.rate}, got ${w.maxRate}` : null),
+  // A sweep seldom goes past a few steps here; at most to maxRate.
+  estimatedSteps: (w) => Math.min(8, 1 + Math.floor(Math.log(w.maxRate / w.rate) / Math.log(w.rateStep))),
   run: runSaturation,
 };

@@ -72,5 +72,6 @@ export const scaleOut: Scenario = {
   check: (w) => (w.relays < 2 ? `field "relays": the scale-out scenario steps from 1 relay up to this many: expected an integer >= 2, got ${w.relays}` : null),
   pairingProblem: (transport, broker) =>
     transport.listener === "none" ? `${transport.name} × ${broker.name}: the scale-out scenario adds relays, and ${transport.name} has none (its clients subscribe to the broker)` : null,
+  estimatedSteps: (w) => relaySteps(w.relays).length,
   run: runScaleOut,
 };

@@ -61,6 +61,8 @@ export interface Scenario {
   afterDrain?(context: AfterDrain): Promise<Partial<CellResult>>;
   /** Each step sizes its own fleets and relays for its connection count (the connections ramp), so the one-cell connection check does not apply. */
   readonly sizesItsOwnSteps?: boolean;
+  /** Cells of its loop, at most, for the run's progress line (absent: one). */
+  estimatedSteps?(w: Workload): number;
   /** How it runs: a loop of cells (a sweep, a ramp, steps of relays); absent, one steady cell. */
   run?(spec: CellSpec, hooks: CellHooks): Promise<CellResult>;
 }
