@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { formatValue, METRICS, type Unit } from "../results/metrics.js";
 
 export { METRICS };
+import { cellGroupKey } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export const CLAIMS_FILE = fileURLToPath(new URL("../../reports/claims.yaml", import.meta.url));
@@ -128,7 +129,12 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
   return { subjects: doc.subjects, tables };
 }
 
-export type Verdict = "holds" | "does not hold" | "not measured yet" | "not testable";
+/**
+ * "unavailable here": the check's cells cannot be had on this machine: the scenario
+ * refuses the pairing or the broker is missing (the cells say why), or the machine's
+ * load stopped short of the check's threshold (a lower bound that decides nothing).
+ */
+export type Verdict = "holds" | "does not hold" | "not measured yet" | "unavailable here" | "not testable";
 
 export interface ClaimResult {
   technology: string;
@@ -140,33 +146,60 @@ export interface ClaimResult {
   check?: string;
   /** Why the claim is not testable, or why it is not measured yet. */
   reason?: string;
+  /** The cells the figures were read off, as report groups (results/cell-metrics.ts cellGroupKey). */
+  cells?: string[];
+  /** The scenarios whose cells the check reads (the report links each to its figure). */
+  scenarios?: string[];
 }
 
-interface Measured {
-  cells: CellResult[];
-  subject: Subject;
+/**
+ * A figure and the cells it was read off: exact, or only a lower bound (a sweep or a
+ * ramp that stopped short of the system's limit), with what stopped it.
+ */
+type Figure = { cells: readonly CellResult[] } & ({ value: number } | { atLeast: number; why: string });
+
+/** No figure: why, and whether it is that the pairing cannot be had here (its cells are unavailable, with their reason). */
+interface NoFigure {
+  why: string;
+  unavailable: boolean;
 }
 
-/** The cells that measure a technology in a scenario: the first listed subject that ran wins. */
-function cellsFor(claims: Claims, technology: string, scenario: string, cells: readonly CellResult[]): Measured | string {
-  const subjects = claims.subjects[technology] ?? [];
-  for (const subject of subjects) {
-    const mine = cells.filter((c) => c.transport === subject.transport && c.broker === subject.broker && c.scenario === scenario && c.status === "ok");
-    if (mine.length === 0) continue;
-    const usable = mine.filter((c) => !c.saturated);
-    if (usable.length === 0) return `the ${scenario} cells of ${subject.transport} × ${subject.broker} were saturated (the load generator's limit, not the system's)`;
-    return { cells: usable, subject };
-  }
-  const s = subjects[0];
-  return s ? `needs the ${scenario} scenario on ${s.transport} × ${s.broker}` : `no subject for ${technology}`;
-}
-
-function metricValue(claims: Claims, technology: string, metric: string, cells: readonly CellResult[]): number | string {
+/**
+ * A technology's figure for a metric: read off the cells of the metric's scenario of its
+ * first listed subject that has the figure (a subject's cells may lack it: SSE × inproc
+ * runs the reconnect scenario with a drop, where a relay restart needs SSE × Redis).
+ * A lower bound counts only where no subject has the figure itself. Otherwise, why
+ * there is none: the first subject's reason, or saturation where it struck.
+ */
+function metricValue(claims: Claims, technology: string, metric: string, cells: readonly CellResult[]): Figure | NoFigure {
   const spec = METRICS[metric]!;
-  if (!spec.read) return `${metric} comes with the ${spec.scenario} scenario`;
-  const found = cellsFor(claims, technology, spec.scenario, cells);
-  if (typeof found === "string") return found;
-  return spec.read(found.cells) ?? `no ${metric} in the ${spec.scenario} cells of ${technology}`;
+  if (!spec.read) return { why: `${metric} comes with the ${spec.scenario} scenario`, unavailable: false };
+  const subjects = claims.subjects[technology] ?? [];
+  let none: NoFigure | undefined;
+  let floor: Figure | undefined;
+  for (const subject of subjects) {
+    const ran = cells.filter((c) => c.transport === subject.transport && c.broker === subject.broker && c.scenario === spec.scenario);
+    const mine = ran.filter((c) => c.status === "ok");
+    if (mine.length === 0) {
+      const unavailable = ran.find((c) => c.status === "unavailable");
+      if (unavailable) none ??= { why: `${subject.transport} × ${subject.broker} ${spec.scenario}: ${unavailable.error ?? "unavailable"}`, unavailable: true };
+      continue;
+    }
+    const usable = mine.filter((c) => !c.saturated);
+    if (usable.length === 0) {
+      none ??= { why: `the ${spec.scenario} cells of ${subject.transport} × ${subject.broker} were saturated (the load generator's limit, not the system's)`, unavailable: false };
+      continue;
+    }
+    const value = spec.read(usable);
+    if (value !== undefined) return { value, cells: usable };
+    const bound = spec.atLeast?.(usable);
+    if (bound) floor ??= { atLeast: bound.value, why: `${subject.transport} × ${subject.broker}: ${bound.why}`, cells: usable };
+    else none ??= { why: `no ${metric} in the ${spec.scenario} cells of ${subject.transport} × ${subject.broker}`, unavailable: false };
+  }
+  if (floor) return floor;
+  if (none) return none;
+  const s = subjects[0];
+  return { why: s ? `needs the ${spec.scenario} scenario on ${s.transport} × ${s.broker}` : `no subject for ${technology}`, unavailable: false };
 }
 
 const OPS: Record<Op, (a: number, b: number) => boolean> = {
@@ -177,42 +210,86 @@ const OPS: Record<Op, (a: number, b: number) => boolean> = {
   "==": (a, b) => a === b,
 };
 
+/** true, false, or undefined where the figures cannot tell. */
+type Truth = boolean | undefined;
+
+/** `x op rhs` where all that is known of x is x >= floor. */
+function compareFloor(floor: number, op: Op, rhs: number): Truth {
+  switch (op) {
+    case ">":
+      return floor > rhs ? true : undefined;
+    case ">=":
+      return floor >= rhs ? true : undefined;
+    case "<":
+      return floor >= rhs ? false : undefined;
+    case "<=":
+    case "==":
+      return floor > rhs ? false : undefined;
+  }
+}
+
 export function formatMetric(metric: string, value: number): string {
   const unit = METRICS[metric]?.unit;
   return unit ? formatValue(unit, value) : String(value);
 }
 
-/** Decides one claim against a run's cells. */
+/**
+ * Decides one claim against a run's cells. A check is an OR of ANDs read with three
+ * values: a figure not measured, or only bounded, leaves a comparison open, and the
+ * check is decided when the known comparisons decide it either way.
+ */
 export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index: number, cells: readonly CellResult[]): ClaimResult {
   const technology = table.technologies[index]!;
   const claim = row.claims[index]!;
   const test = row.tests[index]!;
   if ("untestable" in test) return { technology, claim, verdict: "not testable", reason: test.untestable };
 
-  const figures = new Map<string, number>();
+  const figures = new Map<string, Figure | NoFigure>();
+  const scenarios = new Set<string>();
   for (const alt of test.check) {
     for (const cmp of alt) {
       for (const [tech, metric] of [[technology, cmp.metric], ..."technology" in cmp.rhs ? [[cmp.rhs.technology, cmp.rhs.metric]] : []] as Array<[string, string]>) {
         const key = `${tech}.${metric}`;
         if (figures.has(key)) continue;
-        const v = metricValue(claims, tech, metric, cells);
-        if (typeof v === "string") return { technology, claim, verdict: "not measured yet", check: test.text, reason: v };
-        figures.set(key, v);
+        scenarios.add(METRICS[metric]!.scenario);
+        figures.set(key, metricValue(claims, tech, metric, cells));
       }
     }
   }
-  const holds = test.check.some((alt) =>
-    alt.every((cmp) => {
-      const lhs = figures.get(`${technology}.${cmp.metric}`)!;
-      const rhs = "value" in cmp.rhs ? cmp.rhs.value : figures.get(`${cmp.rhs.technology}.${cmp.rhs.metric}`)!;
-      return OPS[cmp.op](lhs, rhs);
-    }),
-  );
-  const measured = [...figures]
-    .map(([key, v]) => {
+  const exact = (key: string): number | undefined => {
+    const f = figures.get(key)!;
+    return "value" in f ? f.value : undefined;
+  };
+  const truth = (cmp: Comparison): Truth => {
+    const lhsKey = `${technology}.${cmp.metric}`;
+    const rhs = "value" in cmp.rhs ? cmp.rhs.value : exact(`${cmp.rhs.technology}.${cmp.rhs.metric}`);
+    if (rhs === undefined) return undefined;
+    const lhs = figures.get(lhsKey)!;
+    if ("value" in lhs) return OPS[cmp.op](lhs.value, rhs);
+    return "atLeast" in lhs ? compareFloor(lhs.atLeast, cmp.op, rhs) : undefined;
+  };
+  const and = (alt: Comparison[]): Truth => {
+    const t = alt.map(truth);
+    return t.includes(false) ? false : t.every((x) => x === true) ? true : undefined;
+  };
+  const alts = test.check.map(and);
+  const decided: Truth = alts.includes(true) ? true : alts.every((x) => x === false) ? false : undefined;
+
+  const known = [...figures].filter((e): e is [string, Figure] => "cells" in e[1]);
+  const measured = known
+    .map(([key, f]) => {
       const [tech, metric] = [key.slice(0, key.lastIndexOf(".")), key.slice(key.lastIndexOf(".") + 1)];
-      return `${tech === technology ? "" : `${tech} `}${metric} ${formatMetric(metric, v)}`;
+      return `${tech === technology ? "" : `${tech} `}${metric} ${"value" in f ? formatMetric(metric, f.value) : `≥ ${formatMetric(metric, f.atLeast)}`}`;
     })
     .join(", ");
-  return { technology, claim, verdict: holds ? "holds" : "does not hold", measured, check: test.text };
+  const read = [...new Set(known.flatMap(([, f]) => f.cells.map(cellGroupKey)))];
+  const base = { technology, claim, check: test.text, scenarios: [...scenarios], ...(measured ? { measured } : {}), ...(read.length ? { cells: read } : {}) };
+  if (decided !== undefined) return { ...base, verdict: decided ? "holds" : "does not hold" };
+  // Open: say why, the pairing's own unavailability and a bound that falls short first.
+  const missing = [...figures.values()].filter((f): f is NoFigure => "why" in f && !("cells" in f));
+  const bounded = known.map(([, f]) => f).filter((f): f is Figure & { atLeast: number; why: string } => "atLeast" in f);
+  const unavailable = missing.find((f) => f.unavailable);
+  if (unavailable) return { ...base, verdict: "unavailable here", reason: unavailable.why };
+  if (missing.length === 0 && bounded.length > 0) return { ...base, verdict: "unavailable here", reason: `${bounded.map((f) => f.why).join("; ")}: the check's threshold is beyond what this machine could drive` };
+  return { ...base, verdict: "not measured yet", reason: (missing[0] ?? bounded[0])!.why };
 }

@@ -37,3 +37,14 @@ export function relayCpuPct(c: CellResult): number {
 export function formatMicros(us: number): string {
   return us >= 1000 ? `${+(us / 1000).toPrecision(3)} ms` : `${Math.round(us)} µs`;
 }
+
+/** The cells a report merges as repetitions of one: same pairing, scenario and load. */
+export function cellGroupKey(c: CellResult): string {
+  const p = c.params;
+  return `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}`;
+}
+
+/** That group's anchor on the report page: an id an HTML attribute and a URL fragment both take as is. */
+export function cellAnchor(groupKey: string): string {
+  return `cell-${groupKey.replace(/[^\w.-]+/g, "_")}`;
+}

@@ -20,6 +20,12 @@ export interface MetricSpec {
   describe: string;
   /** Reads the metric off a technology's cells (the claims); undefined where this rtbench cannot yet. */
   read?: (cells: readonly CellResult[]) => number | undefined;
+  /**
+   * Where `read` has nothing because the run stopped short of the limit (a sweep or a
+   * ramp ended by the load generator, the machine or the workload's top): the figure is
+   * at least this, which still decides some checks ("fewer than 10,000" when 10,000 held).
+   */
+  atLeast?: (cells: readonly CellResult[]) => { value: number; why: string } | undefined;
   /** The regression gate compares it per repetition, by default with this noise floor (a fraction of the baseline). */
   floor?: number;
   /** One cell's value (one repetition), for the gate; undefined where that cell cannot give it. */
@@ -40,6 +46,24 @@ function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => numbe
     return v === null || v === undefined ? [] : [v];
   });
   return values.length > 0 ? median(values) : undefined;
+}
+
+/** What ended a ramp or a sweep short of the system's own limit, in words. */
+const ENDED_BY: Record<string, string> = {
+  generator: "the load generator saturated (its limit, not the system's)",
+  limit: "a limit of this machine was reached",
+  "max-clients": "the ramp reached the workload's clients",
+  "max-rate": "the sweep reached the workload's maxRate",
+};
+
+/** The highest lower bound the cells give, with what ended the run that gave it. */
+function highestFloor(cells: readonly CellResult[], floor: (c: CellResult) => { value: number; why: string } | undefined): { value: number; why: string } | undefined {
+  let best: { value: number; why: string } | undefined;
+  for (const c of cells) {
+    const f = floor(c);
+    if (f && (!best || f.value > best.value)) best = f;
+  }
+  return best;
 }
 
 /**
@@ -86,6 +110,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     describe: "most connections a step held before one failed",
     // Only ramps ended by the system's own failure count: one ended by the machine's limits or the workload's measured a floor.
     read: (cells) => medianOf(cells, (c) => (c.ramp?.limitMeasured ? c.ramp.maxConnections : undefined)),
+    atLeast: (cells) => highestFloor(cells, (c) => (c.ramp && !c.ramp.limitMeasured && c.ramp.maxConnections !== null ? { value: c.ramp.maxConnections, why: `held at least this many, then ${ENDED_BY[c.ramp.stoppedBy] ?? c.ramp.stoppedBy}` } : undefined)),
   },
   memoryPerConnectionKiB: {
     direction: "lower",
@@ -149,6 +174,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     describe: "highest rate held without lag or an SLO breach",
     // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
     read: (cells) => medianOf(cells, (c) => (c.sweep?.limitMeasured ? c.sweep.maxSustainableRate : undefined)),
+    atLeast: (cells) => highestFloor(cells, (c) => (c.sweep && !c.sweep.limitMeasured && c.sweep.maxSustainableRate !== null ? { value: c.sweep.maxSustainableRate, why: `held at least this rate, then ${ENDED_BY[c.sweep.stoppedBy] ?? c.sweep.stoppedBy}` } : undefined)),
   },
   memoryPerConnection: {
     unit: "bytes",

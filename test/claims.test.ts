@@ -74,6 +74,7 @@ function cell(transport: string, p50Us: number, p99Us: number, extra: Partial<Ce
     scenario: "steady",
     status: "ok",
     saturated: false,
+    params: { rate: 100, clients: 10, size: 256, topics: 1, durationS: 5 },
     histograms: { latencyUs: histogramOf([[p50Us, 98], [p99Us, 2]]) },
     ...extra,
   } as unknown as CellResult;
@@ -112,8 +113,8 @@ test("missing cells, saturated cells and untestable claims are each said as such
   assert.match(protocol.reason!, /not a measured property/);
   const overhead = verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2)]);
   assert.equal(overhead.check, "framingOverheadBytes < 100B");
-  assert.match(overhead.reason!, /no framingOverheadBytes in the steady cells of SSE/, "a run from before wire bytes were counted");
-  const wire = (perDelivery: number) => ({ params: { size: 256 }, wire: { bytes: 1, bytesPerDelivery: perDelivery } }) as Partial<CellResult>;
+  assert.match(overhead.reason!, /no framingOverheadBytes in the steady cells of sse × inproc/, "a run from before wire bytes were counted");
+  const wire = (perDelivery: number) => ({ params: { rate: 100, clients: 10, size: 256, topics: 1, durationS: 5 }, wire: { bytes: 1, bytesPerDelivery: perDelivery } }) as Partial<CellResult>;
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "SSE", [cell("sse", 1, 2, wire(280))]).verdict, "holds");
   const dropped = (lost: number) => ({ scenario: "reconnect", fault: { kind: "drop", atS: 1, struck: true }, counts: { lost } }) as unknown as Partial<CellResult>;
   assert.equal(verdictOf(claims, "seed002-sse-vs-ws", "Reconnects", "SSE", [cell("sse", 1, 2, dropped(0))]).verdict, "holds");
@@ -131,4 +132,28 @@ test("missing cells, saturated cells and untestable claims are each said as such
   // Long polling's claim is "Medium": 100 to 500 bytes beyond the 256-byte body.
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(556))]).verdict, "holds");
   assert.equal(verdictOf(claims, "seed001-transports", "Overhead", "Long Polling", [cell("longpoll", 1, 2, wire(900))]).verdict, "does not hold");
+});
+
+test("a figure the first subject's cells lack is read from the next subject that has it", () => {
+  const reconnect = (broker: string, kind: string, lost: number) =>
+    ({ ...cell("sse", 1, 2), broker, scenario: "reconnect", fault: { kind, atS: 1, struck: true }, counts: { lost } }) as unknown as CellResult;
+  // SSE × inproc ran the drop; only SSE × Redis Pub/Sub, whose relay can be killed, ran the restart.
+  const cells = [reconnect("inproc", "drop", 0), reconnect("redis-pubsub", "kill-relay", 40)];
+  const table = claims.tables.find((t) => t.rows.some((r) => r.tests.some((x) => "text" in x && x.text.includes("lostAcrossRelayRestart"))))!;
+  const row = table.rows.find((r) => r.tests.some((x) => "text" in x && x.text.includes("lostAcrossRelayRestart")))!;
+  const i = row.tests.findIndex((x) => "text" in x && x.text.includes("lostAcrossRelayRestart"));
+  const r = evaluate(claims, table, row, i, cells);
+  assert.notEqual(r.verdict, "not measured yet", r.reason);
+  assert.match(r.measured!, /lostAcrossRelayRestart 40/);
+  assert.match(evaluate(claims, table, row, i, cells.slice(0, 1)).reason!, /no lostAcrossRelayRestart in the reconnect cells of sse × inproc/);
+});
+
+test("every claims subject names a transport and a broker rtbench has", async () => {
+  const { transports, brokers } = await import("../harness/registry.js");
+  for (const [tech, subjects] of Object.entries(claims.subjects)) {
+    for (const s of subjects) {
+      assert.ok(transports.has(s.transport), `${tech}: transport ${s.transport}`);
+      assert.ok(brokers.has(s.broker), `${tech}: broker ${s.broker}`);
+    }
+  }
 });
