@@ -125,7 +125,7 @@ export function fingerprintId(env: Environment): string {
   return createHash("sha256").update(canonical).digest("hex").slice(0, 10);
 }
 
-function environmentDifferences(a: Environment, b: Environment): string[] {
+export function environmentDifferences(a: Environment, b: Environment): string[] {
   const fa = fingerprintOf(a);
   const fb = fingerprintOf(b);
   const keys = [...new Set([...Object.keys(fa), ...Object.keys(fb)])].filter((k) => !k.startsWith("broker ") || (k in fa && k in fb));

@@ -18,14 +18,26 @@ const WIDTH = 560;
 
 const cellLabel = (c: CellSummary): string => `${c.transport} × ${c.broker}${c.scenario === "steady" ? "" : ` (${c.scenario})`}`;
 
+/**
+ * A transport × broker heatmap. Only the system's own figures are painted in the colour
+ * scale; a saturated cell (the load generator's limit) is grey with a dashed edge, its value
+ * marked as the generator's, and an unavailable or failed cell is grey with its state.
+ */
 function heatmap(id: string, title: string, cells: CellSummary[], field: "p99Ms" | "throughput", legend: string, note: string): Chart {
-  const values = cells.filter((c) => c.status === "ok").map((c) => ({
-    transport: c.transport,
-    broker: c.broker,
-    value: field === "p99Ms" ? c.latencyUs.p99 / 1000 : c.throughput,
-    label: field === "p99Ms" ? `${(c.latencyUs.p99 / 1000).toPrecision(3)} ms` : `${Math.round(c.throughput).toLocaleString("en")}/s`,
-    flag: c.saturated ? "saturated" : "",
-  }));
+  const steady = cells.filter((c) => c.scenario === "steady");
+  const figure = (c: CellSummary): string => (field === "p99Ms" ? `${(c.latencyUs.p99 / 1000).toPrecision(3)} ms` : `${Math.round(c.throughput).toLocaleString("en")}/s`);
+  const values = steady.map((c) => {
+    const state = c.status !== "ok" ? c.status : c.saturated ? "saturated" : "ok";
+    return {
+      transport: c.transport,
+      broker: c.broker,
+      state,
+      value: field === "p99Ms" ? c.latencyUs.p99 / 1000 : c.throughput,
+      label: state === "ok" ? figure(c) : state === "saturated" ? figure(c) : state,
+      flag: state === "saturated" ? "saturated: generator's figure" : "",
+    };
+  });
+  const order = (key: "transport" | "broker"): string[] => [...new Set(steady.map((c) => c[key]))];
   return {
     id,
     title,
@@ -36,11 +48,12 @@ function heatmap(id: string, title: string, cells: CellSummary[], field: "p99Ms"
       height: { step: 44 },
       data: { values },
       encoding: {
-        x: { field: "broker", type: "nominal", title: "broker", axis: { labelAngle: 0 } },
-        y: { field: "transport", type: "nominal", title: "transport" },
+        x: { field: "broker", type: "nominal", title: "broker", axis: { labelAngle: 0 }, sort: order("broker") },
+        y: { field: "transport", type: "nominal", title: "transport", sort: order("transport") },
       },
       layer: [
         {
+          transform: [{ filter: "datum.state === 'ok'" }],
           mark: "rect",
           encoding: {
             color: {
@@ -52,6 +65,7 @@ function heatmap(id: string, title: string, cells: CellSummary[], field: "p99Ms"
             },
           },
         },
+        { transform: [{ filter: "datum.state !== 'ok'" }], mark: { type: "rect", color: "#e4e4e4", stroke: "#999", strokeDash: [4, 3] } },
         { mark: { type: "text", fontSize: 12 }, encoding: { text: { field: "label" } } },
         { mark: { type: "text", dy: 14, fontSize: 9 }, encoding: { text: { field: "flag" } } },
       ],
@@ -92,8 +106,8 @@ export function buildCharts(cells: CellSummary[]): Chart[] {
     (["lost", "duplicated", "reordered", "disconnects"] as const).map((kind) => ({ cell: cellLabel(c), kind, count: kind === "disconnects" ? c.disconnects : c.counts[kind] })),
   );
   return [
-    heatmap("p99", "Latency p99 by transport × broker", ok, "p99Ms", "p99 (ms)", "End-to-end p99 from the intended send time, steady workload. Saturated cells are marked and are not the system's figure."),
-    heatmap("throughput", "Throughput by transport × broker", ok, "throughput", "deliveries/s", "Deliveries per second that arrived in the measured window, fan-out included."),
+    heatmap("p99", "Latency p99 by transport × broker", cells, "p99Ms", "p99 (ms)", "End-to-end p99 from the intended send time, steady workload. Grey: not the system's figure (a saturated load generator: its value, dashed edge) or nothing measured (unavailable, failed)."),
+    heatmap("throughput", "Throughput by transport × broker", cells, "throughput", "deliveries/s", "Deliveries per second that arrived in the measured window, fan-out included. Grey as above."),
     {
       id: "spectrum",
       title: "Latency percentile spectrum",

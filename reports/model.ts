@@ -4,13 +4,16 @@
  */
 import { mergeEncoded, percentiles, type Percentiles } from "../core/histogram.js";
 import { addCounts, zeroCounts, type DeliveryCounts } from "../core/tracker.js";
-import { median, relayGrowthPerConnection } from "../results/cell-metrics.js";
+import { brokers, transports } from "../harness/registry.js";
+import { cellAnchor, cellGroupKey, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
 import { evaluate, loadClaims, type ClaimResult, type Verdict } from "./claims.js";
 
 /** One transport × broker × scenario × parameters, repetitions merged. */
 export interface CellSummary {
   key: string;
+  /** Its row's id on the page, which a verdict links to. */
+  anchor: string;
   transport: string;
   broker: string;
   scenario: string;
@@ -49,8 +52,22 @@ export interface TableReport {
   rows: Array<{ row: string; results: ClaimResult[] }>;
 }
 
+/** One run a report was built from. */
+export interface RunSource {
+  id: string;
+  workload: string;
+  /** The scenarios it ran (a suite's parts, or its one workload's). */
+  scenarios: string[];
+  startedAt: string;
+  finishedAt?: string;
+  cells: number;
+}
+
 export interface ReportModel {
+  /** The first run's record (for a merged report, the environment every run shares); `id` names the report. */
   run: Omit<RunResult, "cells">;
+  /** Every run the page merges, in the order given. */
+  sources: RunSource[];
   cells: CellSummary[];
   tables: TableReport[];
   verdicts: Record<Verdict, number>;
@@ -69,11 +86,18 @@ function growth(cells: CellResult[]): number | null {
 export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
   const groups = new Map<string, CellResult[]>();
   for (const c of cells) {
-    const p = c.params;
-    const key = `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}`;
+    const key = cellGroupKey(c);
     groups.set(key, [...(groups.get(key) ?? []), c]);
   }
-  return [...groups].map(([key, reps]) => {
+  // Transports, then brokers, in the registry's order (brokers by family: in-process, Redis, NATS, Kafka, MQTT, AMQP, PostgreSQL).
+  const order = (names: Iterable<string>, name: string): number => {
+    const i = [...names].indexOf(name);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  const sorted = [...groups].sort(([, [a]], [, [b]]) =>
+    order(transports.keys(), a!.transport) - order(transports.keys(), b!.transport) || order(brokers.keys(), a!.broker) - order(brokers.keys(), b!.broker),
+  );
+  return sorted.map(([key, reps]) => {
     const ok = reps.filter((c) => c.status === "ok");
     const latency = mergeEncoded(ok.map((c) => c.histograms.latencyUs));
     const first = reps[0]!;
@@ -97,6 +121,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       saturated: ok.some((c) => c.saturated),
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
       relayGrowthPerConnectionBytes: growth(ok),
+      anchor: cellAnchor(key),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
       sweepSteps: ok.flatMap((c) =>
         (c.sweep?.steps ?? []).map((s) => ({ rate: s.rate, p50Us: s.latencyUs.p50, p99Us: s.latencyUs.p99, sustained: s.sustained })),
@@ -121,9 +146,28 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
   });
 }
 
-export function buildModel(run: RunResult): ReportModel {
+/**
+ * Several runs of one environment as one: their cells together (a group that several
+ * runs measured merges as repetitions do) and the first run's record, named after all.
+ */
+export function mergeRuns(runs: readonly RunResult[]): { run: RunResult; sources: RunSource[] } {
+  const first = runs[0]!;
+  const sources = runs.map((r) => ({
+    id: r.id,
+    workload: r.workload.name,
+    scenarios: [...new Set((r.parts ?? [r.workload]).map((w) => w.scenario))],
+    startedAt: r.startedAt,
+    ...(r.finishedAt ? { finishedAt: r.finishedAt } : {}),
+    cells: r.cells.length,
+  }));
+  if (runs.length === 1) return { run: first, sources };
+  return { run: { ...first, id: `${first.id}+${runs.length - 1}`, cells: runs.flatMap((r) => r.cells) }, sources };
+}
+
+export function buildModel(runs: RunResult | readonly RunResult[]): ReportModel {
+  const { run, sources } = mergeRuns(Array.isArray(runs) ? runs : [runs as RunResult]);
   const claims = loadClaims();
-  const verdicts: Record<Verdict, number> = { holds: 0, "does not hold": 0, "not measured yet": 0, "not testable": 0 };
+  const verdicts: Record<Verdict, number> = { holds: 0, "does not hold": 0, "not measured yet": 0, "unavailable here": 0, "not testable": 0 };
   const tables = claims.tables.map((table) => ({
     id: table.id,
     title: table.title,
@@ -139,5 +183,5 @@ export function buildModel(run: RunResult): ReportModel {
     })),
   }));
   const { cells, ...meta } = run;
-  return { run: meta, cells: summarizeCells(cells), tables, verdicts };
+  return { run: meta, sources, cells: summarizeCells(cells), tables, verdicts };
 }

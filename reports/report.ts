@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { formatMicros } from "../results/cell-metrics.js";
 import { readRun } from "../results/store.js";
-import { formatCompared, type Comparison } from "../harness/compare.js";
+import { environmentDifferences, formatCompared, type Comparison } from "../harness/compare.js";
 import { buildCharts, renderSvg, type Chart } from "./charts.js";
 import type { ClaimResult } from "./claims.js";
 import { buildModel, type CellSummary, type ReportModel } from "./model.js";
@@ -65,36 +65,69 @@ function libraryScripts(): string[] {
 }
 
 const ms = formatMicros;
-const VERDICT_CLASS: Record<string, string> = { holds: "holds", "does not hold": "fails", "not measured yet": "pending", "not testable": "untestable" };
+const VERDICT_CLASS: Record<string, string> = { holds: "holds", "does not hold": "fails", "not measured yet": "pending", "unavailable here": "unavailable", "not testable": "untestable" };
 
+/** A cell's figures, or a dash where nothing was measured (an unavailable or failed cell is never 0/0 and 0 µs). */
 function cellsTable(cells: CellSummary[]): string {
   const head = ["transport", "broker", "scenario", "clients", "rate/s", "reps", "delivered / expected", "lost", "dup", "reord.", "p50", "p99", "p99.9", "from send p50", "publish delay p99", "deliveries/s", "note"];
-  const rows = cells.map((c) => [
-    c.transport, c.broker, c.scenario, c.clients, c.rate, c.repetitions,
-    `${c.counts.delivered} / ${c.counts.expected}`, c.counts.lost, c.counts.duplicated, c.counts.reordered,
-    ms(c.latencyUs.p50), ms(c.latencyUs.p99), ms(c.latencyUs.p999), ms(c.latencyFromSentUs.p50), ms(c.publishDelayUs.p99),
-    Math.round(c.throughput).toLocaleString("en"),
-    c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable here: ${c.errors.join("; ")}` : c.saturated ? `saturated (not the system's figure): ${c.saturationReasons.join("; ")}` : "",
-  ]);
+  const rows = cells.map((c) => {
+    const measured = c.status === "ok";
+    const timed = measured && c.latencyUs.count > 0;
+    const dash = "–";
+    return {
+      c,
+      values: [
+        c.transport, c.broker, c.scenario, c.clients, c.rate, c.repetitions,
+        measured ? `${c.counts.delivered} / ${c.counts.expected}` : dash,
+        measured ? c.counts.lost : dash, measured ? c.counts.duplicated : dash, measured ? c.counts.reordered : dash,
+        timed ? ms(c.latencyUs.p50) : dash, timed ? ms(c.latencyUs.p99) : dash, timed ? ms(c.latencyUs.p999) : dash,
+        timed ? ms(c.latencyFromSentUs.p50) : dash, measured && c.publishDelayUs.count > 0 ? ms(c.publishDelayUs.p99) : dash,
+        measured ? Math.round(c.throughput).toLocaleString("en") : dash,
+        c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable: ${c.errors.join("; ")}` : c.saturated ? `saturated (the load generator's figure, not the system's): ${c.saturationReasons.join("; ")}` : "",
+      ],
+    };
+  });
   return `<table class="cells"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((v) => `<td>${escapeHtml(v)}</td>`).join("")}</tr>`)
+    .map(({ c, values }) => `<tr id="${escapeHtml(c.anchor)}" class="${c.status === "ok" ? (c.saturated ? "saturated" : "") : c.status}">${values.map((v) => `<td>${escapeHtml(v)}</td>`).join("")}</tr>`)
     .join("")}</tbody></table>`;
 }
 
-function claimCell(r: ClaimResult): string {
+/** The figure a verdict's scenario is drawn in. */
+const FIGURE_OF_SCENARIO: Record<string, string> = {
+  steady: "p99",
+  saturation: "latency-vs-rate",
+  connections: "connections",
+  "scale-out": "scale-out",
+  reconnect: "loss",
+  durability: "loss",
+  ordering: "loss",
+  backpressure: "spectrum",
+};
+
+function claimCell(r: ClaimResult, cells: ReadonlyMap<string, CellSummary>): string {
+  const links = (r.cells ?? []).flatMap((key) => {
+    const c = cells.get(key);
+    return c ? [`<a href="#${escapeHtml(c.anchor)}">${escapeHtml(`${c.transport} × ${c.broker} ${c.scenario}`)}</a>`] : [];
+  });
+  const figures = [...new Set((r.scenarios ?? []).map((s) => FIGURE_OF_SCENARIO[s]).filter((f): f is string => f !== undefined))];
+  const read =
+    r.verdict === "holds" || r.verdict === "does not hold"
+      ? `<div class="read">read off ${links.join(", ")}${figures.length ? `; figure ${figures.map((f) => `<a href="#chart-${escapeHtml(f)}">${escapeHtml(f)}</a>`).join(", ")}` : ""}</div>`
+      : "";
   return `<td class="claim ${VERDICT_CLASS[r.verdict]}"><div class="words">${escapeHtml(r.claim)}</div>${
     r.measured ? `<div class="measured">${escapeHtml(r.measured)}</div>` : ""
   }<div class="verdict">${escapeHtml(r.verdict)}</div>${r.check ? `<code class="check">${escapeHtml(r.check)}</code>` : ""}${
     r.reason ? `<div class="reason">${escapeHtml(r.reason)}</div>` : ""
-  }</td>`;
+  }${read}</td>`;
 }
 
 function claimTables(model: ReportModel): string {
+  const cells = new Map(model.cells.map((c) => [c.key, c]));
   return model.tables
     .map(
       (t) => `<h3>${escapeHtml(t.title)} <small>seed ${escapeHtml(t.doc)}</small></h3>
 <table class="claims"><thead><tr><th></th>${t.technologies.map((x) => `<th>${escapeHtml(x)}</th>`).join("")}</tr></thead><tbody>${t.rows
-        .map((r) => `<tr><th>${escapeHtml(r.row)}</th>${r.results.map(claimCell).join("")}</tr>`)
+        .map((r) => `<tr><th>${escapeHtml(r.row)}</th>${r.results.map((x) => claimCell(x, cells)).join("")}</tr>`)
         .join("")}</tbody></table>`,
     )
     .join("\n");
@@ -145,7 +178,21 @@ function environmentTable(model: ReportModel): string {
   return `<table class="env">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join("")}</table>`;
 }
 
-function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, resultLink: string, comparison?: Comparison): string {
+/** What the page was built from: one workload, a suite's parts, or several runs merged. */
+function runsParagraph(model: ReportModel): string {
+  const w = model.run.workload;
+  const open = "Latency runs from each message's intended send time (open loop).";
+  if (model.sources.length === 1 && !model.run.parts) {
+    return `<p>Run <b>${escapeHtml(model.run.id)}</b>, workload <b>${escapeHtml(w.name)}</b>: ${escapeHtml(w.clients)} clients, ${escapeHtml(w.rate)} messages/s of ${escapeHtml(w.size)} B over ${escapeHtml(w.topics)} topic(s), ${escapeHtml(w.duration)} s measured after ${escapeHtml(w.warmup)} s warm-up, ${escapeHtml(w.repetitions)} repetition(s). ${open}</p>`;
+  }
+  const parts = (model.run.parts ?? []).map((p) => `<li><b>${escapeHtml(p.name)}</b>: ${escapeHtml(p.scenario)}, ${escapeHtml(p.transports.join(", "))} × ${escapeHtml(p.brokers.join(", "))}, ${escapeHtml(p.clients)} clients, ${escapeHtml(p.rate)} messages/s of ${escapeHtml(p.size)} B, ${escapeHtml(p.duration)} s measured</li>`);
+  const runs = model.sources.map((r) => `<li><b>${escapeHtml(r.id)}</b>: ${escapeHtml(r.workload)} (${escapeHtml(r.scenarios.join(", "))}), ${r.cells} cell(s), ${escapeHtml(r.startedAt)}</li>`);
+  return `${model.sources.length > 1 ? `<p>${model.sources.length} runs of one environment on one page:</p><ul>${runs.join("")}</ul>` : `<p>Run <b>${escapeHtml(model.run.id)}</b>, the suite <b>${escapeHtml(w.name)}</b>:</p>`}${
+    parts.length ? `<ul>${parts.join("")}</ul>` : ""
+  }<p>${open}</p>`;
+}
+
+function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, resultLinks: readonly string[], comparison?: Comparison): string {
   const libs = libraryScripts();
   const csp = [
     "default-src 'none'",
@@ -165,31 +212,35 @@ function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, re
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>rtbench report ${escapeHtml(model.run.id)}</title>
 <style>
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1rem 1.5rem;color:#1d1d1f}
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1360px;padding:1rem 1.5rem;color:#1d1d1f}
 h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem} h3 small{color:#777;font-weight:normal}
 table{border-collapse:collapse;margin:.5rem 0 1rem} th,td{border:1px solid #ddd;padding:.3rem .45rem;vertical-align:top;text-align:left}
-table.cells td{font-variant-numeric:tabular-nums;white-space:nowrap} table.cells td:last-child{white-space:normal}
+table.cells{font-size:12px} table.cells th,table.cells td{padding:.25rem .35rem} table.cells td{font-variant-numeric:tabular-nums;white-space:nowrap} table.cells td:last-child{white-space:normal;min-width:12rem}
+table.cells th:first-child,table.cells td:first-child{position:sticky;left:0;background:#fff;z-index:1}
+table.cells tr.unavailable td{color:#777;background:#f6f6f6} table.cells tr.failed td{background:#fdeaea} table.cells tr.saturated td{background:repeating-linear-gradient(45deg,#fff,#fff 6px,#f1f1f1 6px,#f1f1f1 12px)} :target td{outline:2px solid #f0b400}
+.read{font-size:11px;color:#555}
 td.claim{min-width:8rem} .words{font-weight:600} .measured{font-variant-numeric:tabular-nums} .verdict{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
-.reason{font-size:11px;color:#666} code.check{font-size:11px;display:block;color:#333} .holds{background:#e8f6ec} .fails{background:#fdeaea} .pending{background:#f6f6f6} .untestable{background:#fff}
-.holds .verdict{color:#137333} .fails .verdict{color:#b3261e} .pending .verdict,.untestable .verdict{color:#777}
+.reason{font-size:11px;color:#666} code.check{font-size:11px;display:block;color:#333} .holds{background:#e8f6ec} .fails{background:#fdeaea} .pending{background:#f6f6f6} .untestable{background:#fff} td.claim.unavailable{background:#f1f1f6}
+.holds .verdict{color:#137333} .fails .verdict{color:#b3261e} .pending .verdict,.untestable .verdict,.unavailable .verdict{color:#777}
 figure.chart{margin:1rem 0} .wide{overflow-x:auto} .note{color:#555;font-size:12px} nav a{margin-right:.8rem} .summary span{margin-right:1rem}
 </style></head><body>
 <h1>rtbench report</h1>
-<p>Run <b>${escapeHtml(model.run.id)}</b>, workload <b>${escapeHtml(w.name)}</b>: ${escapeHtml(w.clients)} clients, ${escapeHtml(w.rate)} messages/s of ${escapeHtml(w.size)} B over ${escapeHtml(w.topics)} topic(s), ${escapeHtml(w.duration)} s measured after ${escapeHtml(w.warmup)} s warm-up, ${escapeHtml(w.repetitions)} repetition(s). Latency runs from each message's intended send time (open loop).</p>
+${runsParagraph(model)}
 <nav>${comparison ? `<a href="#comparison">Comparison</a>` : ""}<a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
 ${comparisonSection(comparison)}
 <section id="matrix"><h2>Transport × broker</h2>${fig("p99")}${fig("throughput")}<div class="wide">${cellsTable(model.cells)}</div></section>
 <section id="claims"><h2>The seed tables as measured data</h2>
-<p class="summary"><span>holds: <b>${v.holds}</b></span><span>does not hold: <b>${v["does not hold"]}</b></span><span>not measured yet: <b>${v["not measured yet"]}</b></span><span>not testable: <b>${v["not testable"]}</b></span></p>
+<p class="summary"><span>holds: <b>${v.holds}</b></span><span>does not hold: <b>${v["does not hold"]}</b></span><span>not measured yet: <b>${v["not measured yet"]}</b></span><span>unavailable here: <b>${v["unavailable here"]}</b></span><span>not testable: <b>${v["not testable"]}</b></span></p>
 <p class="note">Each cell: the document's claim, the figure measured in this run, the verdict, and the check behind it (reports/claims.yaml).</p>
 ${claimTables(model)}</section>
 <section id="spectrum"><h2>Latency percentile spectra</h2>${fig("spectrum")}</section>
 <section id="rate"><h2>Latency vs rate</h2>${fig("latency-vs-rate")}</section>
-<section id="memory"><h2>Connections vs memory</h2>${fig("memory-per-connection")}</section>
+<section id="memory"><h2>Connections vs memory</h2>${fig("memory-per-connection")}${fig("connections")}</section>
+<section id="scale"><h2>Scale-out</h2>${fig("scale-out")}</section>
 <section id="loss"><h2>Loss and reconnects</h2>${fig("loss")}</section>
 <section id="environment"><h2>Environment and provenance</h2>${environmentTable(model)}
-<p>Data: <a href="data.json">data.json</a> (this page's model), <a href="${escapeHtml(resultLink)}">result.json</a> (the run, with raw HDR histograms). Workload as run:</p>
-<pre>${escapeHtml(JSON.stringify(w, null, 2))}</pre></section>
+<p>Data: <a href="data.json">data.json</a> (this page's model), ${resultLinks.map((l) => `<a href="${escapeHtml(l)}">result.json</a>`).join(", ")} (${resultLinks.length > 1 ? "the runs" : "the run"}, with raw HDR histograms). Workload as run:</p>
+<pre>${escapeHtml(JSON.stringify(model.run.parts ? { ...w, parts: model.run.parts } : w, null, 2))}</pre></section>
 <script type="application/json" id="rtbench-charts">${scriptJson(Object.fromEntries(charts.map((c) => [c.id, c.spec])))}</script>
 ${[...libs, INIT].map((s) => `<script>${s}</script>`).join("\n")}
 </body></html>
@@ -217,7 +268,7 @@ function summaryMarkdown(model: ReportModel, charts: Chart[]): string {
     "",
     "## The seed tables as measured data",
     "",
-    `holds ${v.holds}, does not hold ${v["does not hold"]}, not measured yet ${v["not measured yet"]}, not testable ${v["not testable"]}.`,
+    `holds ${v.holds}, does not hold ${v["does not hold"]}, not measured yet ${v["not measured yet"]}, unavailable here ${v["unavailable here"]}, not testable ${v["not testable"]}.`,
   ];
   for (const t of model.tables) {
     lines.push("", `### ${mdEscape(t.title)} (seed ${mdEscape(t.doc)})`, "", `| | ${t.technologies.map(mdEscape).join(" | ")} |`, `|---|${t.technologies.map(() => "---").join("|")}|`);
@@ -235,17 +286,33 @@ function writeAtomic(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** Writes the report of the run in runDir into outRoot/<run id>/ and returns the page's path. */
+/** Runs that cannot share a page: their environments differ (the message names the field). */
+export class MergeError extends Error {}
+
+/**
+ * Writes the report of the run(s) in runDirs into outRoot/<run id>/ and returns the
+ * page's path. Several runs merge into one page when their environments match (the
+ * fingerprint `compare` checks), or whatever they are with `force`.
+ */
 export async function writeReport(
-  runDir: string,
+  runDirs: string | readonly string[],
   outRoot: string,
   comparison?: Comparison,
+  options: { force?: boolean } = {},
 ): Promise<{ dir: string; index: string; model: ReportModel }> {
-  const resultFile = join(runDir, "result.json");
-  const run = readRun(resultFile, "run");
-  const model = buildModel(run);
+  const dirs = typeof runDirs === "string" ? [runDirs] : runDirs;
+  const resultFiles = dirs.map((d) => join(d, "result.json"));
+  const runs = resultFiles.map((f) => readRun(f, "run"));
+  for (const [i, other] of runs.entries()) {
+    if (i === 0 || options.force) continue;
+    const differences = environmentDifferences(runs[0]!.environment, other.environment);
+    if (differences.length > 0) {
+      throw new MergeError(`${dirs[i]} was run in another environment than ${dirs[0]} (${differences.join("; ")}): one page would mix them; --force merges them anyway`);
+    }
+  }
+  const model = buildModel(runs);
   const charts = buildCharts(model.cells);
-  const dir = join(outRoot, run.id.replace(/[^\w.-]/g, "_"));
+  const dir = join(outRoot, model.run.id.replace(/[^\w.+-]/g, "_"));
   mkdirSync(join(dir, "charts"), { recursive: true });
   const svgs = new Map<string, string>();
   for (const chart of charts) {
@@ -256,7 +323,7 @@ export async function writeReport(
   writeAtomic(join(dir, "data.json"), JSON.stringify(model, null, 1));
   writeAtomic(join(dir, "summary.md"), summaryMarkdown(model, charts));
   const index = join(dir, "index.html");
-  writeAtomic(index, page(model, charts, svgs, relative(dir, resultFile), comparison));
+  writeAtomic(index, page(model, charts, svgs, resultFiles.map((f) => relative(dir, f)), comparison));
   if (comparison) writeAtomic(join(dir, "comparison.json"), JSON.stringify(comparison, null, 1));
   return { dir, index, model };
 }

@@ -105,3 +105,48 @@ test("the static SVG charts and summary.md are written beside the page", async (
   }
   assert.match(md, /\| \*\*Latency\*\* \| Low to medium: \*\*holds\*\*/);
 });
+
+test("unavailable and saturated cells are said as such, brokers go by family, the table fits 1400 px and verdicts link to their cells", async () => {
+  const run = JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as RunResult;
+  const [sse] = run.cells;
+  const like = (over: Partial<RunResult["cells"][number]>) => ({ ...sse!, ...over }) as RunResult["cells"][number];
+  run.id = "families";
+  // Listed out of family order on purpose: Kafka before Redis before the in-process broker.
+  run.cells = [
+    like({ id: "k", broker: "kafka", saturated: true, saturationReasons: ["fleet process 0 event loop busy 97% of the time"] }),
+    like({ id: "r", broker: "redis-pubsub" }),
+    ...run.cells,
+    like({ id: "d", transport: "direct", broker: "inproc", status: "unavailable", error: "direct × inproc: the in-process broker lives inside the relay process, and direct has no relay", counts: { expected: 0, delivered: 0, lost: 0, duplicated: 0, reordered: 0 } }),
+  ];
+  const dir = tempDir();
+  writeFileSync(join(dir, "result.json"), JSON.stringify(run));
+  const { index } = await writeReport(dir, join(dir, "out"));
+  const { page, consoleErrors } = await open(index);
+  await page.setViewportSize({ width: 1400, height: 900 });
+  assert.deepEqual(consoleErrors, []);
+  const rows = await page.$$eval("table.cells tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+  assert.deepEqual(rows.map((r) => `${r[0]} ${r[1]}`), ["sse inproc", "sse redis-pubsub", "sse kafka", "ws inproc", "direct inproc"], "transports, then brokers by family");
+  const unavailable = rows.find((r) => r[0] === "direct")!;
+  assert.match(unavailable.at(-1)!, /^unavailable: direct × inproc: the in-process broker/);
+  assert.ok(!unavailable.some((v) => /^0 \/ 0$|^0 µs$/.test(v)), `no figure for what was not measured: ${JSON.stringify(unavailable)}`);
+  assert.match(rows.find((r) => r[1] === "kafka")!.at(-1)!, /saturated \(the load generator's figure/);
+  // The heatmaps paint neither in their colour scale: both grey, each labelled.
+  for (const chart of ["p99", "throughput"]) {
+    const svg = page.locator(`[data-chart="${chart}"] svg`);
+    assert.equal(await svg.locator('path[fill="#e4e4e4"]').count(), 2, `${chart}: two grey squares`);
+    const text = await svg.textContent();
+    assert.match(text!, /unavailable/);
+    assert.match(text!, /saturated: generator's figure/);
+  }
+  const fits = await page.$eval("table.cells", (t) => {
+    const box = t.parentElement!;
+    return { scroll: box.scrollWidth, client: box.clientWidth, window: window.innerWidth };
+  });
+  assert.ok(fits.scroll <= fits.client, `the cell table scrolls at 1400 px: ${JSON.stringify(fits)}`);
+  // A decided verdict links to the rows it read, and each link's target is on the page.
+  const links = await page.$$eval("td.claim .read a[href^='#cell-']", (as) => as.map((a) => a.getAttribute("href")!));
+  assert.ok(links.length > 0, "a verdict links to its cells");
+  for (const href of links) assert.equal(await page.locator(href.replace(/([.+|])/g, "\\$1")).count(), 1, href);
+  await page.screenshot({ path: join(OUTPUTS, "families.png"), fullPage: true });
+  await page.close();
+});
