@@ -30,7 +30,10 @@ const kafkajs = lazy(() => import("kafkajs"));
 /** kafkajs's own log lines go to the run's log, not the terminal; its errors are counted for the cell. */
 const kafkaLog = (levels: typeof LogLevel): logCreator => () => ({ level, log }) => {
   const { message, ...rest } = log;
-  if (level === levels.ERROR) noteBrokerError("kafka", message);
+  // Clients creating one topic at once: the losers' CreateTopics answers TOPIC_ALREADY_EXISTS,
+  // which kafkajs logs as an error. A creation that truly failed rejects ensureTopic instead.
+  const lostCreateRace = message.startsWith("Response CreateTopics");
+  if (level === levels.ERROR && !lostCreateRace) noteBrokerError("kafka", `${message} ${JSON.stringify(rest)}`);
   else libraryLog(`kafkajs ${levels[level]}: ${message} ${JSON.stringify(rest)}`);
 };
 
@@ -58,6 +61,10 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
           p = admin
             .listTopics()
             .then((topics) => (topics.includes(topic) ? undefined : admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })))
+            // Another client may have made it first: it failed only if it is not there now.
+            .catch(async (err: unknown) => {
+              if (!(await admin.listTopics()).includes(topic)) throw err;
+            })
             .then(() => leadersElected(admin, topic));
           created.set(topic, p);
         }

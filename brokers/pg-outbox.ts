@@ -26,6 +26,19 @@ async function client(options: BrokerOptions): Promise<pg.Client> {
   return c;
 }
 
+/** PostgreSQL's codes for a table, type or index that a concurrent CREATE ... IF NOT EXISTS made first. */
+const ALREADY_THERE = new Set(["23505", "42P07", "42710"]);
+
+/** The outbox table and its index; clients connecting at once race to create them, and the losers' errors mean it exists. */
+async function ensureTable(c: pg.Client): Promise<void> {
+  try {
+    await c.query(`CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (id bigserial PRIMARY KEY, topic text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+    await c.query(`CREATE INDEX IF NOT EXISTS ${OUTBOX_TABLE}_topic_id ON ${OUTBOX_TABLE} (topic, id)`);
+  } catch (err) {
+    if (!ALREADY_THERE.has((err as { code?: string }).code ?? "")) throw err;
+  }
+}
+
 export const pgOutbox: Broker = {
   name: "pg-outbox",
   summary: "transactional outbox on PostgreSQL: insert per transaction, relay by LISTEN/NOTIFY plus polling",
@@ -35,19 +48,30 @@ export const pgOutbox: Broker = {
   standardUrl: STANDARD_URL,
   urlSchemes: ["postgres:", "postgresql:"],
   async connect(options): Promise<BrokerConnection> {
-    const pub = await client(options);
-    await pub.query(`CREATE TABLE IF NOT EXISTS ${OUTBOX_TABLE} (id bigserial PRIMARY KEY, topic text NOT NULL, payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
-    await pub.query(`CREATE INDEX IF NOT EXISTS ${OUTBOX_TABLE}_topic_id ON ${OUTBOX_TABLE} (topic, id)`);
+    // The publishing connection opens on the first publish: a subscriber (a direct
+    // client) holds its reader alone, so 50 of them take 50 of the server's connections.
+    let pub: Promise<pg.Client> | undefined;
+    const publisher = (): Promise<pg.Client> =>
+      (pub ??= client(options).then(async (c) => {
+        await ensureTable(c);
+        return c;
+      }));
     const subscriptions = new Set<{ close(): Promise<void> }>();
+    // One query at a time on the connection, in publish order: pg would queue them too,
+    // but deprecates queueing (it goes in pg 9), and a chain of our own says the same.
+    let tail: Promise<unknown> = Promise.resolve();
     return {
       publish(topic, message) {
         // One statement is one transaction: the row and its notification commit together.
-        return pub
-          .query(`WITH row AS (INSERT INTO ${OUTBOX_TABLE} (topic, payload) VALUES ($1, $2) RETURNING id) SELECT pg_notify('${CHANNEL}', $1) FROM row`, [topic, message])
-          .then(() => undefined);
+        const done = tail.then(async () =>
+          (await publisher()).query(`WITH row AS (INSERT INTO ${OUTBOX_TABLE} (topic, payload) VALUES ($1, $2) RETURNING id) SELECT pg_notify('${CHANNEL}', $1) FROM row`, [topic, message]),
+        );
+        tail = done.catch(() => undefined);
+        return done.then(() => undefined);
       },
       async subscribe(topic, onMessage, opts) {
         const reader = await client(options);
+        await ensureTable(reader);
         let last = 0;
         if (opts?.from !== "earliest") {
           const res = await reader.query<{ max: string | null }>(`SELECT max(id) AS max FROM ${OUTBOX_TABLE} WHERE topic = $1`, [topic]);
@@ -102,7 +126,8 @@ export const pgOutbox: Broker = {
       },
       async close() {
         for (const s of [...subscriptions]) await s.close();
-        await pub.end();
+        await tail; // publishes still queued go out before the connection ends
+        if (pub) await (await pub).end();
       },
     };
   },
