@@ -11,6 +11,11 @@ export interface BrokerCapabilities {
   ordering: "none" | "per-topic" | "per-partition" | "global";
   /** Acknowledgement levels the adapter can publish with. */
   ackLevels: readonly string[];
+  /**
+   * "queue": each message goes to one of the subscribers (a job queue's workers), so
+   * a topic has one subscriber or its messages are split; absent: every subscriber gets each.
+   */
+  delivery?: "fan-out" | "queue";
 }
 
 export interface Subscription {

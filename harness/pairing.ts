@@ -21,6 +21,12 @@ export function pairingProblem(
   if (relaysOf(t, { relays: workload.relays ?? 1 }) > 1 && b.inProcess && !t.adapterBroker) {
     return `${transport} × ${broker}: several relays cannot apply: an in-process broker lives inside one relay process, and ${transport}'s other relays would have nothing to subscribe to`;
   }
+  if (b.capabilities.delivery === "queue") {
+    if (t.listener === "none") return `direct × ${broker}: ${broker} is a queue that hands each job to one worker, so clients subscribing to it themselves would each get a share, not every message`;
+    if (relaysOf(t, { relays: workload.relays ?? 1 }) > 1 && !t.adapterBroker) {
+      return `${transport} × ${broker}: several relays cannot apply: ${broker} hands each job to one worker, so each relay would fan out a share of the messages`;
+    }
+  }
   if (t.listener === "none" && b.inProcess) {
     return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;
   }

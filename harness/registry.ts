@@ -9,6 +9,7 @@ import { kafkaAcks1, kafkaAcksAll } from "../brokers/kafka.js";
 import { mqttOverWs, mqttQos0, mqttQos1, mqttQos2 } from "../brokers/mqtt.js";
 import { nats, natsJetStream } from "../brokers/nats.js";
 import { pgOutbox } from "../brokers/pg-outbox.js";
+import { bullmq } from "../brokers/bullmq.js";
 import { redisPubSub, redisStreams } from "../brokers/redis.js";
 import { direct } from "../transports/direct.js";
 import { grpcStream } from "../transports/grpc.js";
@@ -28,6 +29,7 @@ export const brokers: ReadonlyMap<string, Broker> = new Map(
     inproc,
     redisPubSub,
     redisStreams,
+    bullmq,
     nats,
     natsJetStream,
     kafkaAcks1,

@@ -125,3 +125,10 @@ test("ordering: a Kafka stream over 4 partitions arrives out of order, never wit
   for (const cell of [streams!, directStreams!]) assert.equal(cell.counts.reordered, 0, cell.transport);
   assert.match(r.stdout, /\d+ reordered/);
 });
+
+test("a queue (BullMQ) pairs only where one subscriber takes each job: never direct, never several relays without an adapter", () => {
+  assert.match(pairingProblem("direct", "bullmq") ?? "", /a queue that hands each job to one worker/);
+  assert.match(pairingProblem("sse", "bullmq", { scenario: "scale-out", fault: "drop", relays: 2 }) ?? "", /each relay would fan out a share/);
+  assert.equal(pairingProblem("socketio-redis", "bullmq", { scenario: "scale-out", fault: "drop", relays: 2 }), null, "the adapter's first relay alone subscribes");
+  assert.equal(pairingProblem("sse", "bullmq"), null);
+});
