@@ -219,7 +219,7 @@ test("a fleet process killed mid-cell fails that cell, naming the role, and the 
   const out = tempDir();
   const child = startCli(["run", "--transports", "ws,sse", "--brokers", "inproc", ...TINY, "--duration", "2", "--out", out]);
   const w = watch(child);
-  await waitFor(() => w.stderr().includes("[1/2] ws × inproc steady measuring"), 30_000, "the first cell to measure");
+  await waitFor(() => /\[1\/2[^\]]*\] ws × inproc steady measuring/.test(w.stderr()), 30_000, "the first cell to measure");
   const fleets = execFileSync("pgrep", ["-f", "dist/harness/fleet-process.js"], { encoding: "utf8" }).trim().split("\n");
   process.kill(Number(fleets[0]), "SIGKILL");
   assert.equal(await w.exited, 1, w.stderr());
