@@ -205,10 +205,6 @@ export function applyFields(
   return out as unknown as Workload;
 }
 
-/** Reads and validates a workload file; every error names the file and the field. */
-export function loadWorkloadFile(path: string): Workload {
-  return loadWorkload(path).workload;
-}
 
 /**
  * A field given for a scenario that does not read it (a `fault` with `scenario:
@@ -224,12 +220,12 @@ export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ ke
   return null;
 }
 
-/** A workload file, validated, and the fields it gave (so a field its scenario ignores can be refused). */
-export function loadWorkload(path: string): { workload: Workload; given: string[] } {
+/** Reads and validates one workload file (not a suite); every error names the file and the field. */
+export function loadWorkloadFile(path: string): Workload {
   const doc = readMapping(path);
   if ("suite" in doc) throw new FileError(path, 'a suite ("suite:" lists workloads): run it with rtbench run, or name one of its parts\' files here');
-  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
-  return { workload: applyFields({ ...DEFAULTS, name }, doc, () => path, false), given: Object.keys(doc) };
+  const name = fileName(path);
+  return applyFields({ ...DEFAULTS, name }, doc, () => path, false);
 }
 
 /** A field given, and where (a file, a suite's entry, a flag): the unused-field check names it. */
@@ -261,7 +257,7 @@ interface Loaded {
  */
 export function loadRunPlan(path: string): { plan: RunPlan; loaded: Loaded[]; suite: boolean } {
   const doc = readMapping(path);
-  const name = path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
+  const name = fileName(path);
   if (!("suite" in doc)) {
     const workload = applyFields({ ...DEFAULTS, name }, doc, () => path, false);
     return { plan: { workload }, loaded: [{ workload, given: Object.keys(doc).map((key) => ({ key, where: path })) }], suite: false };
@@ -282,7 +278,7 @@ export function loadRunPlan(path: string): { plan: RunPlan; loaded: Loaded[]; su
       included = readMapping(includedFrom);
       if ("suite" in included) throw new FileError(at, `field "include": ${include} is a suite itself; a suite includes workloads, not suites`);
     }
-    const partName = typeof own.name === "string" ? own.name : typeof included.name === "string" ? included.name : include !== undefined ? String(include).replace(/^.*\//, "").replace(/\.ya?ml$/, "") : undefined;
+    const partName = typeof own.name === "string" ? own.name : typeof included.name === "string" ? included.name : include !== undefined ? fileName(String(include)) : undefined;
     const scenario = own.scenario ?? included.scenario ?? shared.scenario ?? DEFAULTS.scenario;
     // A shared field the part's scenario does not read stays out of that part.
     const reads = (key: string): boolean => {
@@ -330,6 +326,11 @@ export function applyFlags(loaded: readonly Loaded[], flags: Record<string, unkn
     const mine = Object.fromEntries(Object.entries(flags).filter(([key]) => key !== "name" && (!byKey.get(key)?.scenarios || byKey.get(key)!.scenarios!.includes(l.workload.scenario))));
     return { workload: applyFields(l.workload, mine, where, true), given: [...l.given, ...Object.keys(mine).map((key) => ({ key, where: where(key) }))] };
   });
+}
+
+/** A workload's default name: its file's, without folder or extension. */
+function fileName(path: string): string {
+  return path.replace(/^.*\//, "").replace(/\.ya?ml$/, "");
 }
 
 /** A YAML file whose top level is a mapping. */
