@@ -18,7 +18,8 @@ import { serve } from "./serve.js";
 import { summaryTable } from "./progress.js";
 import { ConfigError, FIELDS, flagName, applyFields, applyFlags, loadRunPlan, unusedFieldProblem, type Workload } from "./workload.js";
 import { outDirProblem, RunReadError } from "../results/store.js";
-import { MergeError, writeReport } from "../reports/report.js";
+import { advise, formatAdvice, NEEDS, NeedError, parseNeeds } from "../reports/advise.js";
+import { MergeError, readRuns, writeReport } from "../reports/report.js";
 import { BASELINES, compareFiles, GateInputError } from "./gate.js";
 
 const HELP = `rtbench ${VERSION}: measured latency, throughput and loss for real-time transports and brokers
@@ -31,6 +32,10 @@ Usage:
                                         the HTML report of a run (default: the latest in results/runs);
                                         several runs of one environment merge into one page (--force: of
                                         different environments)
+  rtbench advise [RUN ...] --need KEY=VALUE,...
+                                        the pairings that meet the needs, ranked, from measured cells
+                                        (needs: p99=100ms, connections=10000, replay=yes, restart-loss=0,
+                                        two-way, strict-proxy, browser); what no run measured is unknown
   rtbench compare <baseline> <candidate> [--format md|json] [--force] [--allow-missing] [--noise-floor p99=25%,...]
                                         the regression gate: exit 1 on a regression (a cell the baseline
                                         measured that failed or is missing in the candidate is one,
@@ -147,17 +152,23 @@ async function run(args: string[]): Promise<number> {
   return store.cells.some((c) => c.status === "failed") ? 1 : 0;
 }
 
-async function report(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" }, force: { type: "boolean" } }, "report");
-  let runDirs = positionals;
+/** Run folders given, or the latest in results/runs; each must hold a result. */
+function runFolders(given: readonly string[], command: string): string[] {
+  let runDirs = [...given];
   if (runDirs.length === 0) {
     const runs = existsSync("results/runs") ? readdirSync("results/runs").filter((d) => existsSync(resolve("results/runs", d, "result.json"))).sort() : [];
-    if (runs.length === 0) throw new UsageError("rtbench report: no run folder given and none in results/runs (run rtbench run first)");
+    if (runs.length === 0) throw new UsageError(`rtbench ${command}: no run folder given and none in results/runs (run rtbench run first)`);
     runDirs = [resolve("results/runs", runs.at(-1)!)];
   }
   for (const runDir of runDirs) {
-    if (!existsSync(resolve(runDir, "result.json"))) throw new UsageError(`rtbench report: ${runDir}: expected a run folder holding result.json`);
+    if (!existsSync(resolve(runDir, "result.json"))) throw new UsageError(`rtbench ${command}: ${runDir}: expected a run folder holding result.json`);
   }
+  return runDirs;
+}
+
+async function report(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: "string" }, baseline: { type: "string" }, force: { type: "boolean" } }, "report");
+  const runDirs = runFolders(positionals, "report");
   if (values.baseline !== undefined && runDirs.length > 1) throw new UsageError("rtbench report: --baseline compares one run with it: give one run folder");
   const runDir = runDirs[0]!;
   const comparison = typeof values.baseline === "string" ? compareFiles(values.baseline, resolve(runDir), { floors: {}, force: false, baselines: join(ROOT, BASELINES) }) : undefined;
@@ -178,6 +189,29 @@ async function report(args: string[]): Promise<number> {
       `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["unavailable here"]} unavailable here, ${v["not testable"]} not testable\n` +
       (comparison ? `compared with ${values.baseline}: ${comparison.regressions} regression(s)\n` : ""),
   );
+  return 0;
+}
+
+/** `rtbench advise [RUN...] --need k=v,...`: the pairings that meet the needs, from measured cells. */
+function adviseCommand(args: string[]): number {
+  const { values, positionals } = parse(args, { need: { type: "string" }, force: { type: "boolean" } }, "advise");
+  if (typeof values.need !== "string") throw new UsageError(`rtbench advise: flag --need: expected KEY=VALUE[,KEY=VALUE], keys: ${Object.keys(NEEDS).join(", ")}`);
+  let needs: ReturnType<typeof parseNeeds>;
+  try {
+    needs = parseNeeds(values.need);
+  } catch (err) {
+    if (err instanceof NeedError) throw new UsageError(`rtbench advise: ${err.message}`);
+    throw err;
+  }
+  const runDirs = runFolders(positionals, "advise");
+  let runs: ReturnType<typeof readRuns>;
+  try {
+    runs = readRuns(runDirs.map((d) => resolve(d)), values.force === true);
+  } catch (err) {
+    if (err instanceof MergeError) throw new UsageError(`rtbench advise: ${err.message}`);
+    throw err;
+  }
+  process.stdout.write(formatAdvice(advise(runs.flatMap((r) => r.cells), needs), needs));
   return 0;
 }
 
@@ -210,6 +244,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case "report":
       return report(rest);
+    case "advise":
+      return adviseCommand(rest);
     case "compare":
       return compare(rest);
     case "ab":
@@ -230,7 +266,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, compare, ab, calibrate, baseline, brokers or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, advise, compare, ab, calibrate, baseline, brokers or help)`);
   }
 }
 

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { formatMicros } from "../results/cell-metrics.js";
+import type { RunResult } from "../results/schema.js";
 import { readRun } from "../results/store.js";
 import { environmentDifferences, formatCompared, type Comparison } from "../harness/compare.js";
 import { buildCharts, renderSvg, type Chart } from "./charts.js";
@@ -289,6 +290,19 @@ function writeAtomic(file: string, text: string): void {
 /** Runs that cannot share a page: their environments differ (the message names the field). */
 export class MergeError extends Error {}
 
+/** The runs in these folders, refused (MergeError) when their environments differ, unless forced. */
+export function readRuns(dirs: readonly string[], force: boolean): RunResult[] {
+  const runs = dirs.map((d) => readRun(join(d, "result.json"), "run"));
+  for (const [i, other] of runs.entries()) {
+    if (i === 0 || force) continue;
+    const differences = environmentDifferences(runs[0]!.environment, other.environment);
+    if (differences.length > 0) {
+      throw new MergeError(`${dirs[i]} was run in another environment than ${dirs[0]} (${differences.join("; ")}): one page would mix them; --force merges them anyway`);
+    }
+  }
+  return runs;
+}
+
 /**
  * Writes the report of the run(s) in runDirs into outRoot/<run id>/ and returns the
  * page's path. Several runs merge into one page when their environments match (the
@@ -302,15 +316,7 @@ export async function writeReport(
 ): Promise<{ dir: string; index: string; model: ReportModel }> {
   const dirs = typeof runDirs === "string" ? [runDirs] : runDirs;
   const resultFiles = dirs.map((d) => join(d, "result.json"));
-  const runs = resultFiles.map((f) => readRun(f, "run"));
-  for (const [i, other] of runs.entries()) {
-    if (i === 0 || options.force) continue;
-    const differences = environmentDifferences(runs[0]!.environment, other.environment);
-    if (differences.length > 0) {
-      throw new MergeError(`${dirs[i]} was run in another environment than ${dirs[0]} (${differences.join("; ")}): one page would mix them; --force merges them anyway`);
-    }
-  }
-  const model = buildModel(runs);
+  const model = buildModel(readRuns(dirs, options.force === true));
   const charts = buildCharts(model.cells);
   const dir = join(outRoot, model.run.id.replace(/[^\w.+-]/g, "_"));
   mkdirSync(join(dir, "charts"), { recursive: true });
