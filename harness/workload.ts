@@ -186,6 +186,12 @@ function coerce(spec: FieldSpec, value: unknown, where: string, fromFlag: boolea
 
 const byKey = new Map(FIELDS.map((f) => [f.key as string, f]));
 
+/** Whether a scenario reads a field: the common ones every scenario, a scenario's own only it. */
+function readsField(key: string, scenario: string): boolean {
+  const scenarios = byKey.get(key)?.scenarios;
+  return !scenarios || scenarios.includes(scenario);
+}
+
 /** Applies raw values (from a file or flags) over `base`; throws ConfigError on the first bad one. */
 export function applyFields(
   base: Workload,
@@ -213,7 +219,7 @@ export function applyFields(
 export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ key: string; where: string }>): string | null {
   for (const { key, where } of given) {
     const spec = byKey.get(key);
-    if (spec?.scenarios && !spec.scenarios.includes(workload.scenario)) {
+    if (spec?.scenarios && !readsField(key, workload.scenario)) {
       return `${where}: field "${key}": only the ${spec.scenarios.join(" and ")} scenario${spec.scenarios.length > 1 ? "s read" : " reads"} it, and this workload's scenario is ${workload.scenario}: remove it or set scenario: ${spec.scenarios[0]}`;
     }
   }
@@ -281,11 +287,7 @@ export function loadRunPlan(path: string): { plan: RunPlan; loaded: Loaded[]; su
     const partName = typeof own.name === "string" ? own.name : typeof included.name === "string" ? included.name : include !== undefined ? fileName(String(include)) : undefined;
     const scenario = own.scenario ?? included.scenario ?? shared.scenario ?? DEFAULTS.scenario;
     // A shared field the part's scenario does not read stays out of that part.
-    const reads = (key: string): boolean => {
-      const spec = byKey.get(key);
-      return !spec?.scenarios || spec.scenarios.includes(String(scenario));
-    };
-    const sharedHere = Object.fromEntries(Object.entries(shared).filter(([k]) => k !== "name" && reads(k)));
+    const sharedHere = Object.fromEntries(Object.entries(shared).filter(([k]) => k !== "name" && readsField(k, String(scenario))));
     const raw = { ...sharedHere, ...included, ...own, name: partName ?? `${String(scenario)}-${i + 1}` };
     const where = (key: string): string => (key in own ? at : key in included ? includedFrom : path);
     const workload = applyFields({ ...DEFAULTS }, raw, where, false);
@@ -294,7 +296,7 @@ export function loadRunPlan(path: string): { plan: RunPlan; loaded: Loaded[]; su
   });
   for (const key of sharedGiven) {
     const spec = byKey.get(key);
-    if (spec?.scenarios && !loaded.some((l) => spec.scenarios!.includes(l.workload.scenario))) {
+    if (spec?.scenarios && !loaded.some((l) => readsField(key, l.workload.scenario))) {
       throw new FileError(path, `field "${key}": only the ${spec.scenarios.join(" and ")} scenario${spec.scenarios.length > 1 ? "s read" : " reads"} it, and no part of this suite runs ${spec.scenarios.length > 1 ? "them" : "it"}`);
     }
   }
@@ -318,12 +320,12 @@ export function applyFlags(loaded: readonly Loaded[], flags: Record<string, unkn
   if (flags.scenario !== undefined) throw new ConfigError(where("scenario"), "scenario", "no --scenario for a suite (each of its parts names its scenario)", flags.scenario);
   for (const key of Object.keys(flags)) {
     const spec = byKey.get(key);
-    if (spec?.scenarios && !loaded.some((l) => spec.scenarios!.includes(l.workload.scenario))) {
+    if (spec?.scenarios && !loaded.some((l) => readsField(key, l.workload.scenario))) {
       throw new ConfigError(where(key), key, `a flag for a part of this suite, but only the ${spec.scenarios.join(" and ")} scenario reads it and no part runs it`, flags[key]);
     }
   }
   return loaded.map((l) => {
-    const mine = Object.fromEntries(Object.entries(flags).filter(([key]) => key !== "name" && (!byKey.get(key)?.scenarios || byKey.get(key)!.scenarios!.includes(l.workload.scenario))));
+    const mine = Object.fromEntries(Object.entries(flags).filter(([key]) => key !== "name" && readsField(key, l.workload.scenario)));
     return { workload: applyFields(l.workload, mine, where, true), given: [...l.given, ...Object.keys(mine).map((key) => ({ key, where: where(key) }))] };
   });
 }

@@ -5,7 +5,7 @@
  * cells lack a figure. A need no cell measures at all is said to be unknown, and never
  * guessed.
  */
-import { formatValue, METRICS } from "../results/metrics.js";
+import { formatValue, METRICS, readFigure } from "../results/metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 /** What one need asks of a pairing: met, missed, or not known from these cells. */
@@ -28,15 +28,10 @@ interface NeedSpec {
 
 const yesNo = (v: string): boolean | null => (v === "yes" || v === "true" ? true : v === "no" || v === "false" ? false : null);
 
-/** A metric off a pairing's usable cells of its scenario: exact, at least, or absent. */
+/** A metric off a pairing's cells (the catalogue's readFigure), as exact or at least. */
 function figureOf(metric: string, cells: readonly CellResult[]): { value: number; atLeast: boolean } | undefined {
-  const spec = METRICS[metric]!;
-  const usable = cells.filter((c) => c.scenario === spec.scenario && c.status === "ok" && !c.saturated);
-  if (usable.length === 0) return undefined;
-  const value = spec.read?.(usable);
-  if (value !== undefined) return { value, atLeast: false };
-  const floor = spec.atLeast?.(usable);
-  return floor ? { value: floor.value, atLeast: true } : undefined;
+  const f = readFigure(metric, cells);
+  return f === undefined ? undefined : "value" in f ? { value: f.value, atLeast: false } : { value: f.atLeast, atLeast: true };
 }
 
 const show = (metric: string, f: { value: number; atLeast: boolean }): string => `${f.atLeast ? "≥ " : ""}${formatValue(METRICS[metric]!.unit, f.value)}`;

@@ -33,7 +33,7 @@ function heatmap(id: string, title: string, cells: CellSummary[], field: "p99Ms"
       broker: c.broker,
       state,
       value: field === "p99Ms" ? c.latencyUs.p99 / 1000 : c.throughput,
-      label: state === "ok" ? figure(c) : state === "saturated" ? figure(c) : state,
+      label: state === "ok" || state === "saturated" ? figure(c) : state,
       flag: state === "saturated" ? "saturated: generator's figure" : "",
     };
   });

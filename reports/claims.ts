@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { formatValue, METRICS, type Unit } from "../results/metrics.js";
+import { formatValue, METRICS, readFigure, type Unit } from "../results/metrics.js";
 
 export { METRICS };
 import { cellGroupKey } from "../results/cell-metrics.js";
@@ -190,10 +190,9 @@ function metricValue(claims: Claims, technology: string, metric: string, cells: 
       none ??= { why: `the ${spec.scenario} cells of ${subject.transport} × ${subject.broker} were saturated (the load generator's limit, not the system's)`, unavailable: false };
       continue;
     }
-    const value = spec.read(usable);
-    if (value !== undefined) return { value, cells: usable };
-    const bound = spec.atLeast?.(usable);
-    if (bound) floor ??= { atLeast: bound.value, why: `${subject.transport} × ${subject.broker}: ${bound.why}`, cells: usable };
+    const figure = readFigure(metric, usable);
+    if (figure && "value" in figure) return { value: figure.value, cells: usable };
+    if (figure) floor ??= { atLeast: figure.atLeast, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
     else none ??= { why: `no ${metric} in the ${spec.scenario} cells of ${subject.transport} × ${subject.broker}`, unavailable: false };
   }
   if (floor) return floor;

@@ -90,13 +90,12 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
     groups.set(key, [...(groups.get(key) ?? []), c]);
   }
   // Transports, then brokers, in the registry's order (brokers by family: in-process, Redis, NATS, Kafka, MQTT, AMQP, PostgreSQL).
-  const order = (names: Iterable<string>, name: string): number => {
-    const i = [...names].indexOf(name);
-    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  const rank = (names: Iterable<string>): ((name: string) => number) => {
+    const at = new Map([...names].map((n, i) => [n, i]));
+    return (name) => at.get(name) ?? Number.MAX_SAFE_INTEGER;
   };
-  const sorted = [...groups].sort(([, [a]], [, [b]]) =>
-    order(transports.keys(), a!.transport) - order(transports.keys(), b!.transport) || order(brokers.keys(), a!.broker) - order(brokers.keys(), b!.broker),
-  );
+  const [transportRank, brokerRank] = [rank(transports.keys()), rank(brokers.keys())];
+  const sorted = [...groups].sort(([, [a]], [, [b]]) => transportRank(a!.transport) - transportRank(b!.transport) || brokerRank(a!.broker) - brokerRank(b!.broker));
   return sorted.map(([key, reps]) => {
     const ok = reps.filter((c) => c.status === "ok");
     const latency = mergeEncoded(ok.map((c) => c.histograms.latencyUs));

@@ -188,6 +188,21 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
 };
 
 
+/**
+ * A metric off a pairing's cells: the usable ones (its scenario's, measured, not
+ * saturated) give the figure itself, or only a lower bound with what stopped short of
+ * the limit; undefined when they give neither. The claims and `advise` both read this.
+ */
+export function readFigure(metric: string, cells: readonly CellResult[]): { value: number } | { atLeast: number; why: string } | undefined {
+  const spec = METRICS[metric]!;
+  const usable = cells.filter((c) => c.scenario === spec.scenario && c.status === "ok" && !c.saturated);
+  if (usable.length === 0) return undefined;
+  const value = spec.read?.(usable);
+  if (value !== undefined) return { value };
+  const floor = spec.atLeast?.(usable);
+  return floor ? { atLeast: floor.value, why: floor.why } : undefined;
+}
+
 /** A value in its unit, for people: the claims and the gate show metrics the same way. */
 export function formatValue(unit: Unit, value: number): string {
   switch (unit) {

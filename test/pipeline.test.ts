@@ -142,4 +142,5 @@ test("a suite runs its parts into one run folder, with an overall progress line,
   const html = readFileSync(join(dir, "reports", id!, "index.html"), "utf8");
   assert.match(html, /the suite <b>two<\/b>/);
   assert.match(html, /<b>order<\/b>: ordering/);
+  assert.deepEqual(await rtbenchChildren(), [], "no child process is left running");
 });
