@@ -320,7 +320,9 @@ const kafka: ServerSpec = {
     const cp = `${kafkaLibs()}/*`;
     const log4j = `-Dlog4j.configuration=file:${join(dir, "log4j.properties")}`;
     // A cluster id is 16 random bytes in URL-safe base64, as kafka-storage.sh random-uuid prints.
-    const clusterId = randomBytes(16).toString("base64url");
+    // One that starts with "-" would be read as an option by StorageTool (1 start in 64 failed so).
+    let clusterId = randomBytes(16).toString("base64url");
+    while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
     if (!restart) execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: dir });
     // A modest heap: the machine also runs the relay, the fleet and other brokers.
     const pid = launch("java", ["-Xms256m", "-Xmx768m", log4j, "-cp", cp, "kafka.Kafka", props], dir);
