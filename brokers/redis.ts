@@ -20,8 +20,17 @@ const STANDARD_URL = "redis://127.0.0.1:6379";
 async function client(options: BrokerOptions, name: string): Promise<Redis> {
   const { Redis } = await ioredis();
   // While the server is away (a restart, a cut) a command waits in the offline queue
-  // and fails after one reconnect attempt more; ioredis resubscribes by itself.
-  const c = new Redis(options.url ?? STANDARD_URL, { connectionName: name, enableOfflineQueue: true, maxRetriesPerRequest: 1, lazyConnect: true });
+  // and fails after one reconnect attempt more; ioredis resubscribes by itself. The
+  // publisher's command already sent when the connection broke fails rather than being
+  // sent again: the server may have applied it, and a resent XADD or PUBLISH is a second
+  // message (a duplicate at every client). It counts as unacknowledged.
+  const c = new Redis(options.url ?? STANDARD_URL, {
+    connectionName: name,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    ...(name === "rtbench-pub" ? { autoResendUnfulfilledCommands: false } : {}),
+  });
   // Without a listener ioredis prints "[ioredis] Unhandled error event" with a stack for every failed reconnect.
   c.on("error", (err: Error) => noteBrokerError("redis", err));
   return c;
