@@ -1,115 +1,185 @@
 /**
- * `rtbench advise`: seed 003's questions answered from measured cells. Each need reads
- * one figure of the metrics catalogue per transport × broker pairing; a pairing meets
- * the needs, misses one (with the figure that excluded it), or is undecided where its
- * cells lack a figure. A need no cell measures at all is said to be unknown, and never
- * guessed.
+ * `rtbench advise`: seed 003's questions answered from measured cells. A need is a
+ * criterion on one or more metrics of the catalogue, read per transport × broker
+ * pairing; a pairing meets the needs, misses one (with the figure that excluded it),
+ * or is undecided where its cells lack a figure. A need no cell measures at all is said
+ * to be unknown, and never guessed. The report's guide section runs the same judgement
+ * in the page (`meets` is carried there as it is), on the figures `pairingFigures` reads.
  */
+import { cellGroupKey } from "../results/cell-metrics.js";
 import { formatValue, METRICS, readFigure } from "../results/metrics.js";
 import type { CellResult } from "../results/schema.js";
 
-/** What one need asks of a pairing: met, missed, or not known from these cells. */
-interface Judgement {
-  met: boolean | undefined;
-  /** The figure behind it, in words ("p99 1.73 ms"), or why there is none. */
-  figure: string;
+/** How a criterion compares a figure with the need's limit. */
+export type Test = "below" | "atLeast" | "atMost";
+
+/** A figure as the guide reads it: exact, or only a lower bound (a ramp or sweep that stopped short). */
+export interface GuideFigure {
+  value: number;
+  atLeast: boolean;
+  /** For people: "p99 1.73 ms", "maxConnections ≥ 10000". */
+  text: string;
+  /** The report groups it was read off (cellGroupKey), which a verdict links to. */
+  cells: string[];
 }
+
+/**
+ * Whether the figures found meet `test` against `limit`: true, false, or undefined where
+ * a bound cannot tell or no figure was found. Every figure found must meet it (a loss
+ * need reads a relay restart and a broker restart alike). Self-contained: the report's
+ * page runs this function's own source.
+ */
+export function meets(test: Test, found: ReadonlyArray<{ value: number; atLeast: boolean }>, limit: number): boolean | undefined {
+  if (found.length === 0) return undefined;
+  let open = false;
+  for (const f of found) {
+    let t: boolean | undefined;
+    if (test === "below") t = f.atLeast ? (f.value >= limit ? false : undefined) : f.value < limit;
+    else if (test === "atLeast") t = f.value >= limit ? true : f.atLeast ? undefined : false;
+    else t = f.atLeast ? (f.value > limit ? false : undefined) : f.value <= limit;
+    if (t === false) return false;
+    if (t === undefined) open = true;
+  }
+  return open ? undefined : true;
+}
+
+/** The value's form: the CLI parses it from text, the page's form has an input of this kind. */
+type Form = "duration" | "count" | "rate" | "yes";
 
 interface NeedSpec {
   describe: string;
-  /** The value's form, for the error a bad value gets. */
-  expects: string;
-  /** Parses the value; null when it is not of the form. */
-  parse(value: string): number | boolean | null;
-  /** How the need reads a pairing's cells; absent: no scenario measures it yet (why). */
-  judge?(cells: readonly CellResult[], value: number | boolean): Judgement;
+  form: Form;
+  /** What a pairing's figures must do; absent: no scenario measures it yet (`unmeasured` says why). */
+  criterion?: { metrics: readonly string[]; test: Test };
   unmeasured?: string;
 }
 
-const yesNo = (v: string): boolean | null => (v === "yes" || v === "true" ? true : v === "no" || v === "false" ? false : null);
-
-/** A metric off a pairing's cells (the catalogue's readFigure), as exact or at least. */
-function figureOf(metric: string, cells: readonly CellResult[]): { value: number; atLeast: boolean } | undefined {
-  const f = readFigure(metric, cells);
-  return f === undefined ? undefined : "value" in f ? { value: f.value, atLeast: false } : { value: f.atLeast, atLeast: true };
-}
-
-const show = (metric: string, f: { value: number; atLeast: boolean }): string => `${f.atLeast ? "≥ " : ""}${formatValue(METRICS[metric]!.unit, f.value)}`;
-
-/** Losses across a fault, as a need "at most N messages" reads them. */
-function lossJudge(metrics: readonly string[], max: number, cells: readonly CellResult[]): Judgement {
-  const found = metrics.flatMap((m) => {
-    const f = figureOf(m, cells);
-    return f ? [{ m, f }] : [];
-  });
-  if (found.length === 0) return { met: undefined, figure: `not measured (${metrics.map((m) => METRICS[m]!.scenario).join(" or ")} scenario)` };
-  return { met: found.every(({ f }) => f.value <= max), figure: found.map(({ m, f }) => `${m} ${show(m, f)}`).join(", ") };
-}
-
 export const NEEDS: Readonly<Record<string, NeedSpec>> = {
-  p99: {
-    describe: "latency p99 from the intended send time below this (steady scenario)",
-    expects: "a duration: 100ms, 2s, 500us",
-    parse: (v) => {
-      const m = /^(\d+(?:\.\d+)?)(us|µs|ms|s)$/.exec(v);
-      return m ? Number(m[1]) * (m[2] === "s" ? 1e6 : m[2] === "ms" ? 1e3 : 1) : null;
-    },
-    judge: (cells, limit) => {
-      const f = figureOf("p99", cells);
-      return f ? { met: f.value < (limit as number), figure: `p99 ${show("p99", f)}` } : { met: undefined, figure: "p99 not measured (steady scenario)" };
-    },
-  },
-  connections: {
-    describe: "connections one relay holds at least (connections scenario)",
-    expects: "a whole number: 10000",
-    parse: (v) => (/^\d+$/.test(v) ? Number(v) : null),
-    judge: (cells, n) => {
-      const f = figureOf("maxConnections", cells);
-      if (!f) return { met: undefined, figure: "connections not measured (connections scenario)" };
-      // "At least N held" meets a need of N or fewer; it cannot say more.
-      const met = f.value >= (n as number) ? true : f.atLeast ? undefined : false;
-      return { met, figure: `held ${show("maxConnections", f)} connections` };
-    },
-  },
+  p99: { describe: "latency p99 from the intended send time below this (steady scenario)", form: "duration", criterion: { metrics: ["p99"], test: "below" } },
+  connections: { describe: "connections one relay holds at least (connections scenario)", form: "count", criterion: { metrics: ["maxConnections"], test: "atLeast" } },
+  rate: { describe: "messages per second sustained at least (saturation scenario)", form: "rate", criterion: { metrics: ["maxSustainableRate"], test: "atLeast" } },
   replay: {
     describe: "nothing lost when the relay drops every connection and clients reconnect (reconnect scenario, fault drop)",
-    expects: "yes or no",
-    parse: yesNo,
-    judge: (cells, want) => (want ? lossJudge(["lostAcrossRelayDrop"], 0, cells) : { met: true, figure: "not asked" }),
+    form: "yes",
+    criterion: { metrics: ["lostAcrossRelayDrop"], test: "atMost" },
   },
   "restart-loss": {
     describe: "messages the broker had acknowledged, lost at most across a relay restart or a broker restart (reconnect kill-relay, durability)",
-    expects: "a whole number: 0",
-    parse: (v) => (/^\d+$/.test(v) ? Number(v) : null),
-    judge: (cells, max) => lossJudge(["lostAcrossRelayRestart", "lostAcrossBrokerRestart"], max as number, cells),
+    form: "count",
+    criterion: { metrics: ["lostAcrossRelayRestart", "lostAcrossBrokerRestart"], test: "atMost" },
   },
-  "two-way": { describe: "clients also send to the server", expects: "yes or no", parse: yesNo, unmeasured: "no scenario sends client-to-server traffic yet (issue 17, chat)" },
-  "strict-proxy": { describe: "a strict proxy or load balancer in the path", expects: "yes or no", parse: yesNo, unmeasured: "no scenario puts nginx or HAProxy in the path yet (issue 19)" },
-  browser: { describe: "the clients are browsers", expects: "yes or no", parse: yesNo, unmeasured: "no scenario drives real browsers yet (issue 18)" },
+  "two-way": { describe: "clients also send to the server", form: "yes", unmeasured: "no scenario sends client-to-server traffic yet (issue 17, chat)" },
+  "strict-proxy": { describe: "a strict proxy or load balancer in the path", form: "yes", unmeasured: "no scenario puts nginx or HAProxy in the path yet (issue 19)" },
+  browser: { describe: "the clients are browsers", form: "yes", unmeasured: "no scenario drives real browsers yet (issue 18)" },
 };
+
+const EXPECTS: Record<Form, string> = { duration: "a duration: 100ms, 2s, 500us", count: "a whole number: 10000", rate: "a rate: 50000 or 50000/s", yes: "yes or no" };
+
+/** The value in the criterion's unit (µs, a count, /s), true/false for yes-or-no; null when not of the form. */
+function parseValue(form: Form, v: string): number | boolean | null {
+  switch (form) {
+    case "duration": {
+      const m = /^(\d+(?:\.\d+)?)(us|µs|ms|s)$/.exec(v);
+      return m ? Number(m[1]) * (m[2] === "s" ? 1e6 : m[2] === "ms" ? 1e3 : 1) : null;
+    }
+    case "count":
+      return /^\d+$/.test(v) ? Number(v) : null;
+    case "rate":
+      return /^\d+(\/s)?$/.test(v) ? Number.parseInt(v, 10) : null;
+    case "yes":
+      return v === "yes" || v === "true" ? true : v === "no" || v === "false" ? false : null;
+  }
+}
+
+/** The limit a need's value sets its criterion; null: it asks nothing (a yes-or-no need answered no). */
+export function limitOf(value: number | boolean): number | null {
+  return typeof value === "number" ? value : value ? 0 : null;
+}
 
 export class NeedError extends Error {}
 
-/** `--need k=v,k=v`: every key known, every value of its form; throws one line naming the first that is not. */
-export function parseNeeds(text: string): Array<{ key: string; value: number | boolean; given: string }> {
+export interface Need {
+  key: string;
+  value: number | boolean;
+  given: string;
+}
+
+/** `k=v,k=v`: every key known, every value of its form; throws one line naming the first that is not. */
+export function parseNeeds(text: string, what = "flag --need"): Need[] {
   const needs = text.split(",").map((p) => p.trim()).filter(Boolean);
-  if (needs.length === 0) throw new NeedError(`flag --need: expected KEY=VALUE[,KEY=VALUE], keys: ${Object.keys(NEEDS).join(", ")}`);
+  if (needs.length === 0) throw new NeedError(`${what}: expected KEY=VALUE[,KEY=VALUE], keys: ${Object.keys(NEEDS).join(", ")}`);
   return needs.map((pair) => {
     const eq = pair.indexOf("=");
     const key = eq > 0 ? pair.slice(0, eq) : pair;
     const spec = NEEDS[key];
-    if (!spec) throw new NeedError(`flag --need: unknown need "${key}" (known: ${Object.keys(NEEDS).join(", ")})`);
+    if (!spec) throw new NeedError(`${what}: unknown need "${key}" (known: ${Object.keys(NEEDS).join(", ")})`);
     const given = eq > 0 ? pair.slice(eq + 1) : "";
-    const value = spec.parse(given);
-    if (value === null) throw new NeedError(`flag --need: ${key}: expected ${spec.expects}, got ${JSON.stringify(given)}`);
+    const value = parseValue(spec.form, given);
+    if (value === null) throw new NeedError(`${what}: ${key}: expected ${EXPECTS[spec.form]}, got ${JSON.stringify(given)}`);
     return { key, value, given };
   });
 }
 
+/** Every metric a need reads, p99 first (it ranks). */
+export const GUIDE_METRICS: readonly string[] = [...new Set(Object.values(NEEDS).flatMap((n) => n.criterion?.metrics ?? []))];
+
+export interface PairingFigures {
+  pairing: string;
+  transport: string;
+  broker: string;
+  figures: Record<string, GuideFigure>;
+}
+
+/** The figures each pairing's measured cells give for the metrics the needs read, in the cells' order. */
+export function pairingFigures(cells: readonly CellResult[]): PairingFigures[] {
+  const byPairing = new Map<string, CellResult[]>();
+  for (const c of cells) {
+    if (c.status !== "ok") continue;
+    const key = `${c.transport} × ${c.broker}`;
+    byPairing.set(key, [...(byPairing.get(key) ?? []), c]);
+  }
+  return [...byPairing].map(([pairing, mine]) => {
+    const figures: Record<string, GuideFigure> = {};
+    for (const metric of GUIDE_METRICS) {
+      const f = readFigure(metric, mine);
+      if (!f) continue;
+      const exact = "value" in f;
+      const value = exact ? f.value : f.atLeast;
+      const spec = METRICS[metric]!;
+      const read = mine.filter((c) => c.scenario === spec.scenario && !c.saturated);
+      figures[metric] = { value, atLeast: !exact, text: `${metric} ${exact ? "" : "≥ "}${formatValue(spec.unit, value)}`, cells: [...new Set(read.map(cellGroupKey))] };
+    }
+    return { pairing, transport: mine[0]!.transport, broker: mine[0]!.broker, figures };
+  });
+}
+
+export interface Judgement {
+  met: boolean | undefined;
+  /** The figures behind it, in words, or which scenario would measure it. */
+  figure: string;
+  cells: string[];
+}
+
+/**
+ * One need on a technology's pairings, read in order: the first whose cells have a
+ * figure for the criterion decides (as the claims read a technology's subjects).
+ */
+export function judgeNeed(need: Need, pairings: readonly PairingFigures[]): Judgement {
+  const c = NEEDS[need.key]!.criterion!;
+  const limit = limitOf(need.value);
+  if (limit === null) return { met: true, figure: "not asked", cells: [] };
+  for (const p of pairings) {
+    const found = c.metrics.flatMap((m) => (p.figures[m] ? [p.figures[m]!] : []));
+    if (found.length === 0) continue;
+    return { met: meets(c.test, found, limit), figure: found.map((f) => f.text).join(", "), cells: found.flatMap((f) => f.cells) };
+  }
+  return { met: undefined, figure: `not measured (${c.metrics.map((m) => METRICS[m]!.scenario).join(" or ")} scenario)`, cells: [] };
+}
+
 export interface Advice {
-  /** Needs that no cell of these runs measures, with why: said, never guessed. */
+  /** Needs that no scenario measures, with why: said, never guessed. */
   unknown: Array<{ need: string; why: string }>;
-  /** Pairings that meet every need a cell measures, best p99 first. */
+  /** Pairings that meet every measured need, best p99 first. */
   ranked: Array<{ pairing: string; p99Us: number | null; figures: string[] }>;
   /** Pairings a figure excludes, with that figure. */
   excluded: Array<{ pairing: string; because: string[] }>;
@@ -117,36 +187,36 @@ export interface Advice {
   undecided: Array<{ pairing: string; missing: string[]; figures: string[] }>;
 }
 
-export function advise(cells: readonly CellResult[], needs: ReturnType<typeof parseNeeds>): Advice {
-  const byPairing = new Map<string, CellResult[]>();
-  for (const c of cells) {
-    if (c.status !== "ok") continue;
-    const key = `${c.transport} × ${c.broker}`;
-    byPairing.set(key, [...(byPairing.get(key) ?? []), c]);
-  }
+/** Splits needs into those judged off figures and those no scenario measures (unknown when asked for). */
+export function splitNeeds(needs: readonly Need[]): { judged: Need[]; unknown: Advice["unknown"] } {
   const unknown: Advice["unknown"] = [];
-  const asked = needs.filter((n) => {
+  const judged = needs.filter((n) => {
     const spec = NEEDS[n.key]!;
-    if (spec.judge) return true;
+    if (spec.criterion) return true;
     // Asking for it (yes) cannot be checked; not asking for it (no) needs nothing.
     if (n.value === true) unknown.push({ need: `${n.key}=${n.given}`, why: spec.unmeasured! });
     return false;
   });
+  return { judged, unknown };
+}
+
+export function advise(cells: readonly CellResult[], needs: readonly Need[]): Advice {
+  const { judged: asked, unknown } = splitNeeds(needs);
   const advice: Advice = { unknown, ranked: [], excluded: [], undecided: [] };
-  for (const [pairing, mine] of byPairing) {
-    const judged = asked.map((n) => ({ n, j: NEEDS[n.key]!.judge!(mine, n.value) }));
+  for (const p of pairingFigures(cells)) {
+    const judged = asked.map((n) => ({ n, j: judgeNeed(n, [p]) }));
     const figures = judged.map(({ n, j }) => `${n.key}: ${j.figure}`);
     const missed = judged.filter(({ j }) => j.met === false);
     const open = judged.filter(({ j }) => j.met === undefined);
-    if (missed.length > 0) advice.excluded.push({ pairing, because: missed.map(({ n, j }) => `${n.key}=${n.given}: ${j.figure}`) });
-    else if (open.length > 0) advice.undecided.push({ pairing, missing: open.map(({ n, j }) => `${n.key}: ${j.figure}`), figures });
-    else advice.ranked.push({ pairing, p99Us: figureOf("p99", mine)?.value ?? null, figures });
+    if (missed.length > 0) advice.excluded.push({ pairing: p.pairing, because: missed.map(({ n, j }) => `${n.key}=${n.given}: ${j.figure}`) });
+    else if (open.length > 0) advice.undecided.push({ pairing: p.pairing, missing: open.map(({ n, j }) => `${n.key}: ${j.figure}`), figures });
+    else advice.ranked.push({ pairing: p.pairing, p99Us: p.figures.p99?.value ?? null, figures });
   }
   advice.ranked.sort((a, b) => (a.p99Us ?? Infinity) - (b.p99Us ?? Infinity));
   return advice;
 }
 
-export function formatAdvice(a: Advice, needs: ReturnType<typeof parseNeeds>): string {
+export function formatAdvice(a: Advice, needs: readonly Need[]): string {
   const lines = [`needs: ${needs.map((n) => `${n.key}=${n.given} (${NEEDS[n.key]!.describe})`).join("; ")}`, ""];
   if (a.unknown.length) {
     lines.push("unknown (no run here measures it, so no pairing is judged on it):");

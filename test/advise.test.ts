@@ -7,15 +7,17 @@ import { advise, NeedError, parseNeeds } from "../reports/advise.js";
 import type { CellResult } from "../results/schema.js";
 import { ROOT, runCli } from "./helpers.js";
 
+const PARAMS = { rate: 100, clients: 10, size: 256, topics: 1, durationS: 5 };
+
 function steady(transport: string, broker: string, p99Us: number): CellResult {
   const h = createHistogram();
   h.recordValueWithCount(Math.round(p99Us / 2), 98);
   h.recordValueWithCount(p99Us, 2);
-  return { transport, broker, scenario: "steady", status: "ok", saturated: false, histograms: { latencyUs: encodeHistogram(h) } } as unknown as CellResult;
+  return { transport, broker, scenario: "steady", status: "ok", saturated: false, params: PARAMS, histograms: { latencyUs: encodeHistogram(h) } } as unknown as CellResult;
 }
 
 function ramp(transport: string, broker: string, maxConnections: number, limitMeasured: boolean): CellResult {
-  return { transport, broker, scenario: "connections", status: "ok", saturated: false, ramp: { maxConnections, limitMeasured, stoppedBy: limitMeasured ? "failure" : "max-clients", steps: [] } } as unknown as CellResult;
+  return { transport, broker, scenario: "connections", status: "ok", saturated: false, params: PARAMS, ramp: { maxConnections, limitMeasured, stoppedBy: limitMeasured ? "failure" : "max-clients", steps: [] } } as unknown as CellResult;
 }
 
 test("pairings that meet every measured need are ranked by p99; a figure excludes, a missing one leaves undecided; an unmeasured need is unknown", () => {
@@ -33,7 +35,7 @@ test("pairings that meet every measured need are ranked by p99; a figure exclude
   const a = advise(cells, needs);
   assert.deepEqual(a.unknown.map((u) => u.need), ["browser=yes"], "asked for and measured by no run; two-way=no asks nothing");
   assert.deepEqual(a.ranked.map((r) => r.pairing), ["ws × inproc", "sse × inproc"]);
-  assert.match(a.ranked[1]!.figures.join("; "), /held ≥ 10000 connections/);
+  assert.match(a.ranked[1]!.figures.join("; "), /connections: maxConnections ≥ 10000/);
   assert.deepEqual(a.excluded.map((e) => e.pairing), ["shortpoll × inproc"]);
   assert.match(a.excluded[0]!.because.join(), /p99=100ms: p99 990 ms/);
   assert.deepEqual(a.undecided.map((u) => u.pairing).sort(), ["direct × kafka", "longpoll × inproc"]);
