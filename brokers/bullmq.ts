@@ -5,11 +5,16 @@
  * pairings where several subscribers would share a queue (clients on the broker
  * itself, several relays) are refused in harness/pairing.ts, as `delivery: "queue"`
  * says. Latency runs from the intended add to each client, through the relay.
+ *
+ * Completion is also observed as an application would, through QueueEvents, and counted
+ * on its own: QueueEvents reads the queue's event stream, which Redis trims (10,000
+ * entries, a few per job), so a reader that falls behind misses completions. The cell
+ * shows both counts (brokerCounts); their difference is what QueueEvents missed.
  */
-import type { Job, Queue, Worker } from "bullmq";
+import type { Job, Queue, QueueEvents, Worker } from "bullmq";
 import { lazy } from "../core/lazy.js";
 import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
-import { noteBrokerError } from "./errors.js";
+import { addBrokerCount, noteBrokerError } from "./errors.js";
 
 const bullmqLib = lazy(() => import("bullmq"));
 const STANDARD_URL = "redis://127.0.0.1:6379";
@@ -26,6 +31,11 @@ function connectionOf(options: BrokerOptions): { host: string; port: number; pas
   };
 }
 
+export const COMPLETED = "bullmq jobs completed";
+export const OBSERVED = "bullmq completions QueueEvents reported";
+/** How long a closing subscription waits for QueueEvents to stop reporting completions it has not yet read. */
+const EVENTS_QUIET_MS = 1_000;
+
 /** A job's payload: the message's bytes as a latin1 string, which JSON carries byte for byte. */
 interface Payload {
   m: string;
@@ -41,10 +51,10 @@ export const bullmq: Broker = {
   standardUrl: STANDARD_URL,
   urlSchemes: ["redis:", "rediss:"],
   async connect(options): Promise<BrokerConnection> {
-    const { Queue: QueueClass, Worker: WorkerClass } = await bullmqLib();
+    const { Queue: QueueClass, Worker: WorkerClass, QueueEvents: QueueEventsClass } = await bullmqLib();
     const connection = connectionOf(options);
     const queues = new Map<string, Queue<Payload>>();
-    const workers = new Set<Worker<Payload>>();
+    const subscriptions = new Set<{ close(): Promise<void> }>();
     const queueFor = (topic: string): Queue<Payload> => {
       let q = queues.get(topic);
       if (!q) {
@@ -71,17 +81,41 @@ export const bullmq: Broker = {
           { connection, concurrency: 1 },
         );
         worker.on("error", (err: Error) => noteBrokerError("bullmq", err));
-        await worker.waitUntilReady();
-        workers.add(worker);
+        // From the stream's start: the topic is this cell's own, and "$" would miss what came before its first read.
+        const events: QueueEvents = new QueueEventsClass(topic, { connection, lastEventId: "0" });
+        events.on("error", (err: Error) => noteBrokerError("bullmq", err));
+        let completed = 0;
+        let observed = 0;
+        let lastObservedAt = Date.now();
+        worker.on("completed", () => void completed++);
+        events.on("completed", () => {
+          observed++;
+          lastObservedAt = Date.now();
+        });
+        await Promise.all([worker.waitUntilReady(), events.waitUntilReady()]);
+        const closing = async (): Promise<void> => {
+          await worker.close();
+          // QueueEvents may lag the worker: wait while it still reports, then count what it never did.
+          const since = Date.now();
+          while (observed < completed && Date.now() - Math.max(lastObservedAt, since) < EVENTS_QUIET_MS) await new Promise((r) => setTimeout(r, 50));
+          await events.close();
+          addBrokerCount(COMPLETED, completed);
+          addBrokerCount(OBSERVED, observed);
+        };
+        const sub = { close: closing };
+        subscriptions.add(sub);
         return {
           async close() {
-            workers.delete(worker);
-            await worker.close();
+            if (!subscriptions.delete(sub)) return;
+            await closing();
           },
         };
       },
       async close() {
-        for (const w of [...workers]) await w.close();
+        for (const sub of [...subscriptions]) {
+          subscriptions.delete(sub);
+          await sub.close();
+        }
         for (const q of queues.values()) await q.close();
       },
     };

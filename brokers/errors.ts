@@ -27,6 +27,21 @@ export function brokerErrorsReport(): { brokerErrors?: BrokerErrors } {
   return count > 0 ? { brokerErrors: { count, first, last } } : {};
 }
 
+const counters = new Map<string, number>();
+
+/**
+ * Adds to a count an adapter keeps of what its library did beside the deliveries (the
+ * completions BullMQ's QueueEvents reported, say), which the cell shows as it was counted.
+ */
+export function addBrokerCount(name: string, n: number): void {
+  counters.set(name, (counters.get(name) ?? 0) + n);
+}
+
+/** The counts so far, for a role's report; nothing when there are none. */
+export function brokerCountsReport(): { brokerCounts?: Record<string, number> } {
+  return counters.size > 0 ? { brokerCounts: Object.fromEntries(counters) } : {};
+}
+
 let sink: (line: string) => void = (line) => void process.stderr.write(`${line}\n`);
 
 /**

@@ -8,6 +8,7 @@ import type { ResourceSample } from "../core/sampler.js";
 import { addCounts, zeroCounts } from "../core/tracker.js";
 import type { BrokerErrors } from "../brokers/errors.js";
 import type { BrokerSample, CellResult } from "../results/schema.js";
+import { addBrokerCounts } from "../results/cell-metrics.js";
 import { judgeGenerators } from "./guard.js";
 import type { FleetReport, MemoryProbe, ProducerReport, RelayReport, Unacknowledged } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
@@ -101,6 +102,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     ...r.fleets.flatMap((f, k) => (f.brokerErrors ? [{ role: `fleet process ${k}`, ...f.brokerErrors }] : [])),
   ];
   const sumOf = (f: (x: FleetReport) => number): number => r.fleets.reduce((n, x) => n + f(x), 0);
+  const brokerCounts = r.relays.reduce<Record<string, number>>((sum, x) => addBrokerCounts(sum, x.brokerCounts), {});
   return {
     ...emptyCell(spec, "ok", r.startedAt),
     counts,
@@ -166,6 +168,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     ...(judged.relayLimit.length > 0 ? { relayLimit: judged.relayLimit } : {}),
     ...(stoppedEarly ? { producerStopped: stoppedEarly } : {}),
     ...(r.teardownErrors.length > 0 ? { teardownErrors: r.teardownErrors } : {}),
+    ...(Object.keys(brokerCounts).length > 0 ? { brokerCounts } : {}),
     ...(brokerErrors.length > 0 || r.broker?.exited ? { brokerTrouble: { errors: brokerErrors, ...(r.broker?.exited ? { serverExited: r.broker.exited } : {}) } } : {}),
     ...r.extra,
     histograms,

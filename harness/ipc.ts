@@ -163,6 +163,8 @@ export interface RelayReport {
   brokerErrors?: BrokerErrors;
   /** What went wrong after the measurement (a broker that never answered the goodbye): noted beside the figures. */
   teardownError?: string;
+  /** Counts its broker adapter kept (brokers/errors.ts addBrokerCount), taken once its connection closed. */
+  brokerCounts?: Record<string, number>;
 }
 
 

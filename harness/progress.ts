@@ -2,7 +2,7 @@
  * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
  * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
  */
-import { formatMicros } from "../results/cell-metrics.js";
+import { brokerCountsNote, formatMicros } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export class Progress {
@@ -123,6 +123,7 @@ function brokerNote(c: CellResult): string {
   }
   if (c.durability) parts.push(`history kept ${c.durability.keptAcknowledged}/${c.durability.acknowledged} acknowledged`);
   if (c.unacknowledged) parts.push(`${c.unacknowledged} never acknowledged`);
+  if (c.brokerCounts) parts.push(brokerCountsNote(c.brokerCounts));
   return parts.join(", ");
 }
 

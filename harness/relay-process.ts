@@ -3,7 +3,7 @@
  * broker is in-process (it cannot be shared across processes), the producer.
  */
 import { closeWithin, send, sendFinal, serveCoordinator, TEARDOWN_MS, type MemoryProbe, type RelayPlan, type RelayReport, type StartTimes } from "./ipc.js";
-import { brokerErrorsReport } from "../brokers/errors.js";
+import { brokerCountsReport, brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "../core/sampler.js";
@@ -62,7 +62,8 @@ serveCoordinator(async (m) => {
       };
       // What was measured is reported whatever the teardown does: a broker that never answers the goodbye costs a note, not the cell.
       const teardownError = relay ? await closeWithin(relay.close(), TEARDOWN_MS, "closing the relay and its broker connection") : undefined;
-      sendFinal({ kind: "relay-result", report: { ...report, ...(teardownError ? { teardownError } : {}) } });
+      // An adapter's counts are complete only once its connection has closed (BullMQ waits there for its QueueEvents).
+      sendFinal({ kind: "relay-result", report: { ...report, ...brokerCountsReport(), ...(teardownError ? { teardownError } : {}) } });
       break;
     }
     default:

@@ -48,3 +48,14 @@ export function cellGroupKey(c: CellResult): string {
 export function cellAnchor(groupKey: string): string {
   return `cell-${groupKey.replace(/[^\w.-]+/g, "_")}`;
 }
+
+/** A broker adapter's own counts in words: "bullmq jobs completed 4000, bullmq completions QueueEvents reported 3998". */
+export function brokerCountsNote(counts: Readonly<Record<string, number>> | undefined): string {
+  return Object.entries(counts ?? {}).map(([name, n]) => `${name} ${n}`).join(", ");
+}
+
+/** Adds a broker adapter's counts into a total (over relays, over repetitions). */
+export function addBrokerCounts(into: Record<string, number>, add: Readonly<Record<string, number>> | undefined): Record<string, number> {
+  for (const [name, n] of Object.entries(add ?? {})) into[name] = (into[name] ?? 0) + n;
+  return into;
+}

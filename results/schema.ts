@@ -290,6 +290,12 @@ export interface CellResult {
   producerStopped?: { published: number; total: number; afterS: number };
   /** What went wrong after the measurement had finished (a broker that never answered the goodbye): the figures stand. */
   teardownErrors?: string[];
+  /**
+   * Counts the relays' broker adapter kept beside the deliveries, summed over relays:
+   * BullMQ's `jobs completed` by the relay's worker and `completions QueueEvents reported`
+   * (it reads a trimmed event stream, so it can miss some).
+   */
+  brokerCounts?: Record<string, number>;
   /** Trouble on the broker's side during the cell: errors its clients reported, and a server that exited. */
   brokerTrouble?: {
     /** Errors broker client libraries reported, per role (relay, producer, fleet process k). */

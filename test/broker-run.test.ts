@@ -37,6 +37,24 @@ test("ws and direct × redis-streams and jetstream: every message delivered, bro
   assert.deepEqual(await rtbenchChildren(), []);
 });
 
+test("sse × bullmq: each job taken by the relay's worker reaches every client; QueueEvents' completions are counted on their own", async () => {
+  const out = tempDir();
+  const r = await runCli(
+    ["run", "--transports", "sse", "--brokers", "bullmq", "--clients", "10", "--rate", "100", "--duration", "2", "--warmup", "1", "--out", out],
+    { env: { RTBENCH_BROKERS_DIR: tempDir() }, timeoutMs: 120_000 },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const [cell] = readOnlyRun(out).cells;
+  assert.equal(cell?.status, "ok", cell?.error);
+  assert.deepEqual(cell.counts, { expected: 3_000, delivered: 3_000, lost: 0, duplicated: 0, reordered: 0 });
+  const counts = cell.brokerCounts ?? {};
+  // 300 jobs (3 s at 100/s), each completed once by the one worker, however many clients it fans out to.
+  assert.equal(counts["bullmq jobs completed"], 300, JSON.stringify(counts));
+  const observed = counts["bullmq completions QueueEvents reported"];
+  assert.ok(observed !== undefined && observed > 0 && observed <= 300, `QueueEvents reported ${observed}`);
+  assert.deepEqual(await rtbenchChildren(), []);
+});
+
 test("brokers up, status and down; a run uses the running server; a missing one is unavailable, the rest still run", async () => {
   const env = { RTBENCH_BROKERS_DIR: tempDir() };
   const up = await runCli(["brokers", "up", "redis-pubsub"], { env });
