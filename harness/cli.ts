@@ -18,7 +18,7 @@ import { serve } from "./serve.js";
 import { summaryTable } from "./progress.js";
 import { ConfigError, FIELDS, flagName, applyFields, applyFlags, loadRunPlan, unusedFieldProblem, type Workload } from "./workload.js";
 import { outDirProblem, RunReadError } from "../results/store.js";
-import { advise, formatAdvice, NEEDS, NeedError, parseNeeds } from "../reports/advise.js";
+import { advise, formatAdvice, NEEDS, NeedError, parseNeeds, type Need } from "../reports/advise.js";
 import { MergeError, readRuns, writeReport } from "../reports/report.js";
 import { BASELINES, compareFiles, GateInputError } from "./gate.js";
 
@@ -34,8 +34,9 @@ Usage:
                                         different environments)
   rtbench advise [RUN ...] --need KEY=VALUE,...
                                         the pairings that meet the needs, ranked, from measured cells
-                                        (needs: p99=100ms, connections=10000, replay=yes, restart-loss=0,
-                                        two-way, strict-proxy, browser); what no run measured is unknown
+                                        (needs: p99=100ms, connections=10000, rate=50000, replay=yes,
+                                        restart-loss=0, two-way, strict-proxy, browser); what no run
+                                        measured is unknown
   rtbench compare <baseline> <candidate> [--format md|json] [--force] [--allow-missing] [--noise-floor p99=25%,...]
                                         the regression gate: exit 1 on a regression (a cell the baseline
                                         measured that failed or is missing in the candidate is one,
@@ -186,7 +187,7 @@ async function report(args: string[]): Promise<number> {
   const v = model.verdicts;
   process.stdout.write(
     `report: ${relative(process.cwd(), index) || index}\n` +
-      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v["not measured yet"]} not measured yet, ${v["unavailable here"]} unavailable here, ${v["not testable"]} not testable\n` +
+      `claims: ${v.holds} hold, ${v["does not hold"]} do not hold, ${v.consistent} consistent, ${v.inconsistent} inconsistent recommendations, ${v["not measured yet"]} not measured yet, ${v["unavailable here"]} unavailable here, ${v["not testable"]} not testable\n` +
       (comparison ? `compared with ${values.baseline}: ${comparison.regressions} regression(s)\n` : ""),
   );
   return 0;
@@ -196,7 +197,7 @@ async function report(args: string[]): Promise<number> {
 function adviseCommand(args: string[]): number {
   const { values, positionals } = parse(args, { need: { type: "string" }, force: { type: "boolean" } }, "advise");
   if (typeof values.need !== "string") throw new UsageError(`rtbench advise: flag --need: expected KEY=VALUE[,KEY=VALUE], keys: ${Object.keys(NEEDS).join(", ")}`);
-  let needs: ReturnType<typeof parseNeeds>;
+  let needs: Need[];
   try {
     needs = parseNeeds(values.need);
   } catch (err) {

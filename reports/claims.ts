@@ -10,6 +10,7 @@ import { formatValue, METRICS, readFigure, type Unit } from "../results/metrics.
 export { METRICS };
 import { cellGroupKey } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
+import { judgeNeed, NEEDS, NeedError, pairingFigures, parseNeeds, splitNeeds, type Need, type PairingFigures } from "./advise.js";
 
 export const CLAIMS_FILE = fileURLToPath(new URL("../../reports/claims.yaml", import.meta.url));
 
@@ -65,11 +66,19 @@ export interface Subject {
   broker: string;
 }
 
+/** A recommendation ("Best for: chat") read as the needs that define its use case (advise's). */
+export interface UseCase {
+  needs: Need[];
+  text: string;
+}
+
 export interface ClaimRow {
   row: string;
   claims: string[];
-  /** Per claim: a check, or the reason it cannot be tested. */
-  tests: Array<{ check: Check; text: string } | { untestable: string }>;
+  /** Per claim: a check, the use case a recommendation names, or the reason it cannot be tested. */
+  tests: Array<{ check: Check; text: string } | UseCase | { untestable: string }>;
+  /** The technology each claim is about, where the row names its own (a decision matrix row recommends one). */
+  technologies?: string[];
 }
 
 export interface ClaimTable {
@@ -91,6 +100,8 @@ interface RawRow {
   row?: unknown;
   claims?: unknown;
   checks?: unknown;
+  needs?: unknown;
+  technology?: unknown;
   untestable?: unknown;
 }
 
@@ -102,7 +113,9 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
   };
   if (!doc?.subjects || !Array.isArray(doc.tables)) throw new ClaimsError(`${file}: expected "subjects" and "tables"`);
   const tables = doc.tables.map((t) => {
-    for (const tech of t.technologies) {
+    // A decision matrix's one column is a heading: each row names the technology it recommends.
+    const rowsName = t.rows.every((r) => r.technology !== undefined);
+    for (const tech of rowsName ? [] : t.technologies) {
       if (!doc.subjects![tech]) throw new ClaimsError(`${file}: table ${t.id}: no subject for technology "${tech}"`);
     }
     const rows = t.rows.map((r): ClaimRow => {
@@ -111,10 +124,26 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
       if (typeof r.row !== "string" || !Array.isArray(claims) || claims.length !== t.technologies.length) {
         throw new ClaimsError(`${where}: expected a row name and ${t.technologies.length} claims`);
       }
-      const checks = r.checks === undefined ? claims.map(() => null) : r.checks;
-      if (!Array.isArray(checks) || checks.length !== claims.length) throw new ClaimsError(`${where}: expected ${claims.length} checks`);
+      let technologies: string[] | undefined;
+      if (r.technology !== undefined) {
+        if (typeof r.technology !== "string" || !doc.subjects![r.technology] || claims.length !== 1) {
+          throw new ClaimsError(`${where}: "technology" names the one claim's technology, one of the subjects (${Object.keys(doc.subjects!).join(", ")})`);
+        }
+        technologies = [r.technology];
+      }
+      if (r.needs !== undefined && r.checks !== undefined) throw new ClaimsError(`${where}: a row has checks or needs, not both`);
+      const checks = r.needs !== undefined ? r.needs : r.checks === undefined ? claims.map(() => null) : r.checks;
+      if (!Array.isArray(checks) || checks.length !== claims.length) throw new ClaimsError(`${where}: expected ${claims.length} ${r.needs !== undefined ? "needs" : "checks"}`);
       const tests = checks.map((c: unknown, i) => {
-        const at = `${where}, ${t.technologies[i]}`;
+        const at = `${where}, ${(technologies ?? t.technologies)[i]}`;
+        if (typeof c === "string" && r.needs !== undefined) {
+          try {
+            return { needs: parseNeeds(c, "needs"), text: c };
+          } catch (err) {
+            if (err instanceof NeedError) throw new ClaimsError(`${at}: ${err.message}`);
+            throw err;
+          }
+        }
         if (typeof c === "string") return { check: parseCheck(c, at), text: c };
         if (c && typeof c === "object" && typeof (c as { untestable?: unknown }).untestable === "string") {
           return { untestable: (c as { untestable: string }).untestable };
@@ -122,7 +151,7 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
         if (c === null && typeof r.untestable === "string") return { untestable: r.untestable };
         throw new ClaimsError(`${at}: expected a check, {untestable: reason}, or a row-level untestable reason`);
       });
-      return { row: r.row, claims: claims.map(String), tests };
+      return { row: r.row, claims: claims.map(String), tests, ...(technologies ? { technologies } : {}) };
     });
     return { id: t.id, doc: t.doc, title: t.title, transposed: t.transposed === true, technologies: t.technologies, rows };
   });
@@ -134,7 +163,9 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
  * refuses the pairing or the broker is missing (the cells say why), or the machine's
  * load stopped short of the check's threshold (a lower bound that decides nothing).
  */
-export type Verdict = "holds" | "does not hold" | "not measured yet" | "unavailable here" | "not testable";
+export type Verdict = "holds" | "does not hold" | "consistent" | "inconsistent" | "not measured yet" | "unavailable here" | "not testable";
+
+export const VERDICTS: readonly Verdict[] = ["holds", "does not hold", "consistent", "inconsistent", "not measured yet", "unavailable here", "not testable"];
 
 export interface ClaimResult {
   technology: string;
@@ -238,10 +269,11 @@ export function formatMetric(metric: string, value: number): string {
  * check is decided when the known comparisons decide it either way.
  */
 export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index: number, cells: readonly CellResult[]): ClaimResult {
-  const technology = table.technologies[index]!;
+  const technology = (row.technologies ?? table.technologies)[index]!;
   const claim = row.claims[index]!;
   const test = row.tests[index]!;
   if ("untestable" in test) return { technology, claim, verdict: "not testable", reason: test.untestable };
+  if ("needs" in test) return evaluateUseCase(claims, table, technology, claim, test, cells);
 
   const figures = new Map<string, Figure | NoFigure>();
   const scenarios = new Set<string>();
@@ -291,4 +323,53 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
   if (unavailable) return { ...base, verdict: "unavailable here", reason: unavailable.why };
   if (missing.length === 0 && bounded.length > 0) return { ...base, verdict: "unavailable here", reason: `${bounded.map((f) => f.why).join("; ")}: the check's threshold is beyond what this machine could drive` };
   return { ...base, verdict: "not measured yet", reason: (missing[0] ?? bounded[0])!.why };
+}
+
+/** A technology's pairings (its subjects, in order) among the measured ones. */
+function subjectFigures(claims: Claims, technology: string, figures: readonly PairingFigures[]): PairingFigures[] {
+  return (claims.subjects[technology] ?? []).flatMap((s) => figures.filter((p) => p.transport === s.transport && p.broker === s.broker));
+}
+
+const ordinal = (n: number): string => `${n}${n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th"}`;
+
+/**
+ * A recommendation against the measured ranking for its use case: consistent when the
+ * recommended technology meets every need that defines the use case, inconsistent when
+ * a figure excludes it. The figures say where it ranks, by p99, among the table's
+ * technologies that meet the needs too. A need no scenario measures leaves the
+ * recommendation not testable yet, with why.
+ */
+function evaluateUseCase(claims: Claims, table: ClaimTable, technology: string, claim: string, use: UseCase, cells: readonly CellResult[]): ClaimResult {
+  const { judged, unknown } = splitNeeds(use.needs);
+  const scenarios = [...new Set(judged.flatMap((n) => needScenarios(n)))];
+  const base = { technology, claim, check: `needs ${use.text}`, scenarios };
+  if (unknown.length > 0) return { ...base, verdict: "not testable", reason: unknown.map((u) => `${u.need}: ${u.why}`).join("; ") };
+  const figures = pairingFigures(cells);
+  const judge = (tech: string) => judged.map((n) => ({ n, j: judgeNeed(n, subjectFigures(claims, tech, figures)) }));
+  const mine = judge(technology);
+  const read = [...new Set(mine.flatMap(({ j }) => j.cells))];
+  const shown = mine.filter(({ j }) => j.cells.length > 0).map(({ n, j }) => `${n.key}: ${j.figure}`);
+  const withRead = { ...base, ...(shown.length ? { measured: shown.join("; ") } : {}), ...(read.length ? { cells: read } : {}) };
+  const missed = mine.filter(({ j }) => j.met === false);
+  if (missed.length > 0) return { ...withRead, verdict: "inconsistent", measured: missed.map(({ n, j }) => `${j.figure} misses ${n.key}=${n.given}`).join("; ") };
+  const open = mine.filter(({ j }) => j.met === undefined);
+  if (open.length > 0) {
+    const subjects = claims.subjects[technology] ?? [];
+    const why = open.map(({ n, j }) => `${n.key}: ${j.figure}`).join("; ");
+    const unavailable = cells.find((c) => c.status === "unavailable" && subjects.some((s) => s.transport === c.transport && s.broker === c.broker) && scenarios.includes(c.scenario));
+    return unavailable
+      ? { ...withRead, verdict: "unavailable here", reason: `${why}; ${unavailable.transport} × ${unavailable.broker} ${unavailable.scenario}: ${unavailable.error ?? "unavailable"}` }
+      : { ...withRead, verdict: "not measured yet", reason: why };
+  }
+  // Where it ranks among the table's technologies that meet the needs too, by p99.
+  const technologies = [...new Set([...table.technologies.filter((t) => claims.subjects[t]), ...table.rows.flatMap((r) => r.technologies ?? [])])];
+  const p99Of = (tech: string) => subjectFigures(claims, tech, figures).find((p) => p.figures.p99)?.figures.p99?.value ?? Infinity;
+  const meeting = technologies.filter((t) => judge(t).every(({ j }) => j.met === true)).sort((a, b) => p99Of(a) - p99Of(b));
+  const rank = meeting.indexOf(technology) + 1;
+  const ranking = meeting.length > 1 ? `; ranks ${ordinal(rank)} by p99 of the ${meeting.length} here that meet them (${meeting.join(", ")})` : "; the only one here that meets them";
+  return { ...withRead, verdict: "consistent", measured: `${shown.join("; ")}${ranking}` };
+}
+
+function needScenarios(n: Need): string[] {
+  return (NEEDS[n.key]?.criterion?.metrics ?? []).map((m) => METRICS[m]!.scenario);
 }

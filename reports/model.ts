@@ -5,9 +5,10 @@
 import { mergeEncoded, percentiles, type Percentiles } from "../core/histogram.js";
 import { addCounts, zeroCounts, type DeliveryCounts } from "../core/tracker.js";
 import { brokers, transports } from "../harness/registry.js";
-import { cellAnchor, cellGroupKey, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
+import { addBrokerCounts, cellAnchor, cellGroupKey, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
-import { evaluate, loadClaims, type ClaimResult, type Verdict } from "./claims.js";
+import { guideData, type GuideData } from "./guide.js";
+import { evaluate, loadClaims, VERDICTS, type ClaimResult, type Verdict } from "./claims.js";
 
 /** One transport × broker × scenario × parameters, repetitions merged. */
 export interface CellSummary {
@@ -32,6 +33,8 @@ export interface CellSummary {
   throughput: number;
   saturated: boolean;
   saturationReasons: string[];
+  /** A broker adapter's own counts (BullMQ's completions and what QueueEvents reported of them), summed over repetitions. */
+  brokerCounts: Record<string, number>;
   /** Median over repetitions of the relay's RSS growth per connection; null where not measured. */
   relayGrowthPerConnectionBytes: number | null;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
@@ -71,6 +74,8 @@ export interface ReportModel {
   cells: CellSummary[];
   tables: TableReport[];
   verdicts: Record<Verdict, number>;
+  /** Each pairing's figures the decision guide judges (reports/guide.ts). */
+  guide: GuideData;
 }
 
 const SPECTRUM = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100];
@@ -119,6 +124,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       throughput: ok.length ? median(ok.map((c) => c.throughput)) : 0,
       saturated: ok.some((c) => c.saturated),
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
+      brokerCounts: ok.reduce<Record<string, number>>((sum, c) => addBrokerCounts(sum, c.brokerCounts), {}),
       relayGrowthPerConnectionBytes: growth(ok),
       anchor: cellAnchor(key),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
@@ -166,7 +172,7 @@ export function mergeRuns(runs: readonly RunResult[]): { run: RunResult; sources
 export function buildModel(runs: RunResult | readonly RunResult[]): ReportModel {
   const { run, sources } = mergeRuns(Array.isArray(runs) ? runs : [runs as RunResult]);
   const claims = loadClaims();
-  const verdicts: Record<Verdict, number> = { holds: 0, "does not hold": 0, "not measured yet": 0, "unavailable here": 0, "not testable": 0 };
+  const verdicts = Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>;
   const tables = claims.tables.map((table) => ({
     id: table.id,
     title: table.title,
@@ -182,5 +188,5 @@ export function buildModel(runs: RunResult | readonly RunResult[]): ReportModel 
     })),
   }));
   const { cells, ...meta } = run;
-  return { run: meta, sources, cells: summarizeCells(cells), tables, verdicts };
+  return { run: meta, sources, cells: summarizeCells(cells), tables, verdicts, guide: guideData(cells) };
 }

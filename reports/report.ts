@@ -7,12 +7,14 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
-import { formatMicros } from "../results/cell-metrics.js";
+import { brokerCountsNote, formatMicros } from "../results/cell-metrics.js";
 import type { RunResult } from "../results/schema.js";
 import { readRun } from "../results/store.js";
 import { environmentDifferences, formatCompared, type Comparison } from "../harness/compare.js";
+import { escapeHtml, scriptJson } from "./html.js";
+import { guideSection, GUIDE_SCRIPT } from "./guide.js";
 import { buildCharts, renderSvg, type Chart } from "./charts.js";
-import type { ClaimResult } from "./claims.js";
+import { VERDICTS, type ClaimResult, type Verdict } from "./claims.js";
 import { buildModel, type CellSummary, type ReportModel } from "./model.js";
 
 const require = createRequire(import.meta.url);
@@ -33,15 +35,6 @@ for (const el of document.querySelectorAll("[data-chart]")) {
     .then(() => { el.dataset.rendered = "true"; })
     .catch((err) => { el.dataset.rendered = "error"; el.textContent = "chart failed: " + err.message; console.error(err); });
 }`;
-
-export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
-
-/** JSON safe inside a <script> element: no "</script>", no "<!--". */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, "\\u003c").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
-}
 
 function sha256(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
@@ -66,7 +59,9 @@ function libraryScripts(): string[] {
 }
 
 const ms = formatMicros;
-const VERDICT_CLASS: Record<string, string> = { holds: "holds", "does not hold": "fails", "not measured yet": "pending", "unavailable here": "unavailable", "not testable": "untestable" };
+const VERDICT_CLASS: Record<Verdict, string> = { holds: "holds", "does not hold": "fails", consistent: "holds", inconsistent: "fails", "not measured yet": "pending", "unavailable here": "unavailable", "not testable": "untestable" };
+/** The verdicts a measured figure decided, whose cells and figure the page links. */
+const DECIDED: ReadonlySet<Verdict> = new Set(["holds", "does not hold", "consistent", "inconsistent"]);
 
 /** A cell's figures, or a dash where nothing was measured (an unavailable or failed cell is never 0/0 and 0 µs). */
 function cellsTable(cells: CellSummary[]): string {
@@ -84,7 +79,7 @@ function cellsTable(cells: CellSummary[]): string {
         timed ? ms(c.latencyUs.p50) : dash, timed ? ms(c.latencyUs.p99) : dash, timed ? ms(c.latencyUs.p999) : dash,
         timed ? ms(c.latencyFromSentUs.p50) : dash, measured && c.publishDelayUs.count > 0 ? ms(c.publishDelayUs.p99) : dash,
         measured ? Math.round(c.throughput).toLocaleString("en") : dash,
-        c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable: ${c.errors.join("; ")}` : c.saturated ? `saturated (the load generator's figure, not the system's): ${c.saturationReasons.join("; ")}` : "",
+        c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable: ${c.errors.join("; ")}` : [c.saturated ? `saturated (the load generator's figure, not the system's): ${c.saturationReasons.join("; ")}` : "", brokerCountsNote(c.brokerCounts)].filter(Boolean).join("; "),
       ],
     };
   });
@@ -112,7 +107,7 @@ function claimCell(r: ClaimResult, cells: ReadonlyMap<string, CellSummary>): str
   });
   const figures = [...new Set((r.scenarios ?? []).map((s) => FIGURE_OF_SCENARIO[s]).filter((f): f is string => f !== undefined))];
   const read =
-    r.verdict === "holds" || r.verdict === "does not hold"
+    DECIDED.has(r.verdict)
       ? `<div class="read">read off ${links.join(", ")}${figures.length ? `; figure ${figures.map((f) => `<a href="#chart-${escapeHtml(f)}">${escapeHtml(f)}</a>`).join(", ")}` : ""}</div>`
       : "";
   return `<td class="claim ${VERDICT_CLASS[r.verdict]}"><div class="words">${escapeHtml(r.claim)}</div>${
@@ -197,7 +192,7 @@ function page(model: ReportModel, charts: Chart[], svgs: Map<string, string>, re
   const libs = libraryScripts();
   const csp = [
     "default-src 'none'",
-    `script-src ${[...libs, INIT].map(sha256).join(" ")}`,
+    `script-src ${[...libs, INIT, GUIDE_SCRIPT].map(sha256).join(" ")}`,
     "style-src 'unsafe-inline'",
     "img-src data:",
     "base-uri 'none'",
@@ -223,17 +218,19 @@ table.cells tr.unavailable td{color:#777;background:#f6f6f6} table.cells tr.fail
 td.claim{min-width:8rem} .words{font-weight:600} .measured{font-variant-numeric:tabular-nums} .verdict{font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 .reason{font-size:11px;color:#666} code.check{font-size:11px;display:block;color:#333} .holds{background:#e8f6ec} .fails{background:#fdeaea} .pending{background:#f6f6f6} .untestable{background:#fff} td.claim.unavailable{background:#f1f1f6}
 .holds .verdict{color:#137333} .fails .verdict{color:#b3261e} .pending .verdict,.untestable .verdict,.unavailable .verdict{color:#777}
+form.guide{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;margin:.5rem 0} form.guide label span{font-weight:600} form.guide input[type=number]{width:6rem}
 figure.chart{margin:1rem 0} .wide{overflow-x:auto} .note{color:#555;font-size:12px} nav a{margin-right:.8rem} .summary span{margin-right:1rem}
 </style></head><body>
 <h1>rtbench report</h1>
 ${runsParagraph(model)}
-<nav>${comparison ? `<a href="#comparison">Comparison</a>` : ""}<a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
+<nav>${comparison ? `<a href="#comparison">Comparison</a>` : ""}<a href="#matrix">Matrix</a><a href="#claims">Seed tables</a><a href="#guide">Decision guide</a><a href="#spectrum">Percentiles</a><a href="#rate">Latency vs rate</a><a href="#memory">Memory</a><a href="#loss">Loss and reconnects</a><a href="#environment">Environment</a></nav>
 ${comparisonSection(comparison)}
 <section id="matrix"><h2>Transport × broker</h2>${fig("p99")}${fig("throughput")}<div class="wide">${cellsTable(model.cells)}</div></section>
 <section id="claims"><h2>The seed tables as measured data</h2>
-<p class="summary"><span>holds: <b>${v.holds}</b></span><span>does not hold: <b>${v["does not hold"]}</b></span><span>not measured yet: <b>${v["not measured yet"]}</b></span><span>unavailable here: <b>${v["unavailable here"]}</b></span><span>not testable: <b>${v["not testable"]}</b></span></p>
-<p class="note">Each cell: the document's claim, the figure measured in this run, the verdict, and the check behind it (reports/claims.yaml).</p>
+<p class="summary">${VERDICTS.map((k) => `<span>${escapeHtml(k)}: <b>${v[k]}</b></span>`).join("")}</p>
+<p class="note">Each cell: the document's claim, the figure measured in this run, the verdict, and the check behind it (reports/claims.yaml). A recommendation ("Use case", "Best for", a decision matrix row) is read as the needs that define its use case, as the decision guide reads them: consistent when the recommended technology meets them all, inconsistent when a figure excludes it.</p>
 ${claimTables(model)}</section>
+${guideSection()}
 <section id="spectrum"><h2>Latency percentile spectra</h2>${fig("spectrum")}</section>
 <section id="rate"><h2>Latency vs rate</h2>${fig("latency-vs-rate")}</section>
 <section id="memory"><h2>Connections vs memory</h2>${fig("memory-per-connection")}${fig("connections")}</section>
@@ -242,8 +239,9 @@ ${claimTables(model)}</section>
 <section id="environment"><h2>Environment and provenance</h2>${environmentTable(model)}
 <p>Data: <a href="data.json">data.json</a> (this page's model), ${resultLinks.map((l) => `<a href="${escapeHtml(l)}">result.json</a>`).join(", ")} (${resultLinks.length > 1 ? "the runs" : "the run"}, with raw HDR histograms). Workload as run:</p>
 <pre>${escapeHtml(JSON.stringify(model.run.parts ? { ...w, parts: model.run.parts } : w, null, 2))}</pre></section>
+<script type="application/json" id="rtbench-guide">${scriptJson(model.guide)}</script>
 <script type="application/json" id="rtbench-charts">${scriptJson(Object.fromEntries(charts.map((c) => [c.id, c.spec])))}</script>
-${[...libs, INIT].map((s) => `<script>${s}</script>`).join("\n")}
+${[...libs, INIT, GUIDE_SCRIPT].map((s) => `<script>${s}</script>`).join("\n")}
 </body></html>
 `;
 }
@@ -269,7 +267,7 @@ function summaryMarkdown(model: ReportModel, charts: Chart[]): string {
     "",
     "## The seed tables as measured data",
     "",
-    `holds ${v.holds}, does not hold ${v["does not hold"]}, not measured yet ${v["not measured yet"]}, unavailable here ${v["unavailable here"]}, not testable ${v["not testable"]}.`,
+    `${VERDICTS.map((k) => `${k} ${v[k]}`).join(", ")}.`,
   ];
   for (const t of model.tables) {
     lines.push("", `### ${mdEscape(t.title)} (seed ${mdEscape(t.doc)})`, "", `| | ${t.technologies.map(mdEscape).join(" | ")} |`, `|---|${t.technologies.map(() => "---").join("|")}|`);

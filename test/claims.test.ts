@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { evaluate, loadClaims, METRICS, parseCheck, type Claims } from "../reports/claims.js";
 import type { CellResult } from "../results/schema.js";
-import { ROOT } from "./helpers.js";
+import { ROOT, tempDir } from "./helpers.js";
 
 const SEEDS = join(ROOT, "../shared/seeds");
 const claims = loadClaims();
@@ -53,7 +53,7 @@ test("every row of every seed table is transcribed, word for word", { skip: exis
 });
 
 test("the seed tables' row counts match the transcription", () => {
-  const expected: Record<string, number> = { "seed000-features": 16, "seed001-transports": 9, "seed002-sse-vs-ws": 8, "seed003-pubsub": 5, "seed004-sse-ws-longpoll": 5 };
+  const expected: Record<string, number> = { "seed000-features": 16, "seed001-transports": 9, "seed002-sse-vs-ws": 8, "seed003-pubsub": 5, "seed003-decision": 9, "seed004-sse-ws-longpoll": 5 };
   for (const table of claims.tables) assert.equal(table.rows.length, expected[table.id], table.id);
 });
 
@@ -156,4 +156,40 @@ test("every claims subject names a transport and a broker rtbench has", async ()
       assert.ok(brokers.has(s.broker), `${tech}: broker ${s.broker}`);
     }
   }
+});
+
+test("a recommendation is read as its use case's needs: consistent, inconsistent, not measured yet, unavailable or not testable, with its rank", () => {
+  const ramp = (transport: string, maxConnections: number, limitMeasured: boolean) =>
+    ({ ...cell(transport, 1, 2), scenario: "connections", ramp: { maxConnections, limitMeasured, stoppedBy: limitMeasured ? "failure" : "max-clients", steps: [] } }) as unknown as CellResult;
+  const measured = [cell("sse", 1_000, 2_000), ramp("sse", 10_000, false), cell("ws", 500, 1_000), ramp("ws", 20_000, true)];
+  // seed001 "Use Case": SSE "Server Push" needs connections=10000,p99=100ms.
+  const push = verdictOf(claims, "seed001-transports", "Use Case", "SSE", measured);
+  assert.equal(push.verdict, "consistent", push.reason);
+  assert.match(push.measured!, /maxConnections ≥ 10000; p99: p99 2 ms; ranks 2nd by p99 of the 2 here that meet them \(WebSockets, SSE\)/);
+  assert.equal(push.check, "needs connections=10000,p99=100ms");
+  assert.ok(push.cells!.length === 2 && push.scenarios!.includes("connections"), "links the cells it read");
+  const slow = verdictOf(claims, "seed001-transports", "Use Case", "SSE", [cell("sse", 40_000, 250_000), ramp("sse", 10_000, false)]);
+  assert.equal(slow.verdict, "inconsistent");
+  assert.match(slow.measured!, /p99 250 ms misses p99=100ms/);
+  const open = verdictOf(claims, "seed001-transports", "Use Case", "SSE", [cell("sse", 1_000, 2_000)]);
+  assert.equal(open.verdict, "not measured yet");
+  assert.match(open.reason!, /connections: not measured \(connections scenario\)/);
+  // "Real-time Chat" needs two-way traffic, which no scenario measures yet.
+  const chat = verdictOf(claims, "seed001-transports", "Use Case", "WebSockets", measured);
+  assert.equal(chat.verdict, "not testable");
+  assert.match(chat.reason!, /two-way=yes: no scenario sends client-to-server traffic yet/);
+  // A decision matrix row names its technology; a pairing the scenario refuses is unavailable, with the reason.
+  const table = claims.tables.find((t) => t.id === "seed003-decision")!;
+  const row = table.rows.find((r) => r.row === "IoT / constrained devices")!;
+  const refused = { ...cell("direct", 1, 2), broker: "mqtt-qos1", scenario: "connections", status: "unavailable", error: "direct has no relay" } as CellResult;
+  const iot = evaluate(claims, table, row, 0, [{ ...cell("direct", 1_000, 3_000), broker: "mqtt-qos1" } as CellResult, refused]);
+  assert.equal(iot.technology, "MQTT");
+  assert.equal(iot.verdict, "unavailable here");
+  assert.match(iot.reason!, /direct × mqtt-qos1 connections: direct has no relay/);
+});
+
+test("a bad need in claims.yaml names the table, row and technology", () => {
+  const file = join(tempDir(), "claims.yaml");
+  writeFileSync(file, readFileSync(join(ROOT, "reports/claims.yaml"), "utf8").replace('needs: ["p99=3600s"]', 'needs: ["p99=soon"]'));
+  assert.throws(() => loadClaims(file), /table seed003-decision, row "Hours latency OK, simple", Short Polling: needs: p99: expected a duration: 100ms, 2s, 500us, got "soon"/);
 });

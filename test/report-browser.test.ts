@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { chromium, type Browser } from "playwright-core";
+import { advise, parseNeeds } from "../reports/advise.js";
 import { writeReport } from "../reports/report.js";
 import type { RunResult } from "../results/schema.js";
 import { ROOT, tempDir } from "./helpers.js";
@@ -148,5 +149,61 @@ test("unavailable and saturated cells are said as such, brokers go by family, th
   assert.ok(links.length > 0, "a verdict links to its cells");
   for (const href of links) assert.equal(await page.locator(href.replace(/([.+|])/g, "\\$1")).count(), 1, href);
   await page.screenshot({ path: join(OUTPUTS, "families.png"), fullPage: true });
+  await page.close();
+});
+
+test("the decision guide in the page ranks, excludes and leaves undecided exactly as rtbench advise does, and says what is unknown", async () => {
+  const run = JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as RunResult;
+  const [sse, , ws] = run.cells;
+  run.id = "guide";
+  run.cells = [
+    ...run.cells,
+    { ...sse!, id: "ramp", scenario: "connections", ramp: { maxConnections: 10_000, limitMeasured: false, stoppedBy: "max-clients", steps: [] } } as unknown as RunResult["cells"][number],
+    { ...sse!, id: "drop", scenario: "reconnect", fault: { kind: "drop", atS: 1, struck: true, restartsRelay: false }, counts: { ...sse!.counts, lost: 0 } } as RunResult["cells"][number],
+    { ...ws!, id: "wsdrop", scenario: "reconnect", fault: { kind: "drop", atS: 1, struck: true, restartsRelay: false }, counts: { ...ws!.counts, lost: 7 } } as RunResult["cells"][number],
+  ];
+  const dir = tempDir();
+  writeFileSync(join(dir, "result.json"), JSON.stringify(run));
+  const { index } = await writeReport(dir, join(dir, "out"));
+  const { page, consoleErrors, requests } = await open(index);
+  const answer = async () => {
+    await page.waitForSelector("#guide-answer[data-rendered=true]");
+    return page.$eval("#guide-answer", (el) => ({
+      unknown: [...el.querySelectorAll(".guide-unknown li")].map((li) => li.textContent),
+      ranked: [...el.querySelectorAll("table.guide-ranked tr")].slice(1).map((tr) => [...tr.querySelectorAll("td")].slice(1).map((td) => td.textContent).join(": ")),
+      undecided: [...el.querySelectorAll(".guide-undecided li")].map((li) => li.textContent),
+      excluded: [...el.querySelectorAll(".guide-excluded li")].map((li) => li.textContent),
+    }));
+  };
+  const expected = (needs: string) => {
+    const a = advise(run.cells, parseNeeds(needs));
+    return {
+      unknown: a.unknown.map((u) => `${u.need}: ${u.why}`),
+      ranked: a.ranked.map((r) => `${r.pairing}: ${r.figures.join("; ")}`),
+      undecided: a.undecided.map((u) => `${u.pairing}: ${u.missing.join("; ")}`),
+      excluded: a.excluded.map((e) => `${e.pairing}: ${e.because.join("; ")}`),
+    };
+  };
+  // The page opens on seed 003's example: server push to 10,000 browsers, p99 < 100 ms, replay.
+  const preset = await answer();
+  assert.deepEqual(preset, expected("p99=100ms,connections=10000,replay=yes,browser=yes"));
+  assert.deepEqual(preset.ranked.map((r) => r.split(":")[0]), ["sse × inproc"]);
+  assert.match(preset.unknown[0]!, /^browser=yes: no scenario drives real browsers yet/);
+  assert.match(preset.excluded[0]!, /^ws × inproc: replay=yes: lostAcrossRelayDrop 7/);
+  // Other needs, typed into the form: the page's answer follows, still advise's.
+  const p99s = advise(run.cells, parseNeeds("p99=3600s")).ranked.map((r) => r.p99Us!);
+  const between = Math.round((Math.min(...p99s) + Math.max(...p99s)) / 2 / 10) / 100; // ms, between the two pairings' p99
+  await page.fill("#guide-needs input[name=connections]", "");
+  await page.uncheck("#guide-needs input[name=replay]");
+  await page.uncheck("#guide-needs input[name=browser]");
+  await page.check("#guide-needs input[name=two-way]");
+  await page.fill("#guide-needs input[name=p99]", String(between));
+  const typed = await answer();
+  assert.deepEqual(typed, expected(`p99=${between}ms,two-way=yes`));
+  assert.equal(typed.ranked.length, 1, `one pairing under ${between} ms: ${JSON.stringify(typed)}`);
+  assert.equal(typed.excluded.length, 1);
+  assert.deepEqual(consoleErrors, [], "the guide's script runs under the page's policy");
+  assert.deepEqual(requests, [pathToFileURL(index).href]);
+  await page.locator("#guide").screenshot({ path: join(OUTPUTS, "guide.png") });
   await page.close();
 });

@@ -13,7 +13,7 @@ test("rtbench report writes index.html, summary.md, data.json and charts, and sa
   assert.equal(r.code, 0, r.stderr);
   const id = (JSON.parse(readFileSync(join(FIXTURE, "result.json"), "utf8")) as { id: string }).id;
   assert.match(r.stdout, new RegExp(`report: .*${id}/index\\.html`));
-  assert.match(r.stdout, /claims: \d+ hold, \d+ do not hold, \d+ not measured yet, \d+ unavailable here, \d+ not testable/);
+  assert.match(r.stdout, /claims: \d+ hold, \d+ do not hold, \d+ consistent, \d+ inconsistent recommendations, \d+ not measured yet, \d+ unavailable here, \d+ not testable/);
   for (const f of ["index.html", "summary.md", "data.json", "charts/spectrum.svg"]) assert.ok(existsSync(join(out, id, f)), f);
   const model = JSON.parse(readFileSync(join(out, id, "data.json"), "utf8")) as { cells: Array<{ repetitions: number }> };
   assert.deepEqual(model.cells.map((c) => c.repetitions), [2, 2], "repetitions are merged into one cell each");
