@@ -100,7 +100,12 @@ export function summaryTable(cells: readonly CellResult[]): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)].join("\n");
+  // A saturated cell says, in one line under the table, what held the load generator back.
+  const saturated = cells.filter((c) => c.status === "ok" && c.saturated);
+  const why = saturated.map(
+    (c) => `saturated: ${c.transport} × ${c.broker} ${c.scenario} (rep ${c.params.repetition}): ${c.saturationReasons.join("; ")}; its figures are the load generator's, not the system's (more cores for the clients, --fleet-processes, or fewer --clients)`,
+  );
+  return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt), ...(why.length ? ["", ...why] : [])].join("\n");
 }
 
 /** The broker dying or erring under the cell, and a teardown that went wrong: said beside the figures. */

@@ -54,6 +54,7 @@ test("a producer asked for more than it can send is flagged saturated, not repor
   assert.equal(cell.saturated, true);
   assert.ok(cell.saturationReasons.some((s) => /producer \(shares the relay's process\) (achieved|fell behind)/.test(s)), cell.saturationReasons.join("; "));
   assert.match(r.stdout, /SATURATED/);
+  assert.match(r.stdout, /\nsaturated: ws × inproc steady \(rep 1\): producer .*; its figures are the load generator's, not the system's/, "one line under the table says why");
   // What arrived per second, not what was offered: the producer alone could not send 10^6/s.
   // (Not compared with publishedPerSec: that is the mean over the whole send, which a
   // producer falling behind stretches past the 1 s window, so the window's rate can exceed it.)
