@@ -103,7 +103,7 @@ export function summaryTable(cells: readonly CellResult[]): string {
   // A saturated cell says, in one line under the table, what held the load generator back.
   const saturated = cells.filter((c) => c.status === "ok" && c.saturated);
   const why = saturated.map(
-    (c) => `saturated: ${c.transport} × ${c.broker} ${c.scenario} (rep ${c.params.repetition}): ${c.saturationReasons.join("; ")}; its figures are the load generator's, not the system's (more cores for the clients, --fleet-processes, or fewer --clients)`,
+    (c) => `saturated: ${c.transport} × ${c.broker} ${c.scenario} (rep ${c.params.repetition}): ${c.saturationReasons.join("; ")}; its figures are the load generator's, not the system's`,
   );
   return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt), ...(why.length ? ["", ...why] : [])].join("\n");
 }

@@ -123,6 +123,16 @@ export function parseNeeds(text: string, what = "flag --need"): Need[] {
 /** Every metric a need reads, p99 first (it ranks). */
 export const GUIDE_METRICS: readonly string[] = [...new Set(Object.values(NEEDS).flatMap((n) => n.criterion?.metrics ?? []))];
 
+/** The scenarios whose cells carry the figures a need reads. */
+export function needScenarios(key: string): string[] {
+  return [...new Set((NEEDS[key]?.criterion?.metrics ?? []).map((m) => METRICS[m]!.scenario))];
+}
+
+/** What a pairing without the need's figure is told (the CLI, the claims and the page say the same). */
+export function notMeasured(key: string): string {
+  return `not measured (${needScenarios(key).join(" or ")} scenario)`;
+}
+
 export interface PairingFigures {
   pairing: string;
   transport: string;
@@ -173,7 +183,7 @@ export function judgeNeed(need: Need, pairings: readonly PairingFigures[]): Judg
     if (found.length === 0) continue;
     return { met: meets(c.test, found, limit), figure: found.map((f) => f.text).join(", "), cells: found.flatMap((f) => f.cells) };
   }
-  return { met: undefined, figure: `not measured (${c.metrics.map((m) => METRICS[m]!.scenario).join(" or ")} scenario)`, cells: [] };
+  return { met: undefined, figure: notMeasured(need.key), cells: [] };
 }
 
 export interface Advice {

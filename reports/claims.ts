@@ -10,7 +10,7 @@ import { formatValue, METRICS, readFigure, type Unit } from "../results/metrics.
 export { METRICS };
 import { cellGroupKey } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
-import { judgeNeed, NEEDS, NeedError, pairingFigures, parseNeeds, splitNeeds, type Need, type PairingFigures } from "./advise.js";
+import { judgeNeed, NeedError, needScenarios, pairingFigures, parseNeeds, splitNeeds, type Need, type PairingFigures } from "./advise.js";
 
 export const CLAIMS_FILE = fileURLToPath(new URL("../../reports/claims.yaml", import.meta.url));
 
@@ -341,7 +341,7 @@ const ordinal = (n: number): string => `${n}${n % 100 >= 11 && n % 100 <= 13 ? "
  */
 function evaluateUseCase(claims: Claims, table: ClaimTable, technology: string, claim: string, use: UseCase, cells: readonly CellResult[]): ClaimResult {
   const { judged, unknown } = splitNeeds(use.needs);
-  const scenarios = [...new Set(judged.flatMap((n) => needScenarios(n)))];
+  const scenarios = [...new Set(judged.flatMap((n) => needScenarios(n.key)))];
   const base = { technology, claim, check: `needs ${use.text}`, scenarios };
   if (unknown.length > 0) return { ...base, verdict: "not testable", reason: unknown.map((u) => `${u.need}: ${u.why}`).join("; ") };
   const figures = pairingFigures(cells);
@@ -368,8 +368,4 @@ function evaluateUseCase(claims: Claims, table: ClaimTable, technology: string, 
   const rank = meeting.indexOf(technology) + 1;
   const ranking = meeting.length > 1 ? `; ranks ${ordinal(rank)} by p99 of the ${meeting.length} here that meet them (${meeting.join(", ")})` : "; the only one here that meets them";
   return { ...withRead, verdict: "consistent", measured: `${shown.join("; ")}${ranking}` };
-}
-
-function needScenarios(n: Need): string[] {
-  return (NEEDS[n.key]?.criterion?.metrics ?? []).map((m) => METRICS[m]!.scenario);
 }

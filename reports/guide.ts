@@ -7,10 +7,10 @@
  */
 import type { CellResult } from "../results/schema.js";
 import { escapeHtml } from "./html.js";
-import { meets, NEEDS, pairingFigures, type PairingFigures } from "./advise.js";
+import { meets, NEEDS, notMeasured, pairingFigures, type PairingFigures } from "./advise.js";
 
 export interface GuideData {
-  needs: Array<{ key: string; describe: string; form: string; test?: string; metrics?: readonly string[]; unmeasured?: string }>;
+  needs: Array<{ key: string; describe: string; form: string; test?: string; metrics?: readonly string[]; notMeasured?: string; unmeasured?: string }>;
   pairings: PairingFigures[];
 }
 
@@ -20,7 +20,7 @@ export function guideData(cells: readonly CellResult[]): GuideData {
       key,
       describe: n.describe,
       form: n.form,
-      ...(n.criterion ? { test: n.criterion.test, metrics: n.criterion.metrics } : { unmeasured: n.unmeasured! }),
+      ...(n.criterion ? { test: n.criterion.test, metrics: n.criterion.metrics, notMeasured: notMeasured(key) } : { unmeasured: n.unmeasured! }),
     })),
     pairings: pairingFigures(cells),
   };
@@ -71,7 +71,7 @@ function render() {
   for (const p of guide.pairings) {
     const judged = asked.map(({ need, limit }) => {
       const found = need.metrics.filter((m) => p.figures[m]).map((m) => p.figures[m]);
-      const figure = found.length ? found.map((f) => f.text).join(", ") : "not measured";
+      const figure = found.length ? found.map((f) => f.text).join(", ") : need.notMeasured;
       return { need, met: meets(need.test, found, limit), figure };
     });
     const say = (j) => j.need.key + ": " + j.figure;

@@ -190,6 +190,11 @@ test("the decision guide in the page ranks, excludes and leaves undecided exactl
   assert.deepEqual(preset.ranked.map((r) => r.split(":")[0]), ["sse × inproc"]);
   assert.match(preset.unknown[0]!, /^browser=yes: no scenario drives real browsers yet/);
   assert.match(preset.excluded[0]!, /^ws × inproc: replay=yes: lostAcrossRelayDrop 7/);
+  // A pairing without a figure a need reads is undecided, in advise's words.
+  await page.uncheck("#guide-needs input[name=replay]");
+  const unmeasured = await answer();
+  assert.deepEqual(unmeasured, expected("p99=100ms,connections=10000,browser=yes"));
+  assert.deepEqual(unmeasured.undecided, ["ws × inproc: connections: not measured (connections scenario)"]);
   // Other needs, typed into the form: the page's answer follows, still advise's.
   const p99s = advise(run.cells, parseNeeds("p99=3600s")).ranked.map((r) => r.p99Us!);
   const between = Math.round((Math.min(...p99s) + Math.max(...p99s)) / 2 / 10) / 100; // ms, between the two pairings' p99
