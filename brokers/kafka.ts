@@ -27,13 +27,25 @@ function brokerList(options: BrokerOptions): string[] {
 
 const kafkajs = lazy(() => import("kafkajs"));
 
+/** Kafka's retriable answers while a coordinator or partition leader is being elected. */
+const RETRIED = [
+  "The group coordinator is not available",
+  "The coordinator is loading",
+  "This server is not the leader for that topic-partition",
+  "There is no leader for this topic-partition",
+];
+
 /** kafkajs's own log lines go to the run's log, not the terminal; its errors are counted for the cell. */
 const kafkaLog = (levels: typeof LogLevel): logCreator => () => ({ level, log }) => {
   const { message, ...rest } = log;
   // Clients creating one topic at once: the losers' CreateTopics answers TOPIC_ALREADY_EXISTS,
   // which kafkajs logs as an error. A creation that truly failed rejects ensureTopic instead.
   const lostCreateRace = message.startsWith("Response CreateTopics");
-  if (level === levels.ERROR && !lostCreateRace) noteBrokerError("kafka", `${message} ${JSON.stringify(rest)}`);
+  // A broker just started answers a new group or topic with one of these for a moment;
+  // kafkajs logs each answer as an error and retries, and a retry that gives up rejects
+  // the call or crashes the consumer, which is counted then.
+  const retried = message.startsWith("Response ") && RETRIED.some((e) => String(rest.error).startsWith(e));
+  if (level === levels.ERROR && !lostCreateRace && !retried) noteBrokerError("kafka", `${message} ${JSON.stringify(rest)}`);
   else libraryLog(`kafkajs ${levels[level]}: ${message} ${JSON.stringify(rest)}`);
 };
 
