@@ -112,7 +112,7 @@ async function rtbench(): Promise<{ port: number; broadcast: Broadcast; connecti
     subscribe: false,
   });
   // What the relay does per message from the broker, less the broker.
-  return { port: relay.port, broadcast: (h, raw) => relay.server.broadcast(h, raw), connections: () => relay.server.connections() };
+  return { port: relay.port, broadcast: (h, raw) => relay.server.broadcast(h.stream, h, raw), connections: () => relay.server.connections() };
 }
 
 const MINIMAL: Record<string, () => ReturnType<typeof minimalWs>> = { ws: minimalWs, "ws-preframed": minimalWs, sse: minimalSse, longpoll: minimalLongPoll };

@@ -50,6 +50,8 @@ export interface CellReports {
   /** backpressure: which clients read slowly. */
   slow?: { flags: boolean[]; readBytesPerSec: number };
   sharesBroadcasts: boolean;
+  /** chat: the fleets' upstream, summed over them (the rest is in the fleets' and relays' reports). */
+  chat?: { notSent: number };
   /** What the scenario added after the drain (durability: what the broker kept). */
   extra: Partial<CellResult>;
   teardownErrors: string[];
@@ -92,6 +94,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     firstEventUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.firstEventUs))),
     ...(r.fault ? { reconnectUs: encodeHistogram(mergeEncoded(r.fleets.map((f) => f.reconnectUs))) } : {}),
     ...(r.slow ? { latencySlowUs: encodeHistogram(mergeEncoded(r.fleets.flatMap((f) => (f.slow ? [f.slow.latencyUs] : [])))) } : {}),
+    ...(r.chat ? chatHistograms(r) : {}),
   };
   const wireBytes = r.relays.some((x) => x.wireBytes === null) ? null : r.relays.reduce((n, x) => n + x.wireBytes!, 0);
   const failedConnections = r.connected.reduce((n, c) => n + c.failed, 0);
@@ -143,6 +146,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
           reconnects: { count: sumOf((f) => f.reconnects), timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)) },
         }
       : {}),
+    ...(r.chat ? { chat: chatFigures(spec, r, counts.delivered, histograms) } : {}),
     ...(r.slow
       ? {
           backpressure: {
@@ -221,7 +225,8 @@ export function unavailableCell(spec: CellSpec, reason: string): CellResult {
 }
 
 function paramsOf(spec: CellSpec): CellResult["params"] {
-  const w = spec.workload;
+  // What the cell ran with (chat: its rooms and total rate), also for a cell that could not run; cellWorkload is idempotent.
+  const w = spec.scenario.cellWorkload?.(spec.workload) ?? spec.workload;
   const transport = getTransport(spec.transport);
   return {
     rate: w.rate,
@@ -263,5 +268,52 @@ function relayGrowth(samples: readonly ResourceSample[], warmupS: number): { rel
   return {
     relaySendQueuePeakBytes: Math.max(0, ...samples.map((s) => s.sendQueueBytes ?? 0)),
     relayRssGrowthBytes: after.length > 0 ? Math.max(...after.map((s) => s.rssBytes)) - base : 0,
+  };
+}
+
+/** chat: upstream latency from the relays (direct: the clients' broker acknowledgements), and the transports' answers. */
+function chatHistograms(r: CellReports): { upstreamUs: string; upAckUs: string } {
+  const acks = encodeHistogram(mergeEncoded(r.fleets.flatMap((f) => (f.chat ? [f.chat.upAckUs] : []))));
+  const atRelay = r.relays.flatMap((x) => (x.upstream ? [x.upstream.latencyUs] : []));
+  return { upstreamUs: atRelay.length > 0 ? encodeHistogram(mergeEncoded(atRelay)) : acks, upAckUs: acks };
+}
+
+function chatFigures(spec: CellSpec, r: CellReports, delivered: number, histograms: { upstreamUs?: string; upAckUs?: string }): NonNullable<CellResult["chat"]> {
+  const w = spec.workload;
+  const transport = getTransport(spec.transport);
+  const direct = transport.listener === "none";
+  const ups = r.relays.flatMap((x) => (x.upstream ? [x.upstream] : []));
+  const fleetSum = (f: (c: NonNullable<FleetReport["chat"]>) => number): number => r.fleets.reduce((n, x) => n + (x.chat ? f(x.chat) : 0), 0);
+  const acks = fleetSum((c) => c.acks);
+  const echoes = fleetSum((c) => c.echoes);
+  const received = direct ? acks : ups.reduce((n, u) => n + u.received, 0);
+  const upstream = decodeHistogram(histograms.upstreamUs!);
+  const upAck = decodeHistogram(histograms.upAckUs!);
+  const wire = ups.every((u) => u.wire !== null) && ups.length > 0 ? ups.reduce((a, u) => ({ up: a.up + u.wire!.up, down: a.down + u.wire!.down }), { up: 0, down: 0 }) : null;
+  const cpuUs = ups.reduce((n, u) => n + u.cpuUs, 0);
+  const handlerUs = ups.reduce((n, u) => n + u.handlerUs, 0);
+  const firstSendError = r.fleets.find((f) => f.chat?.firstSendError)?.chat?.firstSendError;
+  // Direct clients' acknowledgements are the upstream itself; a relay transport's are its own answers.
+  const answers = !direct && upAck.totalCount > 0;
+  return {
+    upRate: w.upRate,
+    rooms: w.topics,
+    roomSize: Math.ceil(w.clients / w.topics),
+    upAck: w.upAck === "on",
+    upstreamPath: transport.upstream ?? "",
+    upstreamEndsAt: direct ? "broker acknowledgement" : "relay",
+    upstreamUs: upstream.totalCount > 0 ? percentiles(upstream) : null,
+    upstreamReceived: received,
+    ...(answers ? { upAckUs: percentiles(upAck) } : {}),
+    acks,
+    sendErrors: fleetSum((c) => c.sendErrors),
+    ...(firstSendError ? { firstSendError } : {}),
+    notSent: r.chat!.notSent,
+    relayPublishErrors: ups.reduce((n, u) => n + u.publishErrors, 0),
+    echoes,
+    bytesUpPerMessage: wire && received > 0 ? wire.up / received : null,
+    bytesDownPerDelivery: wire && delivered + echoes > 0 ? wire.down / (delivered + echoes) : null,
+    relayCpuUsPerUpMessage: !direct && received > 0 ? cpuUs / received : null,
+    relayUpstreamUsPerMessage: !direct && received > 0 ? handlerUs / received : null,
   };
 }

@@ -12,6 +12,8 @@ import type { ResolvedDirectBroker, Transport } from "../transports/transport.js
 import { Sampler } from "../core/sampler.js";
 import { addCounts, SequenceTracker, zeroCounts } from "../core/tracker.js";
 import type { ClientConnection } from "../transports/transport.js";
+import type { DeliveryCounts } from "../core/tracker.js";
+import { UpstreamSender } from "./upstream.js";
 
 const US = 1000;
 
@@ -29,7 +31,11 @@ class Subscriber {
   retry: NodeJS.Timeout | undefined;
   /** Highest sequence seen per partition, where the plan has partitions. */
   partitionHighest: number[] | undefined;
+  /** The chat scenario: one sequence per sender of the room, by the sender's global index. */
+  readonly senders = new Map<number, SequenceTracker>();
   constructor(
+    /** Its global index in the chat scenario (its envelopes' stream), else -1. */
+    readonly id: number,
     readonly topic: number,
     /** Reads through the backpressure scenario's throttle; its latency is kept apart. */
     readonly slow: boolean,
@@ -64,6 +70,9 @@ export class Fleet {
   disconnects = 0;
   arrivedInWindow = 0;
   reorderedWithinPartition = 0;
+  /** The chat scenario: its clients' upstream sends, and their own messages come back. */
+  readonly upstream: UpstreamSender | undefined;
+  echoes = 0;
   private measureFrom = Number.POSITIVE_INFINITY;
   private measureUntil = Number.POSITIVE_INFINITY;
   private startAt = Number.POSITIVE_INFINITY;
@@ -76,7 +85,8 @@ export class Fleet {
   constructor(readonly plan: FleetPlan) {
     this.transport = getTransport(plan.transport);
     this.directBroker = plan.broker ? { ...plan.broker, driver: getBroker(plan.broker.name) } : undefined;
-    this.subscribers = plan.topics.map((t, i) => new Subscriber(t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
+    this.subscribers = plan.topics.map((t, i) => new Subscriber(plan.chat?.ids[i] ?? -1, t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
+    if (plan.chat) this.upstream = new UpstreamSender(plan.chat, this.subscribers.map((s) => ({ connection: () => (s.open ? s.conn : undefined) })));
     if (plan.partitions && plan.partitions > 1) for (const s of this.subscribers) s.partitionHighest = new Array<number>(plan.partitions).fill(0);
   }
 
@@ -97,6 +107,7 @@ export class Fleet {
         ...(resuming ? { fromSeq: sub.tracker.highest + 1 } : {}),
         ...(this.directBroker ? { broker: this.directBroker } : {}),
         ...(this.plan.localAddress ? { localAddress: this.plan.localAddress } : {}),
+        ...(this.plan.chat?.upAck ? { upAck: true } : {}),
       },
       {
         onOpen: () => {
@@ -111,9 +122,15 @@ export class Fleet {
           settled = true;
           settle();
         },
-        onMessage: (_stream, seq, intendedAt, sentAt) => {
+        onMessage: (stream, seq, intendedAt, sentAt) => {
           const now = nowNs();
-          if (!sub.tracker.record(seq)) return;
+          if (this.upstream) {
+            // Chat: a message of its own back is an echo, apart; another's counts per sender.
+            if (stream === sub.id) return void this.echoes++;
+            let tracker = sub.senders.get(stream);
+            if (!tracker) sub.senders.set(stream, (tracker = new SequenceTracker()));
+            if (!tracker.record(seq)) return;
+          } else if (!sub.tracker.record(seq)) return;
           this.delivered++;
           if (sub.partitionHighest) this.checkPartitionOrder(sub.partitionHighest, seq);
           if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
@@ -204,6 +221,22 @@ export class Fleet {
     this.sampler.start(times.startAt);
   }
 
+  /**
+   * Chat: what a client should have had from every other member of its room (client c
+   * is in room c mod rooms), given each sender's last seq by global index.
+   */
+  private roomCounts(s: Subscriber, lastSeq: readonly number[]): DeliveryCounts {
+    const { clients, rooms } = this.plan.chat!;
+    const counts = zeroCounts();
+    for (let sender = s.topic; sender < clients; sender += rooms) {
+      if (sender === s.id) continue;
+      const last = lastSeq[sender] ?? 0;
+      const tracker = s.senders.get(sender);
+      addCounts(counts, tracker ? tracker.counts(last) : { expected: last, delivered: 0, lost: last, duplicated: 0, reordered: 0 });
+    }
+    return counts;
+  }
+
   /** Waits until every subscriber has every message or the drain time runs out. */
   async finish(lastSeq: readonly number[], drainMs: number, unacknowledged: readonly number[][] = []): Promise<FleetReport> {
     const deadline = Date.now() + drainMs;
@@ -212,6 +245,7 @@ export class Fleet {
     const unacked = (s: Subscriber): readonly number[] => unacknowledged[s.topic] ?? [];
     // Nothing more is coming for a subscriber that has all but what the broker never acknowledged.
     const hasAll = (s: Subscriber): boolean => {
+      if (this.plan.chat) return this.roomCounts(s, lastSeq).lost === 0;
       const last = lastSeq[s.topic] ?? 0;
       if (s.tracker.isComplete(last)) return true;
       return unacked(s).length > 0 && s.tracker.counts(last).lost === s.tracker.missing(unacked(s));
@@ -227,7 +261,7 @@ export class Fleet {
     let lostUnacknowledged = 0;
     let open = 0;
     for (const s of this.subscribers) {
-      const c = s.tracker.counts(lastSeq[s.topic] ?? 0);
+      const c = this.plan.chat ? this.roomCounts(s, lastSeq) : s.tracker.counts(lastSeq[s.topic] ?? 0);
       addCounts(counts, c);
       if (s.slow) addCounts(slowCounts, c);
       if (c.lost > 0) subscribersWithLoss++;
@@ -252,6 +286,17 @@ export class Fleet {
       reconnectUs: encodeHistogram(this.reconnectTime),
       reconnects: this.reconnects,
       ...(this.plan.slow ? { slow: { latencyUs: encodeHistogram(this.latencySlow), counts: slowCounts } } : {}),
+      ...(this.upstream
+        ? {
+            chat: {
+              upAckUs: encodeHistogram(this.upstream.ackLatency),
+              acks: this.upstream.acks,
+              sendErrors: this.upstream.sendErrors,
+              ...(this.upstream.firstSendError ? { firstSendError: this.upstream.firstSendError } : {}),
+              echoes: this.echoes,
+            },
+          }
+        : {}),
       samples,
       drainedComplete,
     };
@@ -273,11 +318,14 @@ export function runFleetProcess(): void {
       case "start":
         if (!fleet) throw new Error("start before init");
         fleet.start(m.times);
+        // Chat: its clients' upstream runs from the same start; the coordinator hears once all is sent.
+        void fleet.upstream?.run(m.times).then((sent) => send(process, { kind: "upstream-sent", sent }));
         progress = setInterval(() => send(process, { kind: "progress", delivered: fleet!.delivered }), 1000);
         break;
       case "finish": {
         if (!fleet) throw new Error("finish before init");
         clearInterval(progress);
+        fleet.upstream?.stop();
         const report = await fleet.finish(m.lastSeq, m.drainMs, m.unacknowledged);
         sendFinal({ kind: "fleet-result", report: { ...report, ...brokerErrorsReport() } });
         break;

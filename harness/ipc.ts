@@ -35,6 +35,8 @@ export interface RelayPlan {
   subscribe: boolean;
   /** The Redis server of a Socket.IO adapter (transports with `adapterBroker`). */
   adapterUrl?: string;
+  /** The chat scenario: take clients' upstream messages and publish them to the broker. */
+  upstream?: boolean;
   replayCapacity: number;
   heartbeatMs: number;
   retryMs: number;
@@ -83,6 +85,42 @@ export interface FleetPlan {
    * the throttle at `slowBaseUrl`. Their latency and counts are kept apart.
    */
   slow?: { clients: boolean[]; baseUrl: string };
+  /** The chat scenario: every client also sends upstream (see ChatPlan). */
+  chat?: ChatPlan;
+}
+
+/**
+ * The chat scenario's upstream schedule: one open-loop schedule of `total` messages at
+ * `rate` across all `clients`; message j is sent by client j mod clients with its own
+ * seq floor(j / clients) + 1, so each client sends at rate / clients, evenly staggered.
+ * Client c is in room c mod rooms (the topics), and its envelope's stream is c.
+ */
+export interface ChatPlan {
+  clients: number;
+  rooms: number;
+  /** The global index of each client this process opens (parallel to `topics`). */
+  ids: number[];
+  rate: number;
+  total: number;
+  size: number;
+  /** Ask for an acknowledgement where it is optional (Socket.IO). */
+  upAck: boolean;
+}
+
+/** A fleet's upstream once its schedule is done: what each of its clients sent. */
+export interface UpstreamSent {
+  /** Global client indexes, parallel to lastSeq. */
+  senders: number[];
+  lastSeq: number[];
+  published: number;
+  /** Messages due while their client was not connected: never sent, so lost for every receiver. */
+  notSent: number;
+  publishDelayUs: string;
+  firstSentAt: number;
+  lastSentAt: number;
+  lastIntendedAt: number;
+  /** The fleet's own work of sending (scheduling, encoding, the send calls) as a share of the window's wall time. */
+  ownBusyShare: number;
 }
 
 export interface StartTimes {
@@ -146,6 +184,8 @@ export interface FleetReport {
   reconnectUs: string;
   /** backpressure scenario: the slow clients' latency and counts (the others' are latencyUs and counts). */
   slow?: { latencyUs: string; counts: DeliveryCounts };
+  /** The chat scenario: answers to clients' upstream sends, and their own messages coming back. */
+  chat?: { upAckUs: string; acks: number; sendErrors: number; firstSendError?: string; echoes: number };
   reconnects: number;
   samples: ResourceSample[];
   drainedComplete: boolean;
@@ -165,6 +205,22 @@ export interface RelayReport {
   teardownError?: string;
   /** Counts its broker adapter kept (brokers/errors.ts addBrokerCount), taken once its connection closed. */
   brokerCounts?: Record<string, number>;
+  /** The chat scenario: clients' upstream messages this relay took. */
+  upstream?: RelayUpstreamReport;
+}
+
+export interface RelayUpstreamReport {
+  received: number;
+  /** Intended send → the relay has it, for messages of the measured window. */
+  latencyUs: string;
+  /** Time in the upstream handler itself (decode, encode, the publish call), summed. */
+  handlerUs: number;
+  /** The relay process's CPU from the start of the schedule to its stop (fan-out included). */
+  cpuUs: number;
+  publishErrors: number;
+  clockAnomalies: number;
+  /** Bytes read from client sockets (up) and written to them (down); null without a listener. */
+  wire: { up: number; down: number } | null;
 }
 
 
@@ -205,6 +261,7 @@ export type FromChild =
   | { kind: "producer-result"; samples: ResourceSample[]; brokerErrors?: BrokerErrors; teardownError?: string }
   | { kind: "settled"; unacknowledged: Unacknowledged }
   | { kind: "progress"; delivered: number }
+  | { kind: "upstream-sent"; sent: UpstreamSent }
   | { kind: "fleet-result"; report: FleetReport & { brokerErrors?: BrokerErrors } }
   | { kind: "relay-result"; report: RelayReport }
   | { kind: "error"; message: string };

@@ -7,11 +7,14 @@ import { brokerCountsReport, brokerErrorsReport } from "../brokers/errors.js";
 import { produceForCoordinator } from "./producer.js";
 import { startRelay, type RunningRelay } from "./relay.js";
 import { Sampler } from "../core/sampler.js";
+import { encodeHistogram } from "../core/histogram.js";
 
 let plan: RelayPlan | undefined;
 let relay: RunningRelay | undefined;
 let producer: { stop(): void } | undefined;
 let rssAtReadyBytes = 0;
+/** CPU used from the start of the schedule: the relay's CPU per upstream message. */
+let cpuAtStart: NodeJS.CpuUsage | undefined;
 const sampler = new Sampler(1000, () => relay?.sendQueueBytes() ?? 0);
 
 /** Memory after a full collection, so what is left is what connections really hold. */
@@ -26,6 +29,8 @@ function probeMemory(): MemoryProbe {
 function start(times: StartTimes): void {
   if (!plan || !relay) throw new Error("start before init");
   sampler.start(times.startAt);
+  if (relay.upstream) relay.upstream.measureFrom = times.measureFrom;
+  cpuAtStart = process.cpuUsage();
   if (plan.produce) producer = produceForCoordinator(relay.broker, plan, times);
 }
 
@@ -58,6 +63,7 @@ serveCoordinator(async (m) => {
         connections: relay?.server.connections() ?? 0,
         replayed: relay?.server.replayed ?? 0,
         wireBytes: relay ? relay.wireBytes() : null,
+        ...(relay?.upstream ? { upstream: upstreamReport(relay) } : {}),
         ...brokerErrorsReport(),
       };
       // What was measured is reported whatever the teardown does: a broker that never answers the goodbye costs a note, not the cell.
@@ -70,3 +76,17 @@ serveCoordinator(async (m) => {
       throw new Error(`relay: unexpected message ${m.kind}`);
   }
 });
+
+function upstreamReport(r: RunningRelay): NonNullable<RelayReport["upstream"]> {
+  const up = r.upstream!;
+  const cpu = process.cpuUsage(cpuAtStart);
+  return {
+    received: up.received,
+    latencyUs: encodeHistogram(up.latency),
+    handlerUs: up.handlerNs / 1000,
+    cpuUs: cpuAtStart ? cpu.user + cpu.system : 0,
+    publishErrors: up.publishErrors,
+    clockAnomalies: up.clockAnomalies,
+    wire: r.wireBytesBy(),
+  };
+}

@@ -9,7 +9,8 @@ import net, { type AddressInfo, type Socket } from "node:net";
 import { topicName, type BrokerConnection, type Subscription } from "../brokers/broker.js";
 import { baseUrlFor, type Transport, type TransportServer } from "../transports/transport.js";
 import { nowNs } from "../core/clock.js";
-import { decodeBinary } from "../core/envelope.js";
+import { decodeBinary, encodeBinary, type EnvelopeHeader } from "../core/envelope.js";
+import { createHistogram } from "../core/histogram.js";
 import type { RelayPlan } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
 import { redactSecrets } from "../results/redact.js";
@@ -22,10 +23,14 @@ export interface RunningRelay {
   dropClients(): number;
   /** Bytes read and written on every client socket so far, framing, headers and TLS included; null without a listener. */
   wireBytes(): number | null;
+  /** The same, apart: read from clients (up) and written to them (down). */
+  wireBytesBy(): { up: number; down: number } | null;
   /** Bytes written to client sockets that the kernel has not taken yet: what slow readers leave queued in the relay. */
   sendQueueBytes(): number;
   readonly server: TransportServer;
   readonly broker: BrokerConnection;
+  /** The chat scenario: what clients sent upstream through this relay. */
+  readonly upstream: UpstreamCounter | undefined;
   close(): Promise<void>;
 }
 
@@ -33,18 +38,20 @@ export type RelaySettings = Pick<
   RelayPlan,
   "transport" | "broker" | "brokerUrl" | "namespace" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host" | "history"
 > &
-  Partial<Pick<RelayPlan, "subscribe" | "adapterUrl">>;
+  Partial<Pick<RelayPlan, "subscribe" | "adapterUrl" | "upstream">>;
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
   await transport.load?.();
   const broker = await connectBroker(plan);
+  const upstream = plan.upstream ? new UpstreamCounter(broker, plan.namespace, plan.topics) : undefined;
   const server = transport.createServer({
     topics: plan.topics,
     replayCapacity: plan.replayCapacity,
     heartbeatMs: plan.heartbeatMs,
     retryMs: plan.retryMs,
     ...(plan.adapterUrl ? { adapter: { url: plan.adapterUrl, namespace: plan.namespace } } : {}),
+    ...(upstream ? { upstream: upstream.take } : {}),
   });
   await server.ready?.();
 
@@ -62,7 +69,7 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const port = listener ? (listener.address() as AddressInfo).port : 0;
 
   const burnNs = relayBurnUs() * 1000;
-  const onMessage =
+  const onMessage = (topic: number) =>
     burnNs > 0
       ? (raw: Buffer): void => {
           // Test-only slowdown (calibrates the regression gate): spin before fanning out.
@@ -70,20 +77,22 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
           while (nowNs() < until) {
             /* burn */
           }
-          server.broadcast(decodeBinary(raw), raw);
+          server.broadcast(topic, decodeBinary(raw), raw);
         }
-      : (raw: Buffer): void => server.broadcast(decodeBinary(raw), raw);
+      : (raw: Buffer): void => server.broadcast(topic, decodeBinary(raw), raw);
   const subscriptions: Subscription[] = [];
   // With no listener (direct) the clients subscribe to the broker themselves; a relay
   // told not to subscribe gets its broadcasts from another relay through an adapter.
   // A restarted relay refills its replay buffer from the broker's history, where it keeps one.
   const from = plan.history && getBroker(plan.broker).capabilities.replay ? "earliest" : "latest";
-  if (listener && plan.subscribe !== false) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(plan.namespace, t), onMessage, { from }));
+  if (listener && plan.subscribe !== false) for (let t = 0; t < plan.topics; t++) subscriptions.push(await broker.subscribe(topicName(plan.namespace, t), onMessage(t), { from }));
 
   return {
     port,
     baseUrl: listener ? baseUrlFor(transport, plan.host, port) : `broker:${plan.broker}`,
     wireBytes: () => (listener ? wire.total() : null),
+    wireBytesBy: () => (listener ? wire.byDirection() : null),
+    upstream,
     dropClients: () => wire.destroyAll(),
     sendQueueBytes: () => wire.queued(),
     server,
@@ -167,13 +176,26 @@ class WireCounter {
     socket.once("close", () => {
       this.open.delete(socket);
       this.closedBytes += socket.bytesRead + socket.bytesWritten;
+      this.closedUp += socket.bytesRead;
     });
   }
+
+  private closedUp = 0;
 
   total(): number {
     let n = this.closedBytes;
     for (const s of this.open) n += s.bytesRead + s.bytesWritten;
     return n;
+  }
+
+  byDirection(): { up: number; down: number } {
+    let up = this.closedUp;
+    let down = this.closedBytes - this.closedUp;
+    for (const s of this.open) {
+      up += s.bytesRead;
+      down += s.bytesWritten;
+    }
+    return { up, down };
   }
 
   queued(): number {
@@ -199,4 +221,49 @@ export function relayBurnUs(): number {
 export function relayMaxConnections(): number {
   const n = Number(process.env.RTBENCH_TEST_RELAY_MAX_CONNECTIONS ?? 0);
   return Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * The chat scenario's upstream at the relay: each message a client sent is timed from
+ * its intended send time to its arrival here (upstream latency), then published to the
+ * broker on its room's topic. The relay's own work on it (decode, encode, the publish
+ * call) is timed too, for its CPU per upstream message beside the fan-out's.
+ */
+export class UpstreamCounter {
+  readonly latency = createHistogram();
+  received = 0;
+  publishErrors = 0;
+  clockAnomalies = 0;
+  /** Nanoseconds spent in the upstream handler itself, synchronously. */
+  handlerNs = 0;
+  /** Messages intended before this are warm-up: counted, not timed. */
+  measureFrom = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly broker: BrokerConnection,
+    private readonly namespace: string,
+    private readonly topics: number,
+  ) {}
+
+  /** Sender c is in room c mod topics (clients go round-robin over topics). */
+  readonly take = (header: EnvelopeHeader, size: number): Promise<void> => {
+    const at = nowNs();
+    this.received++;
+    if (header.intendedAt >= this.measureFrom) {
+      const us = Math.round((at - header.intendedAt) / 1000);
+      if (us >= 0) this.latency.recordValue(us);
+      else this.clockAnomalies++;
+    }
+    let published: void | Promise<void>;
+    try {
+      published = this.broker.publish(topicName(this.namespace, header.stream % this.topics), encodeBinary(header, size), header.seq);
+    } catch (err) {
+      published = Promise.reject(err);
+    }
+    this.handlerNs += nowNs() - at;
+    return Promise.resolve(published).catch((err: unknown) => {
+      this.publishErrors++;
+      throw err;
+    });
+  };
 }

@@ -23,6 +23,7 @@ import {
   type StartTimes,
   type ToChild,
   type Unacknowledged,
+  type UpstreamSent,
 } from "./ipc.js";
 import { removeNamespacesNow, type RelayNamespace } from "./netns.js";
 import type { BrokerErrors } from "../brokers/errors.js";
@@ -240,6 +241,11 @@ export class FleetHandle {
 
   onProgress(listener: (delivered: number) => void): void {
     this.channel.on("progress", (m) => listener(m.delivered));
+  }
+
+  /** The chat scenario: what its clients sent upstream, once their schedule is done. */
+  async upstreamSent(timeoutMs: number): Promise<UpstreamSent> {
+    return (await this.channel.expect("upstream-sent", timeoutMs)).sent;
   }
 
   /** Tells it the last sequence of each stream and waits for its report once it has them all or the drain is over. */

@@ -11,7 +11,8 @@ import type { CellResult, Workload } from "../results/schema.js";
 import { baseUrlFor, type Transport } from "../transports/transport.js";
 import { assemble, failedCell, fleetProcessesFor, relaysOf, sumProbes } from "./assemble.js";
 import { producedDeadlineMs, sampleBroker, scheduleFault, type ScheduledFault } from "./cell-watch.js";
-import type { FleetPlan, RelayPlan } from "./ipc.js";
+import type { FleetPlan, ProducerReport, RelayPlan, UpstreamSent } from "./ipc.js";
+import { encodeHistogram, mergeEncoded } from "../core/histogram.js";
 import { RelayNamespace } from "./netns.js";
 import { getBroker, getTransport } from "./registry.js";
 import { FleetHandle, forkChannel, ProducerHandle, RelayHandle, type Channel, type ChannelFactory } from "./roles.js";
@@ -38,8 +39,11 @@ interface Paths {
   throttle?: TcpProxy;
 }
 
-export async function runCell(spec: CellSpec, hooks: CellHooks, channels: ChannelFactory = forkChannel): Promise<CellResult> {
+export async function runCell(given: CellSpec, hooks: CellHooks, channels: ChannelFactory = forkChannel): Promise<CellResult> {
+  const spec = given.scenario.cellWorkload ? { ...given, workload: given.scenario.cellWorkload(given.workload) } : given;
   const w = spec.workload;
+  // Chat: the clients are the producers; no producer runs.
+  const chat = spec.scenario.upstream === true;
   const startedAt = new Date().toISOString();
   const transport = getTransport(spec.transport);
   const inProcess = getBroker(spec.broker).inProcess;
@@ -60,6 +64,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     // A relay in a network namespace of its own (the partition fault) listens on its end of a veth pair.
     if (fault?.netns) paths.namespace = await RelayNamespace.create();
     const plan = relayPlan(spec, total, await brokerPath(spec, fault?.proxy === "broker", paths), paths.namespace);
+    if (chat) Object.assign(plan, { produce: false, total: 0, upstream: transport.listener !== "none" });
     hooks.phase("starting relay");
     const place = paths.namespace ? { namespace: paths.namespace } : {};
     const first = await RelayHandle.start(tracked, "relay", plan, place);
@@ -71,10 +76,14 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     const relays = [first, ...others];
     // Proxies in the clients' path for the whole cell: the cut fault's, and the slow readers' throttle.
     if (fault?.proxy === "clients") paths.clientProxy = await TcpProxy.start(RELAY_DEFAULTS.host, first.port);
+    // Test-only: a delay each way in the clients' path, a known answer for latency.
+    else if (clientDelayMs() > 0 && transport.listener !== "none") paths.clientProxy = await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { delayMs: clientDelayMs() });
     if (slowFlags.includes(true)) paths.throttle = await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { readBytesPerSec: w.slowReadRate });
     // A real broker gets the producer in a process of its own, which outlives a killed relay.
     const { broker, namespace, partitions, topics, rate, size } = plan;
-    const producer = inProcess
+    const producer = chat
+      ? undefined
+      : inProcess
       ? new ProducerHandle(first.channel)
       : await ProducerHandle.start(tracked, { broker, ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}), namespace, partitions, topics, rate, size, total });
 
@@ -94,19 +103,19 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     watching.broker = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt, () => restartingBroker) : undefined;
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
-    for (const role of [...relays, ...(inProcess ? [] : [producer]), ...fleets]) role.start(times);
+    for (const role of [...relays, ...(inProcess || !producer ? [] : [producer]), ...fleets]) role.start(times);
     hooks.phase("measuring");
     const target = faultTarget(spec, relays, paths, times, plan, place, tracked, (on) => (restartingBroker = on));
     watching.fault = faultName ? scheduleFault(target, faultName, w, measureFrom, hooks) : undefined;
     const delivered = new Array<number>(processes).fill(0);
-    const expected = Array.from({ length: w.clients }, (_, i) => i % w.topics).reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
+    const expected = chat ? chatExpected(total, w.clients, w.topics) : Array.from({ length: w.clients }, (_, i) => i % w.topics).reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
     fleets.forEach((fleet, k) =>
       fleet.onProgress((n) => {
         delivered[k] = n;
         hooks.progress(delivered.reduce((a, b) => a + b, 0), expected);
       }),
     );
-    const produced = await producer.produced(producedDeadlineMs(w));
+    const produced = producer ? await producer.produced(producedDeadlineMs(w)) : upstreamProduced(await Promise.all(fleets.map((f) => f.upstreamSent(producedDeadlineMs(w)))), w.clients);
     const stoppedAfterS = produced.stoppedEarly ? (nowNs() - startAt) / NS_PER_S : undefined;
     // The relay is replaced while a fault restarts it: wait for that, then ask the one serving.
     if (watching.fault?.struck) await watching.fault.done;
@@ -115,13 +124,13 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
     hooks.phase("draining");
     const drainMs = w.drain * 1000;
     // What the broker never acknowledged (a publish failed or went unanswered): its loss is no broker's loss of a message it had.
-    const unacknowledged = inProcess ? undefined : await producer.settle(drainMs);
+    const unacknowledged = inProcess || !producer ? undefined : await producer.settle(drainMs);
     const fleetReports = await Promise.all(fleets.map((f) => f.finish(produced.lastSeq, drainMs, unacknowledged?.seqs)));
     const extra = (await spec.scenario.afterDrain?.({ spec, namespace: plan.namespace, lastSeq: produced.lastSeq, unacknowledged: unacknowledged?.seqs ?? [], hooks })) ?? {};
     // Everything is measured now: what goes wrong from here on is noted beside the figures, never instead of them.
     const teardownErrors: string[] = [];
     // Relays and producer stop together: a teardown that hangs costs its timeout once, not once per role.
-    const [relayReports, producerResult] = await Promise.all([Promise.all(target.relays().map((r) => r.stop(teardownErrors))), inProcess ? undefined : producer.stop(teardownErrors)]);
+    const [relayReports, producerResult] = await Promise.all([Promise.all(target.relays().map((r) => r.stop(teardownErrors))), inProcess || !producer ? undefined : producer.stop(teardownErrors)]);
     const f = watching.fault;
     return assemble(spec, {
       startedAt,
@@ -141,6 +150,7 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
       paths: { viaProxy: paths.clientProxy !== undefined, brokerViaProxy: paths.brokerProxy !== undefined, relayInNamespace: paths.namespace !== undefined },
       ...(paths.throttle ? { slow: { flags: slowFlags, readBytesPerSec: w.slowReadRate } } : {}),
       sharesBroadcasts,
+      ...(chat ? { chat: { notSent: produced.publishErrors } } : {}),
       extra,
       teardownErrors,
     });
@@ -159,6 +169,40 @@ export async function runCell(spec: CellSpec, hooks: CellHooks, channels: Channe
 
 function withExit(exited: { atS: number; pid: number } | undefined): { exited?: { atS: number; pid: number } } {
   return exited ? { exited } : {};
+}
+
+/** Chat: deliveries due when `total` messages go round-robin over `clients` senders, each to the other members of its room. */
+function chatExpected(total: number, clients: number, rooms: number): number {
+  let n = 0;
+  for (let sender = 0; sender < clients; sender++) {
+    const members = Math.floor(clients / rooms) + (sender % rooms < clients % rooms ? 1 : 0);
+    n += perTopic(total, clients, sender) * (members - 1);
+  }
+  return n;
+}
+
+/** Chat: the fleets' upstream reports as one producer's, each sender its own stream (by global index). */
+function upstreamProduced(parts: UpstreamSent[], clients: number): ProducerReport {
+  const lastSeq = new Array<number>(clients).fill(0);
+  for (const p of parts) p.senders.forEach((sender, i) => (lastSeq[sender] = p.lastSeq[i]!));
+  const sent = parts.filter((p) => p.published > 0);
+  return {
+    published: parts.reduce((n, p) => n + p.published, 0),
+    lastSeq,
+    firstSentAt: Math.min(...sent.map((p) => p.firstSentAt)),
+    lastSentAt: Math.max(0, ...sent.map((p) => p.lastSentAt)),
+    lastIntendedAt: Math.max(...parts.map((p) => p.lastIntendedAt)),
+    // A message due while its client was down was never sent: the publish that failed.
+    publishErrors: parts.reduce((n, p) => n + p.notSent, 0),
+    publishDelayUs: encodeHistogram(mergeEncoded(parts.map((p) => p.publishDelayUs))),
+    ownBusyShare: Math.max(0, ...parts.map((p) => p.ownBusyShare)),
+  };
+}
+
+/** A delay each way in the clients' path, from RTBENCH_TEST_CLIENT_DELAY_MS: for known-answer tests only. */
+export function clientDelayMs(): number {
+  const n = Number(process.env.RTBENCH_TEST_CLIENT_DELAY_MS ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
 /** Messages stream t receives when `total` go round-robin over `topics`. */
@@ -226,6 +270,19 @@ function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: st
     ...(isDirect ? { broker: { name: spec.broker, namespace, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
     ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),
     ...(perPartition && w.partitions > 1 ? { partitions: w.partitions } : {}),
+    ...(spec.scenario.upstream
+      ? {
+          chat: {
+            clients: w.clients,
+            rooms: w.topics,
+            ids: mine(Array.from({ length: w.clients }, (_, i) => i)),
+            rate: w.rate,
+            total: OpenLoopSchedule.countFor(w.rate, w.warmup + w.duration),
+            size: w.size,
+            upAck: w.upAck === "on",
+          },
+        }
+      : {}),
   };
 }
 

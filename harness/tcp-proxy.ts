@@ -6,7 +6,9 @@
  * - `readBytesPerSec` (the backpressure scenario's slow clients) reads the relay's
  *   side no faster than that, so the relay sees a slow reader. The proxy holds at most
  *   a chunk per connection: what the client has not read waits in the relay's buffers
- *   and the kernel's, where a real slow reader leaves it.
+ *   and the kernel's, where a real slow reader leaves it;
+ * - `delayMs` passes every chunk on that much later, each way (a known answer for
+ *   latency in tests).
  */
 import net, { type AddressInfo, type Socket } from "node:net";
 
@@ -20,18 +22,18 @@ export class TcpProxy {
   ) {}
 
   /** Listens on `host`, forwarding to `targetPort` on `targetHost` (default: `host`). */
-  static async start(host: string, targetPort: number, options: { readBytesPerSec?: number; targetHost?: string } = {}): Promise<TcpProxy> {
+  static async start(host: string, targetPort: number, options: { readBytesPerSec?: number; targetHost?: string; delayMs?: number } = {}): Promise<TcpProxy> {
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen({ port: 0, host, backlog: 65535 }, resolve);
     });
     const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
-    server.on("connection", (client) => proxy.accept(client, options.targetHost ?? host, targetPort, options.readBytesPerSec));
+    server.on("connection", (client) => proxy.accept(client, options.targetHost ?? host, targetPort, options.readBytesPerSec, options.delayMs));
     return proxy;
   }
 
-  private accept(client: Socket, host: string, targetPort: number, readBytesPerSec: number | undefined): void {
+  private accept(client: Socket, host: string, targetPort: number, readBytesPerSec: number | undefined, delayMs: number | undefined): void {
     if (Date.now() < this.cutUntil) {
       client.resetAndDestroy();
       return;
@@ -48,6 +50,13 @@ export class TcpProxy {
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
+    if (delayMs !== undefined) {
+      // Each chunk passed on delayMs later, in order (equal delays fire in order).
+      const later = (to: Socket) => (chunk: Buffer) => void setTimeout(() => to.destroyed || to.write(chunk), delayMs);
+      client.on("data", later(upstream));
+      upstream.on("data", later(client));
+      return;
+    }
     client.pipe(upstream);
     if (readBytesPerSec === undefined) {
       upstream.pipe(client);

@@ -97,6 +97,9 @@ export const DEFAULTS: Workload = {
   sloP99: 0.1,
   slowClients: 0.1,
   slowReadRate: 16_384,
+  upRate: 2,
+  roomSize: 0,
+  upAck: "off",
   noiseFloors: {},
 };
 

@@ -60,6 +60,12 @@ export interface Workload {
   slowClients: number;
   /** backpressure scenario: bytes per second a slow client reads. */
   slowReadRate: number;
+  /** chat scenario: messages per second each client sends upstream. */
+  upRate: number;
+  /** chat scenario: clients per room (0: everyone in one room); rooms are the topics. */
+  roomSize: number;
+  /** chat scenario: "on" asks for an acknowledgement of each upstream message where it is optional (Socket.IO). */
+  upAck: string;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -342,6 +348,11 @@ export interface CellResult {
    * backpressure scenario: the slow readers and what they cost. The cell's latency is
    * the fast clients' only; its counts are everyone's, `slowCounts` the slow ones'.
    */
+  /**
+   * chat scenario: two-way traffic. The cell's latencyUs and counts are the room's (intended
+   * send → each other member of the room has it, per sender); these are the upstream's.
+   */
+  chat?: ChatFigures;
   backpressure?: {
     slowClients: number;
     slowReadBytesPerSec: number;
@@ -377,6 +388,10 @@ export interface CellResult {
     reconnectUs?: string;
     /** backpressure scenario: the slow clients' latency (latencyUs holds the fast ones'). */
     latencySlowUs?: string;
+    /** chat: intended send → the relay has it (direct: the broker acknowledged it). */
+    upstreamUs?: string;
+    /** chat: intended send → the transport's own answer (an HTTP response, a Socket.IO ack). */
+    upAckUs?: string;
   };
   /** reconnect and durability scenarios: the fault and when it struck, in seconds into the measured window. */
   fault?: {
@@ -417,4 +432,39 @@ export interface CellResult {
 
 export interface RunResult extends RunMeta {
   cells: CellResult[];
+}
+
+export interface ChatFigures {
+  /** Messages per second each client sent upstream. */
+  upRate: number;
+  rooms: number;
+  /** Clients in the largest room. */
+  roomSize: number;
+  upAck: boolean;
+  /** How the transport's clients send upstream (Transport.upstream). */
+  upstreamPath: string;
+  /** Where upstream latency ends: at the relay, or (direct) at the broker's acknowledgement. */
+  upstreamEndsAt: "relay" | "broker acknowledgement";
+  /** null: nothing could be timed (a direct publish the broker does not acknowledge). */
+  upstreamUs: Percentiles | null;
+  /** Upstream messages the relays took (direct: the broker acknowledged). */
+  upstreamReceived: number;
+  /** Intended send → the transport's answer; absent for a transport that gives none. */
+  upAckUs?: Percentiles;
+  acks: number;
+  /** Sends the transport answered with an error, and messages due while their client was down. */
+  sendErrors: number;
+  firstSendError?: string;
+  notSent: number;
+  /** The relays' publishes of upstream messages the broker refused. */
+  relayPublishErrors: number;
+  /** A sender's own messages that came back to it (not counted as deliveries). */
+  echoes: number;
+  /** Bytes read from client sockets per upstream message, and written to them per message delivered (echoes included); framing, headers and polls included. null: direct, whose sockets are the broker library's. */
+  bytesUpPerMessage: number | null;
+  bytesDownPerDelivery: number | null;
+  /** The relays' CPU from the schedule's start to their stop, per upstream message (fan-out included). */
+  relayCpuUsPerUpMessage: number | null;
+  /** Of it, the upstream handler's own time (decode, encode, the publish call). */
+  relayUpstreamUsPerMessage: number | null;
 }

@@ -2,10 +2,10 @@
  * `direct`: no relay in the path. Each client subscribes to the broker itself, as a
  * backend consumer would, so SSE can be set beside Kafka, NATS, MQTT and Redis as the
  * seed tables set them. The relay process still runs the producer; it listens for
- * nothing and subscribes to nothing.
+ * nothing and subscribes to nothing. In the chat scenario each client also publishes.
  */
 import { topicName, type BrokerConnection } from "../brokers/broker.js";
-import { readBinary } from "../core/envelope.js";
+import { encodeBinary, readBinary } from "../core/envelope.js";
 import { closeReporter, type ClientConnection, type Codec, type Transport, type TransportServer } from "./transport.js";
 
 class NoServer implements TransportServer {
@@ -29,6 +29,7 @@ export const direct: Transport = {
   endpoint: "(the broker)",
   listener: "none",
   codec,
+  upstream: "a publish to the broker by the client itself",
   createServer: () => new NoServer(),
   connect(options, handlers): ClientConnection {
     if (!options.broker) throw new Error("direct needs the broker to subscribe to");
@@ -45,7 +46,19 @@ export const direct: Transport = {
         handlers.onOpen();
       })
       .catch((err: unknown) => closing.report(err instanceof Error ? err.message : String(err)));
+    const topic = topicName(namespace, options.topic);
     return {
+      // Upstream (chat): the client publishes to the broker itself; the broker's acknowledgement, where it gives one, is the ack.
+      send(header, size, onAck) {
+        if (!conn || closed) return onAck?.("not connected");
+        let acked: void | Promise<void>;
+        try {
+          acked = conn.publish(topic, encodeBinary(header, size), header.seq);
+        } catch (err) {
+          return onAck?.(err instanceof Error ? err.message : String(err));
+        }
+        if (acked) acked.then(() => onAck?.(), (err: unknown) => onAck?.(err instanceof Error ? err.message : String(err)));
+      },
       close() {
         closing.silence();
         closed = true;

@@ -4,7 +4,10 @@
  * like every other transport's; the fleet speaks gRPC's wire protocol on node:http2. The service, written out by hand instead of loaded from a
  * .proto file at run time:
  *
- *   service Relay { rpc Subscribe(SubscribeRequest) returns (stream Event); }
+ *   service Relay {
+ *     rpc Subscribe(SubscribeRequest) returns (stream Event);
+ *     rpc Publish(stream Event) returns (Empty);   // the chat scenario's upstream
+ *   }
  *   message SubscribeRequest { uint32 topic = 1; uint64 from_seq = 2; }
  *   message Event { bytes envelope = 1; }
  *
@@ -13,7 +16,7 @@
 import type * as Grpc from "@grpc/grpc-js";
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
 import net, { type Socket } from "node:net";
-import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
+import { decodeBinary, encodeBinary, HEADER_BYTES, readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import { targetOf } from "./http1.js";
 import {
@@ -28,6 +31,7 @@ import {
 } from "./transport.js";
 
 export const SUBSCRIBE_PATH = "/rtbench.Relay/Subscribe";
+export const PUBLISH_PATH = "/rtbench.Relay/Publish";
 /** Streams per channel (one HTTP/2 connection) on the client side, as for sse-h2. */
 export const GRPC_STREAMS_PER_CHANNEL = 100;
 
@@ -116,6 +120,15 @@ const service: Grpc.ServiceDefinition = {
     responseSerialize: identity,
     responseDeserialize: identity,
   },
+  publish: {
+    path: PUBLISH_PATH,
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  },
 };
 
 type Call = Grpc.ServerWritableStream<SubscribeRequest, Buffer>;
@@ -127,7 +140,10 @@ class GrpcServer implements TransportServer {
 
   constructor(private readonly options: ServerOptions) {
     this.fanout = new StreamFanout(options.topics, options.replayCapacity);
-    this.server.addService(service, { subscribe: (call: Call) => this.subscribe(call) });
+    this.server.addService(service, {
+      subscribe: (call: Call) => this.subscribe(call),
+      publish: (call: Grpc.ServerReadableStream<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>) => this.publish(call, callback),
+    });
     this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   }
 
@@ -150,10 +166,25 @@ class GrpcServer implements TransportServer {
     call.on("error", leave);
   }
 
-  broadcast(header: EnvelopeHeader, raw: Buffer): void {
-    if (header.stream >= this.options.topics) return;
+  /** Upstream (chat): each Event of the client's stream is a message; the call ends with the client's. */
+  private publish(call: Grpc.ServerReadableStream<Buffer, Buffer>, callback: Grpc.sendUnaryData<Buffer>): void {
+    const upstream = this.options.upstream;
+    call.on("data", (event: Buffer) => {
+      try {
+        const envelope = eventEnvelope(event);
+        if (upstream && envelope.length >= HEADER_BYTES) upstream(decodeBinary(envelope), envelope.length).catch(() => {});
+      } catch {
+        // A malformed Event is dropped; the sender's loss shows it.
+      }
+    });
+    call.on("end", () => callback(null, Buffer.alloc(0)));
+    call.on("error", () => {});
+  }
+
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
+    if (topic >= this.options.topics) return;
     const event = encodeEvent(raw);
-    for (const call of this.fanout.publish(header.stream, header.seq, event)) call.write(event);
+    for (const call of this.fanout.publish(topic, header.seq, event)) call.write(event);
   }
 
   handleConnection(socket: Socket): void {
@@ -309,9 +340,19 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
     release();
     closing.report("closed");
   });
+  // Upstream (chat): one client-streaming Publish call on the same channel, opened on the first send.
+  let publishing: http2.ClientHttp2Stream | undefined;
   return {
+    send(header, size) {
+      if (!publishing) {
+        publishing = entry.session.request({ ":method": "POST", ":path": PUBLISH_PATH, "content-type": "application/grpc", te: "trailers" });
+        publishing.on("error", () => {});
+      }
+      publishing.write(lengthPrefixed(encodeEvent(encodeBinary(header, size))));
+    },
     close() {
       closing.silence();
+      publishing?.close(http2.constants.NGHTTP2_CANCEL);
       stream.close(http2.constants.NGHTTP2_CANCEL);
       release();
     },
@@ -338,6 +379,7 @@ export const grpcStream: Transport = {
   listener: "tcp",
   details: { http: "2", tls: false, streamsPerChannel: GRPC_STREAMS_PER_CHANNEL },
   codec,
+  upstream: "a client-streaming call (Publish) on the same channel, one Event per message",
   load,
   createServer: (options) => new GrpcServer(options),
   connect,

@@ -7,7 +7,8 @@
  * reads of each response head only `:status`. It answers SETTINGS and PING, keeps the
  * flow-control windows open with WINDOW_UPDATE as a browser does (6 MiB per stream,
  * 15 MiB per connection), and reports RST_STREAM, GOAWAY and a lost connection per
- * stream. Requests are GETs whose headers it encodes as HPACK literals.
+ * stream. Requests are GETs (and the chat scenario's small POSTs) whose headers it
+ * encodes as HPACK literals.
  */
 import tls from "node:tls";
 
@@ -120,6 +121,21 @@ export class LeanH2Session {
     this.streams.set(id, { handlers, responded: false, unacked: 0 });
     const block = requestBlock(authority, path, headers);
     this.send(frame(Frame.Headers, END_STREAM | END_HEADERS, id, block));
+    return id;
+  }
+
+  /**
+   * Sends a POST with a small body (the chat scenario's upstream message): HEADERS, then
+   * one DATA frame ending the stream. The body must fit the server's initial windows,
+   * which a message of a few hundred bytes does; no send window is tracked.
+   */
+  post(authority: string, path: string, headers: ReadonlyArray<readonly [string, string]>, body: Buffer, handlers: H2StreamHandlers): number {
+    if (body.length > MAX_FRAME) throw new Error(`h2 POST body over ${MAX_FRAME} bytes`);
+    const id = this.nextId;
+    this.nextId += 2;
+    this.streams.set(id, { handlers, responded: false, unacked: 0 });
+    const block = requestBlock(authority, path, [...headers, ["content-length", String(body.length)]], "POST");
+    this.send(Buffer.concat([frame(Frame.Headers, END_HEADERS, id, block), frame(Frame.Data, END_STREAM, id, body)]));
     return id;
   }
 
@@ -306,8 +322,8 @@ function hpackString(text: string, out: number[]): void {
 const NAME_INDEX: Readonly<Record<string, number>> = { ":authority": 1, ":path": 4, accept: 19 };
 
 /** A GET's header block: :method and :scheme indexed, the rest literals not indexed. */
-export function requestBlock(authority: string, path: string, headers: ReadonlyArray<readonly [string, string]>): Buffer {
-  const out: number[] = [0x82 /* :method GET */, 0x87 /* :scheme https */];
+export function requestBlock(authority: string, path: string, headers: ReadonlyArray<readonly [string, string]>, method: "GET" | "POST" = "GET"): Buffer {
+  const out: number[] = [method === "GET" ? 0x82 /* :method GET */ : 0x83 /* :method POST */, 0x87 /* :scheme https */];
   for (const [name, value] of [[":authority", authority], [":path", path], ...headers] as Array<readonly [string, string]>) {
     const index = NAME_INDEX[name];
     if (index !== undefined) hpackInt(index, 4, 0x00, out);

@@ -267,13 +267,22 @@ export class Http1Connection {
 
   /** Sends a GET; its response goes to handlers. */
   get(path: string, host: string, headers: Readonly<Record<string, string>>, handlers: ResponseHandlers): void {
+    this.request("GET", path, host, headers, handlers);
+  }
+
+  /** Sends a POST with its body (Content-Length framed); its response goes to handlers. */
+  post(path: string, host: string, headers: Readonly<Record<string, string>>, body: string, handlers: ResponseHandlers): void {
+    this.request("POST", path, host, { ...headers, "content-length": String(Buffer.byteLength(body)) }, handlers, body);
+  }
+
+  private request(method: string, path: string, host: string, headers: Readonly<Record<string, string>>, handlers: ResponseHandlers, body = ""): void {
     if (this.current) throw new Error("Http1Connection: a request is already in flight");
     this.current = handlers;
     this.heads.reset();
     this.body = undefined;
-    let request = `GET ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
+    let request = `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
     for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
-    request += "\r\n";
+    request += `\r\n${body}`;
     if (this.connected) this.socket.write(request);
     else this.queued = request;
   }

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { encodeText, readTextBytes, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
+import { handlePost, PostSender, postBody, SEND_PATH } from "./upstream-http.js";
 import { Http1Connection, targetOf, type ResponseHead } from "./http1.js";
 import {
   closeReporter,
@@ -57,20 +58,27 @@ class PollServer implements TransportServer {
     return this.resumed;
   }
 
-  broadcast(header: EnvelopeHeader, raw: Buffer): void {
-    if (header.stream >= this.options.topics) return;
-    this.lastSeq[header.stream] = header.seq;
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
+    if (topic >= this.options.topics) return;
+    // The cursor is the topic's sequence: the message's own where one producer numbers
+    // the topic, the relay's count where many clients send to it (chat), whose seqs are each sender's.
+    const position = this.options.upstream ? this.lastSeq[topic]! + 1 : header.seq;
+    this.lastSeq[topic] = position;
     const frame = encodeFrame(header, raw);
-    const held = this.fanout.publish(header.stream, header.seq, frame);
+    const held = this.fanout.publish(topic, position, frame);
     for (const poll of held) {
       clearTimeout(poll.timer);
-      answer(poll.res, [frame], header.seq);
+      answer(poll.res, [frame], position);
     }
     // Every held poll is answered: the next poll from each client starts afresh.
     held.clear();
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (handlePost(req, res, this.options.upstream)) {
+      this.track(req.socket);
+      return true;
+    }
     const url = new URL(req.url ?? "/", "http://relay");
     if (url.pathname !== POLL_PATH) return false;
     const topic = topicFrom(url, this.options.topics);
@@ -80,13 +88,7 @@ class PollServer implements TransportServer {
       res.writeHead(400, { "Content-Type": "text/plain" }).end(`topic must be 0..${this.options.topics - 1}, after a sequence number\n`);
       return true;
     }
-    const fresh = !this.sockets.has(req.socket);
-    if (fresh) {
-      const socket = req.socket;
-      socket.setNoDelay(true);
-      this.sockets.add(socket);
-      socket.once("close", () => this.sockets.delete(socket));
-    }
+    const fresh = this.track(req.socket);
     const frames = after === null ? [] : this.fanout.since(topic, after + 1);
     if (frames.length > 0) {
       if (fresh) this.resumed += frames.length;
@@ -105,6 +107,15 @@ class PollServer implements TransportServer {
       clearTimeout(poll.timer);
       this.fanout.unsubscribe(topic, poll);
     });
+    return true;
+  }
+
+  /** Counts a keep-alive socket as a connection once; returns whether it is new. */
+  private track(socket: Socket): boolean {
+    if (this.sockets.has(socket)) return false;
+    socket.setNoDelay(true);
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
     return true;
   }
 
@@ -218,12 +229,19 @@ function poller(long: boolean) {
       conn.get(`${POLL_PATH}?topic=${options.topic}${cursor === null ? "" : `&after=${cursor}`}${wait}`, url.host, NO_HEADERS, response);
     };
     poll();
+    // Upstream (chat): POSTs on a second keep-alive connection, since the first carries the polls.
+    let poster: PostSender | undefined;
     return {
+      send(header, size, onAck) {
+        poster ??= new PostSender(targetOf(url, 80, options.localAddress), url.host, `${SEND_PATH}?topic=${options.topic}`);
+        poster.send(postBody(header, size), onAck);
+      },
       close() {
         closing.silence();
         stopped = true;
         clearTimeout(timer);
         conn.destroy();
+        poster?.close();
       },
     };
   };
@@ -242,6 +260,7 @@ export const longPolling: Transport = {
   endpoint: `${POLL_PATH}?topic=0`,
   details: { holdMs: HOLD_MS },
   codec,
+  upstream: "an HTTP POST per message on a keep-alive connection beside the polls",
   createServer: (options) => new PollServer(options),
   connect: poller(true),
 };
@@ -252,6 +271,7 @@ export const shortPolling: Transport = {
   endpoint: `${POLL_PATH}?topic=0&wait=0`,
   polls: true,
   codec,
+  upstream: "an HTTP POST per message on a keep-alive connection beside the polls",
   createServer: (options) => new PollServer(options),
   connect: poller(false),
 };

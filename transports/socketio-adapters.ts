@@ -72,6 +72,7 @@ export const socketIoRedis: Transport = {
   // The Pub/Sub adapter keeps no sessions, so Socket.IO's recovery never restores one.
   details: { engineTransport: "websocket", connectionStateRecovery: false, adapter: "@socket.io/redis-adapter" },
   codec,
+  upstream: "an emit on the same connection, acknowledged by a callback with upAck",
   load,
   createServer: (options) => createSocketIoServer(options, "websocket", pubSubAdapter),
   connect: connector("websocket"),
@@ -84,6 +85,7 @@ export const socketIoRedisStreams: Transport = {
   adapterBroker: "redis-streams",
   details: { engineTransport: "websocket", connectionStateRecovery: true, adapter: "@socket.io/redis-streams-adapter" },
   codec,
+  upstream: "an emit on the same connection, acknowledged by a callback with upAck",
   load,
   createServer: (options) => createSocketIoServer(options, "websocket", streamsAdapter),
   connect: connector("websocket"),

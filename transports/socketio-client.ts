@@ -4,7 +4,8 @@
  * the default namespace and the relay's one event. What it does is what
  * socket.io-client does on that path, no more: wait for Engine.IO's open packet, send
  * CONNECT with the auth, answer each ping with a pong, read "m" events, and report
- * DISCONNECT, CONNECT_ERROR and a lost transport as socket.io-client names them. The
+ * DISCONNECT, CONNECT_ERROR and a lost transport as socket.io-client names them, and
+ * emit the chat scenario's "u" events (with an ack id when asked). The
  * event's text envelope is read off the frame's bytes; any other event is ignored.
  * The polling variant stays on socket.io-client.
  */
@@ -36,6 +37,19 @@ export class LeanSocketIo {
     });
   }
 
+  /** Acknowledgements asked for and not yet answered, by packet id. */
+  private readonly acks = new Map<number, (error?: string) => void>();
+  private nextAck = 0;
+
+  /** Emits a "u" event whose argument is `text` (digits, commas and padding: nothing JSON escapes); with `onAck`, asks for an acknowledgement. */
+  emit(text: string, onAck?: (error?: string) => void): void {
+    if (!this.connected || this.closed) return onAck?.("not connected");
+    if (!onAck) return this.ws.sendText(`42["u","${text}"]`);
+    const id = this.nextAck++;
+    this.acks.set(id, onAck);
+    this.ws.sendText(`42${id}["u","${text}"]`);
+  }
+
   /** Closes at once; onClose is not called for it. */
   terminate(): void {
     this.closed = true;
@@ -54,6 +68,7 @@ export class LeanSocketIo {
         this.connected = true;
         this.handlers.onOpen();
       } else if (socketIo === 0x31 /* 1: DISCONNECT */) this.close("disconnected (io server disconnect)");
+      else if (socketIo === 0x33 /* 3: ACK */) this.acked(data.toString("utf8", start + 2, end));
       else if (socketIo === 0x34 /* 4: CONNECT_ERROR */) this.close(connectErrorMessage(data.toString("utf8", start + 2, end)));
     } else if (engine === 0x30 /* 0: open */) {
       this.ws.sendText(`40${JSON.stringify(auth)}`);
@@ -64,8 +79,28 @@ export class LeanSocketIo {
     }
   }
 
+  /** `<id>[...]`: the answer to emit `id`; an {error} argument is the server's refusal. */
+  private acked(packet: string): void {
+    const m = /^(\d+)(.*)$/s.exec(packet);
+    if (!m) return;
+    const id = Number(m[1]);
+    const ack = this.acks.get(id);
+    if (!ack) return;
+    this.acks.delete(id);
+    let error: string | undefined;
+    try {
+      const args = JSON.parse(m[2]!) as Array<{ error?: unknown } | undefined>;
+      if (args[0] && typeof args[0].error === "string") error = args[0].error;
+    } catch {
+      error = "unreadable ack";
+    }
+    ack(error);
+  }
+
   private close(reason: string): void {
     if (this.closed) return;
+    for (const ack of this.acks.values()) ack(reason);
+    this.acks.clear();
     this.closed = true;
     this.ws.terminate();
     this.handlers.onClose(reason);

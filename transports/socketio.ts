@@ -103,6 +103,7 @@ class SocketIoServer implements TransportServer {
   }
 
   private onConnection(socket: ServerSocket): void {
+    this.takeUpstream(socket);
     if (socket.recovered) return; // rooms and missed packets restored by Socket.IO
     const topic = topicFrom(new URL(`http://relay/?topic=${socket.handshake.query.topic ?? "0"}`), this.options.topics);
     if (topic === null) {
@@ -125,6 +126,22 @@ class SocketIoServer implements TransportServer {
     this.joinAfterReplay(socket, topic);
   }
 
+  /** Upstream (chat): a "u" event with the text envelope, acknowledged once the broker took it when the client asked for an ack. */
+  private takeUpstream(socket: ServerSocket): void {
+    const upstream = this.options.upstream;
+    if (!upstream) return;
+    socket.on("u", (text: unknown, ack?: unknown) => {
+      let header: EnvelopeHeader | null = null;
+      if (typeof text === "string") readText(text, (stream, seq, intendedAt, sentAt) => (header = { stream, seq, intendedAt, sentAt }));
+      const answer = typeof ack === "function" ? (ack as (reply?: unknown) => void) : undefined;
+      if (!header) return answer?.({ error: "not an rtbench envelope" });
+      upstream(header, (text as string).length).then(
+        () => answer?.(),
+        (err: unknown) => answer?.({ error: err instanceof Error ? err.message : String(err) }),
+      );
+    });
+  }
+
   /**
    * Joins a resuming socket to the stream's room so that the first live message it
    * gets is the one after its replay: through the adapter's queue where the adapter
@@ -135,12 +152,12 @@ class SocketIoServer implements TransportServer {
     else void socket.join(room(topic));
   }
 
-  broadcast(header: EnvelopeHeader, raw: Buffer): void {
-    if (header.stream >= this.options.topics) return;
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
+    if (topic >= this.options.topics) return;
     const text = encodeText(header, raw.length);
-    this.replays[header.stream]!.push(header.seq, text);
-    for (const socket of this.waiting[header.stream]!.release(header.seq)) this.joinAfterReplay(socket, header.stream);
-    this.io.to(room(header.stream)).emit("m", text);
+    this.replays[topic]!.push(header.seq, text);
+    for (const socket of this.waiting[topic]!.release(header.seq)) this.joinAfterReplay(socket, topic);
+    this.io.to(room(topic)).emit("m", text);
   }
 
   handleRequest(req: Parameters<EngineServer["handleRequest"]>[0], res: Parameters<EngineServer["handleRequest"]>[1]): boolean {
@@ -202,6 +219,11 @@ export function connector(variant: Variant) {
     socket.on("disconnect", (reason) => closing.report(`disconnected (${reason})`));
     socket.on("connect_error", (err) => closing.report(err.message));
     return {
+      send(header, size, onAck) {
+        const text = encodeText(header, size);
+        if (options.upAck) socket.emit("u", text, (reply?: { error?: string }) => onAck?.(reply?.error));
+        else socket.emit("u", text);
+      },
       close() {
         closing.silence();
         socket.disconnect();
@@ -220,6 +242,9 @@ function connectLean(options: ClientOptions, handlers: ClientHandlers): ClientCo
     onClose: (reason) => closing.report(reason),
   });
   return {
+    send(header, size, onAck) {
+      socket.emit(encodeText(header, size), options.upAck ? (onAck ?? (() => {})) : undefined);
+    },
     close() {
       closing.silence();
       socket.terminate();
@@ -246,6 +271,7 @@ export const socketIo: Transport = {
   endpoint: `${SOCKETIO_PATH}?EIO=4&transport=websocket`,
   details: { engineTransport: "websocket", connectionStateRecovery: true },
   codec,
+  upstream: "an emit on the same connection, acknowledged by a callback with upAck",
   load: loadSocketIo,
   createServer: (options) => new SocketIoServer(options, "websocket"),
   connect: connector("websocket"),
@@ -258,6 +284,7 @@ export const socketIoPolling: Transport = {
   newConnectionPerRequest: true,
   details: { engineTransport: "polling", connectionStateRecovery: true },
   codec,
+  upstream: "an emit on the same connection, acknowledged by a callback with upAck",
   load: loadSocketIo,
   createServer: (options) => new SocketIoServer(options, "polling"),
   connect: connector("polling"),

@@ -11,6 +11,7 @@ import { LeanH2Session } from "./h2-client.js";
 import { Http1Connection, targetOf } from "./http1.js";
 import { SseByteParser } from "./sse-parser.js";
 import { StreamFanout } from "./fanout.js";
+import { handlePost, handlePostStream, PostSender, postBody, SEND_PATH } from "./upstream-http.js";
 import {
   closeReporter,
   seqParam,
@@ -80,10 +81,10 @@ class SseServer implements TransportServer {
     return this.fanout.replayed;
   }
 
-  broadcast(header: EnvelopeHeader, raw: Buffer): void {
-    if (header.stream >= this.options.topics) return;
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
+    if (topic >= this.options.topics) return;
     const frame = encodeFrame(header, raw);
-    for (const res of this.fanout.publish(header.stream, header.seq, frame)) res.write(frame);
+    for (const res of this.fanout.publish(topic, header.seq, frame)) res.write(frame);
   }
 
   /** The part both HTTP versions share: hello, replay, and unsubscribe on close. */
@@ -94,6 +95,7 @@ class SseServer implements TransportServer {
   }
 
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+    if (handlePostStream(stream, headers, this.options.upstream)) return true;
     const url = new URL(headers[":path"] ?? "/", "https://relay");
     if (url.pathname !== SSE_PATH) return false;
     const topic = topicFrom(url, this.options.topics);
@@ -110,6 +112,7 @@ class SseServer implements TransportServer {
   }
 
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    if (handlePost(req, res, this.options.upstream)) return true;
     const url = new URL(req.url ?? "/", "http://relay");
     if (url.pathname !== SSE_PATH) return false;
     const topic = topicFrom(url, this.options.topics);
@@ -179,10 +182,17 @@ function connect(options: ClientOptions, handlers: ClientHandlers): ClientConnec
       closing.report("stream ended");
     },
   });
+  // Upstream (chat): POSTs on a second keep-alive connection, opened on the first send.
+  let poster: PostSender | undefined;
   return {
+    send(header, size, onAck) {
+      poster ??= new PostSender(targetOf(url, 80, options.localAddress), url.host, `${SEND_PATH}?topic=${options.topic}`);
+      poster.send(postBody(header, size), onAck);
+    },
     close() {
       closing.silence();
       conn.destroy();
+      poster?.close();
     },
   };
 }
@@ -246,6 +256,16 @@ function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConn
     if (session.open === 0) session.close();
   }
   return {
+    // Upstream (chat): each POST a stream of the session the events come on.
+    send(header, size, onAck) {
+      if (!session.usable) return onAck?.("session closed");
+      let status: number | undefined;
+      session.post(url.host, `${SEND_PATH}?topic=${options.topic}`, POST_HEADERS, Buffer.from(postBody(header, size)), {
+        onResponse: (s) => (status = s),
+        onData: () => {},
+        onClose: (reason) => onAck?.(status === 204 ? undefined : status !== undefined ? `HTTP ${status}` : reason),
+      });
+    },
     close() {
       closing.silence();
       session.cancel(id);
@@ -253,6 +273,8 @@ function connectH2(options: ClientOptions, handlers: ClientHandlers): ClientConn
     },
   };
 }
+
+const POST_HEADERS: ReadonlyArray<readonly [string, string]> = [["content-type", "text/plain; charset=utf-8"]];
 
 /** One parser, as a client keeps one per connection; a whole event in, so no state carries over. */
 let codecTarget: ClientHandlers["onMessage"] = () => {};
@@ -270,6 +292,7 @@ export const sse: Transport = {
   summary: "Server-Sent Events over HTTP/1.1 (text/event-stream, Last-Event-ID resume)",
   endpoint: `${SSE_PATH}?topic=0`,
   codec,
+  upstream: "an HTTP POST per message on a keep-alive connection beside the event stream (HTTP/1.1: a second connection)",
   createServer: (options) => new SseServer(options),
   connect,
 };
@@ -281,6 +304,7 @@ export const sseH2: Transport = {
   listener: "h2-tls",
   details: { http: "2", tls: true, streamsPerSession: H2_STREAMS_PER_SESSION },
   codec,
+  upstream: "an HTTP POST per message, a stream on the same HTTP/2 session as the events",
   createServer: (options) => new SseServer(options),
   connect: connectH2,
 };

@@ -24,7 +24,15 @@ export interface ServerOptions {
    * through, and the cell's namespace (so cells never hear each other).
    */
   adapter?: { url: string; namespace: string };
+  /**
+   * The chat scenario: where a message a client sent upstream goes (the relay publishes
+   * it to the broker). `size` is its body's length; resolves once the broker took it.
+   */
+  upstream?: Upstream;
 }
+
+/** A client's upstream message, decoded by the transport, handed to the relay. */
+export type Upstream = (header: EnvelopeHeader, size: number) => Promise<void>;
 
 /**
  * What the relay listens with: plain HTTP/1.1 (requests and upgrades), HTTP/2 over
@@ -34,8 +42,8 @@ export interface ServerOptions {
 export type Listener = "http" | "h2-tls" | "tcp" | "none";
 
 export interface TransportServer {
-  /** Called once per message per relay: serialize once here, then fan out. */
-  broadcast(header: EnvelopeHeader, raw: Buffer): void;
+  /** Called once per message per relay: serialize once here, then fan out to the topic's clients. */
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void;
   /** Returns true when the request belonged to this transport. */
   handleRequest?(req: IncomingMessage, res: ServerResponse): boolean;
   /** Returns true when the upgrade belonged to this transport. */
@@ -65,6 +73,8 @@ export interface ClientOptions {
   pollIntervalMs?: number;
   /** `direct`: the broker each client subscribes to itself. */
   broker?: ResolvedDirectBroker;
+  /** The chat scenario: ask for an acknowledgement of each upstream message where it is optional (a Socket.IO emit's callback). */
+  upAck?: boolean;
 }
 
 /** For `direct` clients: which broker, where, and the cell's topic namespace on it (a plan: names only, so it can travel). */
@@ -88,6 +98,13 @@ export interface ClientHandlers {
 }
 
 export interface ClientConnection {
+  /**
+   * The chat scenario: sends one message upstream, `size` bytes of body, the way the
+   * transport's applications do (see Transport.upstream). `onAck` is called once, when
+   * the transport's own answer to it arrives (an HTTP response, a Socket.IO ack), with
+   * an error when the send failed; never for a transport with no answer (a WebSocket frame).
+   */
+  send?(header: EnvelopeHeader, size: number, onAck?: (error?: string) => void): void;
   close(): void;
 }
 
@@ -120,6 +137,8 @@ export interface Transport {
   /** Facts of this variant that every cell records (compression, streams per session, ...). */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
   readonly codec: Codec;
+  /** How its clients send upstream (the chat scenario), e.g. "a frame on the same socket"; absent: they cannot. */
+  readonly upstream?: string;
   /** Loads the library its server and client need; called once per process before either (absent: nothing to load). */
   load?(): Promise<void>;
   createServer(options: ServerOptions): TransportServer;

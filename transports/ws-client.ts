@@ -183,6 +183,11 @@ export class LeanWebSocket {
     this.socket.end();
   }
 
+  /** Sends a binary message (the chat scenario's upstream). */
+  sendBinary(payload: Buffer): void {
+    this.send(0x2, payload);
+  }
+
   /** Sends a text message (the Socket.IO client's handshake and pongs). */
   sendText(text: string): void {
     this.send(0x1, Buffer.from(text));

@@ -11,7 +11,7 @@ import type { Duplex } from "node:stream";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type WebSocket from "ws";
 import type { WebSocketServer } from "ws";
-import { readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
+import { decodeBinary, encodeBinary, HEADER_BYTES, readBinary, readBinaryAt, type EnvelopeHeader } from "../core/envelope.js";
 import { StreamFanout } from "./fanout.js";
 import { targetOf } from "./http1.js";
 import { LeanWebSocket } from "./ws-client.js";
@@ -66,9 +66,9 @@ class WsServer implements TransportServer {
     return this.fanout.replayed;
   }
 
-  broadcast(header: EnvelopeHeader, raw: Buffer): void {
-    if (header.stream >= this.options.topics) return;
-    const subscribers = this.fanout.publish(header.stream, header.seq, raw);
+  broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
+    if (topic >= this.options.topics) return;
+    const subscribers = this.fanout.publish(topic, header.seq, raw);
     if (this.preframed) {
       // One frame for all; without deflate ws writes each send to the socket at once,
       // so these writes keep their order with the replay's ws.send calls.
@@ -93,6 +93,13 @@ class WsServer implements TransportServer {
       const subscriber: Subscriber = { ws, socket };
       for (const frame of this.fanout.subscribe(topic, subscriber, fromSeq)) ws.send(frame, BINARY);
       ws.on("close", () => this.fanout.unsubscribe(topic, subscriber));
+      // Upstream (chat): a binary frame carrying the envelope, on the same socket.
+      const upstream = this.options.upstream;
+      if (upstream) {
+        ws.on("message", (data: Buffer, isBinary: boolean) => {
+          if (isBinary && data.length >= HEADER_BYTES) upstream(decodeBinary(data), data.length).catch(() => {});
+        });
+      }
       ws.on("error", () => ws.terminate());
     });
     return true;
@@ -127,6 +134,9 @@ function connector(deflate: boolean) {
     ws.on("close", (code) => closing.report(`closed (${code})`));
     ws.on("error", (err) => closing.report(err.message));
     return {
+      send(header, size) {
+        if (ws.readyState === ws.OPEN) ws.send(encodeBinary(header, size), BINARY);
+      },
       close() {
         closing.silence();
         ws.terminate();
@@ -145,6 +155,9 @@ function connectLean(url: URL, options: ClientOptions, handlers: ClientHandlers)
     onClose: (reason) => closing.report(reason),
   });
   return {
+    send(header, size) {
+      ws.sendBinary(encodeBinary(header, size));
+    },
     close() {
       closing.silence();
       ws.terminate();
@@ -191,6 +204,7 @@ const deflateCodec: Codec = {
 export const ws: Transport = {
   name: "ws",
   summary: "WebSocket with ws, binary frames, permessage-deflate off, ?from= resume",
+  upstream: "a binary frame on the same socket",
   endpoint: `${WS_PATH}?topic=0`,
   details: { perMessageDeflate: false },
   codec,
@@ -202,6 +216,7 @@ export const ws: Transport = {
 export const wsDeflate: Transport = {
   name: "ws-deflate",
   summary: "WebSocket with ws, binary frames, permessage-deflate on, ?from= resume",
+  upstream: "a binary frame on the same socket",
   endpoint: `${WS_PATH}?topic=0`,
   details: { perMessageDeflate: true },
   codec: deflateCodec,
@@ -213,6 +228,7 @@ export const wsDeflate: Transport = {
 export const wsPreframed: Transport = {
   name: "ws-preframed",
   summary: "WebSocket with ws for the handshake, each message framed once and written to every socket (permessage-deflate off)",
+  upstream: "a binary frame on the same socket",
   endpoint: `${WS_PATH}?topic=0`,
   details: { perMessageDeflate: false, preframed: true },
   codec,

@@ -2,6 +2,7 @@
  * Every scenario rtbench runs. Adding one is one file in this folder plus one line here.
  */
 import { backpressure } from "./backpressure.js";
+import { chat } from "./chat.js";
 import { connections } from "./connections.js";
 import { durability } from "./durability.js";
 import { ordering } from "./ordering.js";
@@ -12,7 +13,7 @@ import type { Scenario } from "./scenario.js";
 import { steady } from "./steady.js";
 
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [steady, saturation, backpressure, reconnect, connections, ordering, scaleOut, durability].map((s) => [s.name, s]),
+  [steady, saturation, backpressure, reconnect, connections, ordering, scaleOut, durability, chat].map((s) => [s.name, s]),
 );
 
 export function getScenario(name: string): Scenario {

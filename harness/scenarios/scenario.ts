@@ -55,6 +55,14 @@ export interface Scenario {
   pairingProblem?(transport: Transport, broker: Broker, w: Workload, context: FaultContext): string | null;
   /** The fault (harness/scenarios/faults.ts) a cell strikes mid-window, if any. */
   fault?(w: Workload): string | undefined;
+  /**
+   * The clients are the producers (chat): each sends upstream on the workload's schedule
+   * (rate across all clients), the relay publishes what it takes, and every member of a
+   * room (a topic) gets the others' messages. No producer process runs.
+   */
+  readonly upstream?: boolean;
+  /** The workload a cell of it runs, derived from the scenario's own fields (chat: rooms and total rate); applying it twice changes nothing. */
+  cellWorkload?(w: Workload): Workload;
   /** A share of the clients (the workload's slowClients) reads through a throttle. */
   readonly slowClients?: boolean;
   /** A step after the drain, whose fields join the cell (durability: what a late subscriber gets back). */
