@@ -68,7 +68,11 @@ export const NEEDS: Readonly<Record<string, NeedSpec>> = {
     form: "count",
     criterion: { metrics: ["lostAcrossRelayRestart", "lostAcrossBrokerRestart"], test: "atMost" },
   },
-  "two-way": { describe: "clients also send to the server", form: "yes", unmeasured: "no scenario sends client-to-server traffic yet (issue 17, chat)" },
+  "two-way": {
+    describe: "clients also send to the server, and every message they send reaches the other members of its room (chat scenario)",
+    form: "yes",
+    criterion: { metrics: ["chatLost"], test: "atMost" },
+  },
   "strict-proxy": { describe: "a strict proxy or load balancer in the path", form: "yes", unmeasured: "no scenario puts nginx or HAProxy in the path yet (issue 19)" },
   browser: { describe: "the clients are browsers", form: "yes", unmeasured: "no scenario drives real browsers yet (issue 18)" },
 };

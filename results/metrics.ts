@@ -167,6 +167,43 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
   },
   // A backpressure cell's latency histogram holds the fast clients only.
   fastClientP99: { direction: "lower", unit: "us", scenario: "backpressure", describe: "p99 latency of the fast clients while others read slowly", read: latency(99) },
+  chatLost: {
+    direction: "lower",
+    unit: "count",
+    scenario: "chat",
+    describe: "client-to-server messages that did not reach every other member of their room (chat: sent up, published, fanned out)",
+    read: (cells) => (cells.length > 0 ? sum(cells, (c) => c.counts.lost) : undefined),
+  },
+  chatLossRate: {
+    direction: "lower",
+    unit: "ratio",
+    scenario: "chat",
+    describe: "chat: lost / expected room deliveries, each message to every other member of its room",
+    read: (cells) => (cells.length > 0 ? sum(cells, (c) => c.counts.lost) / Math.max(1, sum(cells, (c) => c.counts.expected)) : undefined),
+  },
+  chatRoomP99: { direction: "lower", unit: "us", scenario: "chat", describe: "chat: latency p99 from a client's intended send to each other member of its room", read: latency(99) },
+  chatUpstreamP99: {
+    direction: "lower",
+    unit: "us",
+    scenario: "chat",
+    describe: "chat: latency p99 from a client's intended send to the relay having it (direct: the broker's acknowledgement)",
+    read: (cells) => pct(mergeEncoded(cells.flatMap((c) => (c.chat?.upstreamUs && c.histograms.upstreamUs ? [c.histograms.upstreamUs] : []))), 99),
+  },
+  chatAckP99: {
+    direction: "lower",
+    unit: "us",
+    scenario: "chat",
+    describe: "chat: latency p99 from a client's intended send to the transport's answer (an HTTP response, a Socket.IO ack)",
+    read: (cells) => pct(mergeEncoded(cells.flatMap((c) => (c.chat?.upAckUs && c.histograms.upAckUs ? [c.histograms.upAckUs] : []))), 99),
+  },
+  chatBytesUp: { direction: "lower", unit: "bytes", scenario: "chat", describe: "chat: bytes read from client sockets per upstream message (framing and headers included)", read: (cells) => medianOf(cells, (c) => c.chat?.bytesUpPerMessage) },
+  chatRelayCpuPerUpMessage: {
+    direction: "lower",
+    unit: "us",
+    scenario: "chat",
+    describe: "chat: relay CPU per upstream message, its fan-out to the room included",
+    read: (cells) => medianOf(cells, (c) => c.chat?.relayCpuUsPerUpMessage),
+  },
   maxSustainableRate: {
     direction: "higher",
     unit: "rate",

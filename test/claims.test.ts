@@ -174,10 +174,15 @@ test("a recommendation is read as its use case's needs: consistent, inconsistent
   const open = verdictOf(claims, "seed001-transports", "Use Case", "SSE", [cell("sse", 1_000, 2_000)]);
   assert.equal(open.verdict, "not measured yet");
   assert.match(open.reason!, /connections: not measured \(connections scenario\)/);
-  // "Real-time Chat" needs two-way traffic, which no scenario measures yet.
+  // "Real-time Chat" needs two-way traffic, which only chat cells measure.
   const chat = verdictOf(claims, "seed001-transports", "Use Case", "WebSockets", measured);
-  assert.equal(chat.verdict, "not testable");
-  assert.match(chat.reason!, /two-way=yes: no scenario sends client-to-server traffic yet/);
+  assert.equal(chat.verdict, "not measured yet");
+  assert.match(chat.reason!, /two-way: not measured \(chat scenario\)/);
+  const chatCell = (lost: number) => ({ ...cell("ws", 1_000, 3_000), scenario: "chat", counts: { expected: 300, delivered: 300 - lost, lost, duplicated: 0, reordered: 0 } }) as CellResult;
+  assert.equal(verdictOf(claims, "seed001-transports", "Use Case", "WebSockets", [...measured, chatCell(0)]).verdict, "consistent");
+  const lossyChat = verdictOf(claims, "seed001-transports", "Use Case", "WebSockets", [...measured, chatCell(4)]);
+  assert.equal(lossyChat.verdict, "inconsistent");
+  assert.match(lossyChat.measured!, /chatLost 4/);
   // A decision matrix row names its technology; a pairing the scenario refuses is unavailable, with the reason.
   const table = claims.tables.find((t) => t.id === "seed003-decision")!;
   const row = table.rows.find((r) => r.row === "IoT / constrained devices")!;
