@@ -5,7 +5,7 @@
 import { mergeEncoded, percentiles, type Percentiles } from "../core/histogram.js";
 import { addCounts, zeroCounts, type DeliveryCounts } from "../core/tracker.js";
 import { brokers, transports } from "../harness/registry.js";
-import { addBrokerCounts, cellAnchor, cellGroupKey, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
+import { addBrokerCounts, cellAnchor, cellGroupKey, chatNote, median, relayGrowthPerConnection } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
 import { guideData, type GuideData } from "./guide.js";
 import { evaluate, loadClaims, VERDICTS, type ClaimResult, type Verdict } from "./claims.js";
@@ -37,6 +37,8 @@ export interface CellSummary {
   brokerCounts: Record<string, number>;
   /** Median over repetitions of the relay's RSS growth per connection; null where not measured. */
   relayGrowthPerConnectionBytes: number | null;
+  /** chat scenario: the upstream's figures, in one line (its repetitions' histograms merged). */
+  chatNote?: string;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
   /** saturation scenario: every step of every repetition's sweep. */
   sweepSteps: Array<{ rate: number; p50Us: number; p99Us: number; sustained: boolean }>;
@@ -126,6 +128,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       saturationReasons: [...new Set(ok.flatMap((c) => c.saturationReasons))],
       brokerCounts: ok.reduce<Record<string, number>>((sum, c) => addBrokerCounts(sum, c.brokerCounts), {}),
       relayGrowthPerConnectionBytes: growth(ok),
+      ...(ok.some((c) => c.chat) ? { chatNote: chatSummary(ok) } : {}),
       anchor: cellAnchor(key),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
       sweepSteps: ok.flatMap((c) =>
@@ -189,4 +192,19 @@ export function buildModel(runs: RunResult | readonly RunResult[]): ReportModel 
   }));
   const { cells, ...meta } = run;
   return { run: meta, sources, cells: summarizeCells(cells), tables, verdicts, guide: guideData(cells) };
+}
+
+/** A chat cell's upstream over its repetitions: latency merged from the histograms, the rest the first repetition's. */
+function chatSummary(reps: readonly CellResult[]): string {
+  const chat = reps.find((c) => c.chat)!.chat!;
+  const merged = (key: "upstreamUs" | "upAckUs") => mergeEncoded(reps.flatMap((c) => (c.histograms[key] && (key === "upstreamUs" ? c.chat?.upstreamUs : c.chat?.upAckUs) ? [c.histograms[key]!] : [])));
+  const upstream = merged("upstreamUs");
+  const acked = merged("upAckUs");
+  return chatNote({
+    ...chat,
+    upstreamUs: upstream.totalCount > 0 ? percentiles(upstream) : null,
+    ...(acked.totalCount > 0 ? { upAckUs: percentiles(acked) } : {}),
+    sendErrors: reps.reduce((n, c) => n + (c.chat?.sendErrors ?? 0), 0),
+    notSent: reps.reduce((n, c) => n + (c.chat?.notSent ?? 0), 0),
+  });
 }

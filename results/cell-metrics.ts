@@ -1,7 +1,7 @@
 /**
  * Figures derived from a result, defined once for the gate, the report and the claims.
  */
-import type { CellResult } from "./schema.js";
+import type { CellResult, ChatFigures } from "./schema.js";
 import type { ResourceSample } from "../core/sampler.js";
 
 export function median(values: readonly number[]): number {
@@ -58,4 +58,13 @@ export function brokerCountsNote(counts: Readonly<Record<string, number>> | unde
 export function addBrokerCounts(into: Record<string, number>, add: Readonly<Record<string, number>> | undefined): Record<string, number> {
   for (const [name, n] of Object.entries(add ?? {})) into[name] = (into[name] ?? 0) + n;
   return into;
+}
+
+/** A chat cell's upstream, beside the room's latency in the table's columns. */
+export function chatNote(chat: ChatFigures): string {
+  const up = chat.upstreamUs ? `up p50 ${formatMicros(chat.upstreamUs.p50)} p99 ${formatMicros(chat.upstreamUs.p99)}` : "up: not timed (the broker acknowledges no publish)";
+  const ack = chat.upAckUs ? `, answered p50 ${formatMicros(chat.upAckUs.p50)}` : "";
+  const bytes = chat.bytesUpPerMessage !== null ? `, ${Math.round(chat.bytesUpPerMessage)} B up/msg` : "";
+  const errors = chat.sendErrors + chat.notSent > 0 ? `, ${chat.sendErrors + chat.notSent} sends failed` : "";
+  return `${up}${ack}${bytes}${errors}; room latency in the columns`;
 }
