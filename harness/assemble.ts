@@ -80,7 +80,8 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     achievedRate,
     publishDelayP99Us: percentiles(publishDelay).p99,
     fleet: fleetSamples,
-    producerSharesRelay: inProcess,
+    // Chat's senders are the fleet's clients, never the relay's loop.
+    producerSharesRelay: inProcess && !r.chat,
     producerOwnShare: produced.ownBusyShare,
     ...(stoppedEarly ? { stoppedEarly } : {}),
     relay: relayReport.samples,

@@ -189,7 +189,7 @@ function upstreamProduced(parts: UpstreamSent[], clients: number): ProducerRepor
   return {
     published: parts.reduce((n, p) => n + p.published, 0),
     lastSeq,
-    firstSentAt: Math.min(...sent.map((p) => p.firstSentAt)),
+    firstSentAt: sent.length > 0 ? Math.min(...sent.map((p) => p.firstSentAt)) : 0,
     lastSentAt: Math.max(0, ...sent.map((p) => p.lastSentAt)),
     lastIntendedAt: Math.max(...parts.map((p) => p.lastIntendedAt)),
     // A message due while its client was down was never sent: the publish that failed.
