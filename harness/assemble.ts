@@ -82,6 +82,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     fleet: fleetSamples,
     // Chat's senders are the fleet's clients, never the relay's loop.
     producerSharesRelay: inProcess && !r.chat,
+    ...(r.chat ? { publisher: "the clients' upstream senders (fleet)" } : {}),
     producerOwnShare: produced.ownBusyShare,
     ...(stoppedEarly ? { stoppedEarly } : {}),
     relay: relayReport.samples,

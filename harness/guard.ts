@@ -29,6 +29,8 @@ export interface GuardInput {
   publishDelayP99Us: number;
   /** Samples of each fleet process. */
   fleet: ResourceSample[][];
+  /** Who publishes, when not the producer (chat: the clients' upstream senders), for the reasons' wording. */
+  publisher?: string;
   /** Whether the producer shares its event loop with the relay (in-process broker). */
   producerSharesRelay: boolean;
   /** The producer's own work as a share of the window's wall time; unknown: every lag is the generator's. */
@@ -94,7 +96,7 @@ export function judgeGenerators(input: GuardInput): { saturated: string[]; relay
 /** Why the producer could not keep its schedule, if it could not. */
 export function producerReasons(input: Omit<GuardInput, "fleet" | "window">): string[] {
   const reasons: string[] = [];
-  const where = input.producerSharesRelay ? "producer (shares the relay's process)" : "producer";
+  const where = input.publisher ?? (input.producerSharesRelay ? "producer (shares the relay's process)" : "producer");
   if (input.achievedRate < GUARD.minRateShare * input.targetRate) {
     reasons.push(`${where} achieved ${fmt(input.achievedRate)}/s of the ${fmt(input.targetRate)}/s target`);
   }
