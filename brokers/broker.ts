@@ -40,6 +40,11 @@ export interface BrokerConnection {
    * (sequence - 1) mod partitions, so a subscriber can tell each message's partition.
    */
   publish(topic: string, message: Buffer, sequence?: number): void | Promise<void>;
+  /**
+   * Where publish gives no answer (core NATS): resolves once the broker has answered a
+   * round trip sent after every earlier publish, so it has taken them.
+   */
+  roundTrip?(): Promise<void>;
   /** Resolves once the broker will deliver every later publish to this subscription. */
   subscribe(topic: string, onMessage: (message: Buffer) => void, options?: SubscribeOptions): Promise<Subscription>;
   close(): Promise<void>;

@@ -33,6 +33,8 @@ const RETRIED = [
   "The coordinator is loading",
   "This server is not the leader for that topic-partition",
   "There is no leader for this topic-partition",
+  // Metadata asked for a topic just created, before every broker knows it.
+  "This server does not host this topic-partition",
 ];
 
 /** kafkajs's own log lines go to the run's log, not the terminal; its errors are counted for the cell. */

@@ -45,6 +45,8 @@ export const nats: Broker = {
       publish(topic, message) {
         nc.publish(topic, message);
       },
+      // PING after the PUBs: the server answers PONG once it has processed them, in order.
+      roundTrip: () => nc.flush(),
       async subscribe(topic, onMessage, opts) {
         if (opts?.from === "earliest") throw new Error("nats core keeps no history: it cannot start from the earliest message");
         const sub = nc.subscribe(topic, {

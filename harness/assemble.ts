@@ -291,7 +291,9 @@ function chatFigures(spec: CellSpec, r: CellReports, delivered: number, histogra
   const received = direct ? acks : ups.reduce((n, u) => n + u.received, 0);
   const upstream = decodeHistogram(histograms.upstreamUs!);
   const upAck = decodeHistogram(histograms.upAckUs!);
-  const wire = ups.every((u) => u.wire !== null) && ups.length > 0 ? ups.reduce((a, u) => ({ up: a.up + u.wire!.up, down: a.down + u.wire!.down }), { up: 0, down: 0 }) : null;
+  // Direct: the clients' own broker sockets; else the relays' client sockets.
+  const sides = direct ? r.fleets.map((f) => f.brokerWire ?? null) : ups.map((u) => u.wire);
+  const wire = sides.length > 0 && sides.every((x) => x !== null) ? sides.reduce((a, x) => ({ up: a.up + x!.up, down: a.down + x!.down }), { up: 0, down: 0 }) : null;
   const cpuUs = ups.reduce((n, u) => n + u.cpuUs, 0);
   const handlerUs = ups.reduce((n, u) => n + u.handlerUs, 0);
   const firstSendError = r.fleets.find((f) => f.chat?.firstSendError)?.chat?.firstSendError;
@@ -303,7 +305,8 @@ function chatFigures(spec: CellSpec, r: CellReports, delivered: number, histogra
     roomSize: Math.ceil(w.clients / w.topics),
     upAck: w.upAck === "on",
     upstreamPath: transport.upstream ?? "",
-    upstreamEndsAt: direct ? "broker acknowledgement" : "relay",
+    // A broker whose publish carries no acknowledgement answered a round trip behind it (a reply, a PONG).
+    upstreamEndsAt: !direct ? "relay" : getBroker(spec.broker).capabilities.ackLevels.includes("none") ? "broker round trip" : "broker acknowledgement",
     upstreamUs: upstream.totalCount > 0 ? percentiles(upstream) : null,
     upstreamReceived: received,
     ...(answers ? { upAckUs: percentiles(upAck) } : {}),

@@ -6,6 +6,7 @@
 import { brokerErrorsReport } from "../brokers/errors.js";
 import { nowNs } from "../core/clock.js";
 import { createHistogram, encodeHistogram, type Histogram } from "../core/histogram.js";
+import { countOutgoingSockets, type WireCounter } from "./wire.js";
 import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type ReconnectPolicy, type StartTimes } from "./ipc.js";
 import { getBroker, getTransport } from "./registry.js";
 import type { ResolvedDirectBroker, Transport } from "../transports/transport.js";
@@ -81,10 +82,13 @@ export class Fleet {
   /** `direct`: the plan's broker resolved once, here at the edge. */
   private readonly directBroker: ResolvedDirectBroker | undefined;
   private readonly transport: Transport;
+  private readonly brokerWire: WireCounter | undefined;
 
   constructor(readonly plan: FleetPlan) {
     this.transport = getTransport(plan.transport);
     this.directBroker = plan.broker ? { ...plan.broker, driver: getBroker(plan.broker.name) } : undefined;
+    // Direct clients' sockets are the broker library's: counted as they connect.
+    if (plan.broker) this.brokerWire = countOutgoingSockets();
     this.subscribers = plan.topics.map((t, i) => new Subscriber(plan.chat?.ids[i] ?? -1, t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
     if (plan.chat) this.upstream = new UpstreamSender(plan.chat, this.subscribers.map((s) => ({ connection: () => (s.open ? s.conn : undefined) })));
     if (plan.partitions && plan.partitions > 1) for (const s of this.subscribers) s.partitionHighest = new Array<number>(plan.partitions).fill(0);
@@ -260,6 +264,7 @@ export class Fleet {
     let subscribersWithLoss = 0;
     let lostUnacknowledged = 0;
     let open = 0;
+    const brokerWire = this.brokerWire?.bytes();
     for (const s of this.subscribers) {
       const c = this.plan.chat ? this.roomCounts(s, lastSeq) : s.tracker.counts(lastSeq[s.topic] ?? 0);
       addCounts(counts, c);
@@ -297,6 +302,7 @@ export class Fleet {
             },
           }
         : {}),
+      ...(brokerWire ? { brokerWire: { up: brokerWire.written, down: brokerWire.read } } : {}),
       samples,
       drainedComplete,
     };

@@ -186,6 +186,8 @@ export interface FleetReport {
   slow?: { latencyUs: string; counts: DeliveryCounts };
   /** The chat scenario: answers to clients' upstream sends, and their own messages coming back. */
   chat?: { upAckUs: string; acks: number; sendErrors: number; firstSendError?: string; echoes: number };
+  /** `direct`: bytes on its clients' broker sockets, sent up and read down, connects and subscribes included. */
+  brokerWire?: { up: number; down: number };
   reconnects: number;
   samples: ResourceSample[];
   drainedComplete: boolean;

@@ -12,6 +12,7 @@ import { nowNs } from "../core/clock.js";
 import { decodeBinary, encodeBinary, type EnvelopeHeader } from "../core/envelope.js";
 import { createHistogram } from "../core/histogram.js";
 import type { RelayPlan } from "./ipc.js";
+import { WireCounter } from "./wire.js";
 import { getBroker, getTransport } from "./registry.js";
 import { redactSecrets } from "../results/redact.js";
 
@@ -91,7 +92,8 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     port,
     baseUrl: listener ? baseUrlFor(transport, plan.host, port) : `broker:${plan.broker}`,
     wireBytes: () => (listener ? wire.total() : null),
-    wireBytesBy: () => (listener ? wire.byDirection() : null),
+    // The relay reads what clients send up and writes what it fans out.
+    wireBytesBy: () => (listener ? ((b) => ({ up: b.read, down: b.written }))(wire.bytes()) : null),
     upstream,
     dropClients: () => wire.destroyAll(),
     sendQueueBytes: () => wire.queued(),
@@ -160,54 +162,6 @@ async function createListener(transport: Transport, server: TransportServer, bro
       return net.createServer({ noDelay: true }, (socket) => server.handleConnection!(socket));
     case "none":
       return null;
-  }
-}
-
-/**
- * Bytes on the wire per client socket, read off the TCP sockets themselves, so
- * framing, headers, heartbeats, polls and TLS records all count.
- */
-class WireCounter {
-  private readonly open = new Set<Socket>();
-  private closedBytes = 0;
-
-  track(socket: Socket): void {
-    this.open.add(socket);
-    socket.once("close", () => {
-      this.open.delete(socket);
-      this.closedBytes += socket.bytesRead + socket.bytesWritten;
-      this.closedUp += socket.bytesRead;
-    });
-  }
-
-  private closedUp = 0;
-
-  total(): number {
-    let n = this.closedBytes;
-    for (const s of this.open) n += s.bytesRead + s.bytesWritten;
-    return n;
-  }
-
-  byDirection(): { up: number; down: number } {
-    let up = this.closedUp;
-    let down = this.closedBytes - this.closedUp;
-    for (const s of this.open) {
-      up += s.bytesRead;
-      down += s.bytesWritten;
-    }
-    return { up, down };
-  }
-
-  queued(): number {
-    let n = 0;
-    for (const s of this.open) n += s.writableLength;
-    return n;
-  }
-
-  destroyAll(): number {
-    const n = this.open.size;
-    for (const s of this.open) s.destroy();
-    return n;
   }
 }
 

@@ -196,7 +196,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     describe: "chat: latency p99 from a client's intended send to the transport's answer (an HTTP response, a Socket.IO ack)",
     read: (cells) => pct(mergeEncoded(cells.flatMap((c) => (c.chat?.upAckUs && c.histograms.upAckUs ? [c.histograms.upAckUs] : []))), 99),
   },
-  chatBytesUp: { direction: "lower", unit: "bytes", scenario: "chat", describe: "chat: bytes read from client sockets per upstream message (framing and headers included)", read: (cells) => medianOf(cells, (c) => c.chat?.bytesUpPerMessage) },
+  chatBytesUp: { direction: "lower", unit: "bytes", scenario: "chat", describe: "chat: bytes from clients per upstream message, framing and headers included (on the relays' client sockets; direct: on the clients' broker sockets)", read: (cells) => medianOf(cells, (c) => c.chat?.bytesUpPerMessage) },
   chatRelayCpuPerUpMessage: {
     direction: "lower",
     unit: "us",

@@ -443,9 +443,9 @@ export interface ChatFigures {
   upAck: boolean;
   /** How the transport's clients send upstream (Transport.upstream). */
   upstreamPath: string;
-  /** Where upstream latency ends: at the relay, or (direct) at the broker's acknowledgement. */
-  upstreamEndsAt: "relay" | "broker acknowledgement";
-  /** null: nothing could be timed (a direct publish the broker does not acknowledge). */
+  /** Where upstream latency ends: at the relay, or (direct) at the broker's acknowledgement or, where its publish has none, the answer to a round trip sent after it. */
+  upstreamEndsAt: "relay" | "broker acknowledgement" | "broker round trip";
+  /** null: nothing could be timed (a direct publish the broker neither acknowledges nor lets a round trip follow). */
   upstreamUs: Percentiles | null;
   /** Upstream messages the relays took (direct: the broker acknowledged). */
   upstreamReceived: number;
@@ -460,7 +460,7 @@ export interface ChatFigures {
   relayPublishErrors: number;
   /** A sender's own messages that came back to it (not counted as deliveries). */
   echoes: number;
-  /** Bytes read from client sockets per upstream message, and written to them per message delivered (echoes included); framing, headers and polls included. null: direct, whose sockets are the broker library's. */
+  /** Bytes from clients per upstream message, and to them per message delivered (echoes included); framing, headers and polls included. Counted on the relays' client sockets, or (direct) on the clients' broker sockets. */
   bytesUpPerMessage: number | null;
   bytesDownPerDelivery: number | null;
   /** The relays' CPU from the schedule's start to their stop, per upstream message (fan-out included). */

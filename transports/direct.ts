@@ -48,7 +48,7 @@ export const direct: Transport = {
       .catch((err: unknown) => closing.report(err instanceof Error ? err.message : String(err)));
     const topic = topicName(namespace, options.topic);
     return {
-      // Upstream (chat): the client publishes to the broker itself; the broker's acknowledgement, where it gives one, is the ack.
+      // Upstream (chat): the client publishes to the broker itself; the broker's answer (its acknowledgement, else a round trip) is the ack.
       send(header, size, onAck) {
         if (!conn || closed) return onAck?.("not connected");
         let acked: void | Promise<void>;
@@ -57,6 +57,8 @@ export const direct: Transport = {
         } catch (err) {
           return onAck?.(err instanceof Error ? err.message : String(err));
         }
+        // A publish with no answer of its own is timed to a round trip behind it.
+        if (!acked && onAck && conn.roundTrip) acked = conn.roundTrip();
         if (acked) acked.then(() => onAck?.(), (err: unknown) => onAck?.(err instanceof Error ? err.message : String(err)));
       },
       close() {
