@@ -172,6 +172,8 @@ export interface Judgement {
   /** The figures behind it, in words, or which scenario would measure it. */
   figure: string;
   cells: string[];
+  /** Undecided only because the figure is a lower bound short of the need (a sweep or ramp stopped before the system's limit). */
+  bounded?: boolean;
 }
 
 /**
@@ -185,7 +187,8 @@ export function judgeNeed(need: Need, pairings: readonly PairingFigures[]): Judg
   for (const p of pairings) {
     const found = c.metrics.flatMap((m) => (p.figures[m] ? [p.figures[m]!] : []));
     if (found.length === 0) continue;
-    return { met: meets(c.test, found, limit), figure: found.map((f) => f.text).join(", "), cells: found.flatMap((f) => f.cells) };
+    const met = meets(c.test, found, limit);
+    return { met, figure: found.map((f) => f.text).join(", "), cells: found.flatMap((f) => f.cells), ...(met === undefined && found.some((f) => f.atLeast) ? { bounded: true } : {}) };
   }
   return { met: undefined, figure: notMeasured(need.key), cells: [] };
 }

@@ -357,9 +357,10 @@ function evaluateUseCase(claims: Claims, table: ClaimTable, technology: string, 
     const subjects = claims.subjects[technology] ?? [];
     const why = open.map(({ n, j }) => `${n.key}: ${j.figure}`).join("; ");
     const unavailable = cells.find((c) => c.status === "unavailable" && subjects.some((s) => s.transport === c.transport && s.broker === c.broker) && scenarios.includes(c.scenario));
-    return unavailable
-      ? { ...withRead, verdict: "unavailable here", reason: `${why}; ${unavailable.transport} × ${unavailable.broker} ${unavailable.scenario}: ${unavailable.error ?? "unavailable"}` }
-      : { ...withRead, verdict: "not measured yet", reason: why };
+    if (unavailable) return { ...withRead, verdict: "unavailable here", reason: `${why}; ${unavailable.transport} × ${unavailable.broker} ${unavailable.scenario}: ${unavailable.error ?? "unavailable"}` };
+    // As a check's bounded figure is: measured as far as this machine could drive, short of the need.
+    if (open.every(({ j }) => j.bounded)) return { ...withRead, verdict: "unavailable here", reason: `${why}: the need is beyond what this machine could drive (the run stopped before the system's own limit)` };
+    return { ...withRead, verdict: "not measured yet", reason: why };
   }
   // Where it ranks among the table's technologies that meet the needs too, by p99.
   const technologies = [...new Set([...table.technologies.filter((t) => claims.subjects[t]), ...table.rows.flatMap((r) => r.technologies ?? [])])];
