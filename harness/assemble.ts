@@ -35,7 +35,7 @@ export interface CellReports {
   /** The first intended send (monotonic ns) and when the producer was stopped, if it was. */
   startAt: number;
   stoppedAfterS?: number;
-  connected: Array<{ open: number; failed: number; firstError?: string }>;
+  connected: Array<{ open: number; failed: number; firstError?: string; unanswered?: number }>;
   idleBefore: MemoryProbe;
   idleProbes: MemoryProbe[];
   produced: ProducerReport;
@@ -44,6 +44,8 @@ export interface CellReports {
   relays: RelayReport[];
   producer?: { samples?: ResourceSample[]; brokerErrors?: BrokerErrors };
   broker?: { samples: BrokerSample[]; exited?: { atS: number; pid: number } };
+  /** The proxy scenario's proxy: its CPU from the schedule's start through the drain (null: gone), RSS each second. */
+  proxy?: { kind: string; version: string; cpuUs: number | null; samples: BrokerSample[]; exited?: { atS: number; pid: number } };
   fault?: { kind: string; atS: number; struck: boolean; recoveredInS?: number; restartsRelay: boolean };
   /** Which paths went through rtbench's proxies or a namespace for the whole cell. */
   paths: { viaProxy: boolean; brokerViaProxy: boolean; relayInNamespace: boolean };
@@ -100,6 +102,8 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
   };
   const wireBytes = r.relays.some((x) => x.wireBytes === null) ? null : r.relays.reduce((n, x) => n + x.wireBytes!, 0);
   const failedConnections = r.connected.reduce((n, c) => n + c.failed, 0);
+  const unanswered = r.connected.reduce((n, c) => n + (c.unanswered ?? 0), 0);
+  const carriedBy = r.fleets.some((f) => f.carriedBy) ? r.fleets.reduce<Record<string, number>>((sum, f) => addBrokerCounts(sum, f.carriedBy), {}) : undefined;
   const firstError = r.connected.find((c) => c.firstError)?.firstError;
   const brokerErrors = [
     ...r.relays.flatMap((x, k) => (x.brokerErrors ? [{ role: relayName(k), ...x.brokerErrors }] : [])),
@@ -114,7 +118,14 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     subscribersWithLoss: sumOf((f) => f.subscribersWithLoss),
     // With one partition, a stream's order is its partition's.
     ...(perPartition ? { reorderedWithinPartition: w.partitions > 1 ? sumOf((f) => f.reorderedWithinPartition) : counts.reordered } : {}),
-    connections: { attempted: w.clients, open: w.clients - failedConnections, failed: failedConnections, disconnects: sumOf((f) => f.disconnects), ...(firstError ? { firstError } : {}) },
+    connections: {
+      attempted: w.clients,
+      open: w.clients - failedConnections - unanswered,
+      failed: failedConnections,
+      disconnects: sumOf((f) => f.disconnects),
+      ...(firstError ? { firstError } : {}),
+      ...(unanswered > 0 ? { unanswered } : {}),
+    },
     latencyUs: percentiles(latency),
     latencyFromSentUs: percentiles(decodeHistogram(histograms.latencyFromSentUs)),
     publishDelayUs: percentiles(publishDelay),
@@ -132,6 +143,18 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     idleMemoryPerConnection: idleMemoryPerConnection(r.idleBefore, sumProbes(r.idleProbes)),
     // A killed relay takes its byte counts with it: no figure rather than a partial one.
     ...(wireBytes !== null && !r.fault?.restartsRelay ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } } : {}),
+    ...(carriedBy ? { carriedBy } : {}),
+    ...(r.proxy
+      ? {
+          proxy: {
+            kind: r.proxy.kind,
+            version: r.proxy.version,
+            cpuUsPerDelivery: r.proxy.cpuUs !== null && counts.delivered > 0 ? r.proxy.cpuUs / counts.delivered : null,
+            peakRssBytes: Math.max(0, ...r.proxy.samples.map((s) => s.rssBytes)),
+            ...(r.proxy.exited ? { exitedAtS: r.proxy.exited.atS } : {}),
+          },
+        }
+      : {}),
     ...(relayCount > 1 ? { relays: { count: relayCount, connections: r.idleProbes.map((p) => p.connections), sharedBroadcasts: r.sharesBroadcasts } } : {}),
     drainedComplete: r.fleets.every((f) => f.drainedComplete),
     ...(r.fault
@@ -241,6 +264,7 @@ function paramsOf(spec: CellSpec): CellResult["params"] {
     repetition: spec.repetition,
     ...(transport.polls ? { pollIntervalS: w.pollInterval } : {}),
     ...(relaysOf(transport, w) > 1 ? { relays: w.relays } : {}),
+    ...(spec.scenario.proxy ? { proxy: spec.scenario.proxy(w) } : {}),
     ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(transport.details ?? {}),
   };

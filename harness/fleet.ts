@@ -187,28 +187,39 @@ export class Fleet {
   }
 
   /** Opens every connection, at most connectConcurrency at a time. */
-  async connectAll(): Promise<{ open: number; failed: number; firstError?: string }> {
+  async connectAll(): Promise<{ open: number; failed: number; firstError?: string; unanswered?: number }> {
     await this.transport.load?.();
     let nextIndex = 0;
     let failed = 0;
+    let unanswered = 0;
     let firstError: string | undefined;
+    const waitMs = this.plan.openWaitMs;
     const worker = async (): Promise<void> => {
       while (nextIndex < this.subscribers.length) {
         const sub = this.subscribers[nextIndex++]!;
-        await new Promise<void>((resolve) =>
+        await new Promise<void>((resolve) => {
+          let answered = false;
+          const timer = waitMs === undefined ? undefined : setTimeout(() => {
+            answered = true;
+            unanswered++;
+            resolve();
+          }, waitMs);
           this.openOne(sub, (error) => {
+            clearTimeout(timer);
+            if (answered) return;
+            answered = true;
             if (error !== undefined) {
               failed++;
               firstError ??= error;
             }
             resolve();
-          }),
-        );
+          });
+        });
       }
     };
     const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
     await Promise.all(Array.from({ length: workers }, worker));
-    return { open: this.subscribers.length - failed, failed, ...(firstError ? { firstError } : {}) };
+    return { open: this.subscribers.length - failed - unanswered, failed, ...(firstError ? { firstError } : {}), ...(unanswered > 0 ? { unanswered } : {}) };
   }
 
   /** Records a nanosecond interval in µs. */
@@ -265,7 +276,10 @@ export class Fleet {
     let lostUnacknowledged = 0;
     let open = 0;
     const brokerWire = this.brokerWire?.bytes();
+    const carriedBy: Record<string, number> = {};
     for (const s of this.subscribers) {
+      const by = s.open ? s.conn?.carriedBy?.() : undefined;
+      if (by !== undefined) carriedBy[by] = (carriedBy[by] ?? 0) + 1;
       const c = this.plan.chat ? this.roomCounts(s, lastSeq) : s.tracker.counts(lastSeq[s.topic] ?? 0);
       addCounts(counts, c);
       if (s.slow) addCounts(slowCounts, c);
@@ -302,6 +316,7 @@ export class Fleet {
             },
           }
         : {}),
+      ...(Object.keys(carriedBy).length > 0 ? { carriedBy } : {}),
       ...(brokerWire ? { brokerWire: { up: brokerWire.written, down: brokerWire.read } } : {}),
       samples,
       drainedComplete,

@@ -37,6 +37,8 @@ export interface RelayPlan {
   adapterUrl?: string;
   /** The chat scenario: take clients' upstream messages and publish them to the broker. */
   upstream?: boolean;
+  /** SSE behind the nginx-default proxy: no `X-Accel-Buffering: no` (ServerOptions). */
+  withoutAccelHeader?: boolean;
   replayCapacity: number;
   heartbeatMs: number;
   retryMs: number;
@@ -70,6 +72,12 @@ export interface FleetPlan {
   relays: number[];
   localAddress?: string;
   connectConcurrency: number;
+  /**
+   * The proxy scenario: a connection neither open nor refused after this long is left
+   * to open when it will (a buffering proxy holds a stream's first bytes until its buffer
+   * fills, which only messages do) and counted as unanswered; absent: waited for.
+   */
+  openWaitMs?: number;
   pollIntervalMs: number;
   /** `direct`: the broker each client subscribes to. */
   broker?: DirectBroker;
@@ -186,6 +194,8 @@ export interface FleetReport {
   slow?: { latencyUs: string; counts: DeliveryCounts };
   /** The chat scenario: answers to clients' upstream sends, and their own messages coming back. */
   chat?: { upAckUs: string; acks: number; sendErrors: number; firstSendError?: string; echoes: number };
+  /** Open connections by the transport that carried them at the end, where the client picks one (Socket.IO). */
+  carriedBy?: Record<string, number>;
   /** `direct`: bytes on its clients' broker sockets, sent up and read down, connects and subscribes included. */
   brokerWire?: { up: number; down: number };
   reconnects: number;
@@ -257,7 +267,7 @@ export interface MemoryProbe {
 export type FromChild =
   | { kind: "ready"; port: number; baseUrl: string; idle: MemoryProbe }
   | { kind: "memory"; idle: MemoryProbe }
-  | { kind: "connected"; open: number; failed: number; firstError?: string }
+  | { kind: "connected"; open: number; failed: number; firstError?: string; unanswered?: number }
   | { kind: "producer-ready" }
   | { kind: "produced"; report: ProducerReport }
   | { kind: "producer-result"; samples: ResourceSample[]; brokerErrors?: BrokerErrors; teardownError?: string }

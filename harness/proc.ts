@@ -1,20 +1,34 @@
-/** Reading other processes' memory from /proc (Linux): a broker server's RSS by pid. */
+/** Reading other processes from /proc (Linux): a broker server's or a proxy's RSS and CPU by pid. */
 import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
 
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** RSS of a process and every descendant (a broker may be a script that starts the real server); null once it is gone. */
-export function treeRssBytes(root: number): number | null {
+/** The fields of /proc/<pid>/stat after the command's closing parenthesis (state is [0]). */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+function cpuUsOf(pid: number): number {
+  const f = statFields(pid);
+  // utime and stime: fields 14 and 15 of stat, [11] and [12] here.
+  return ((Number(f[11]) + Number(f[12])) / TICKS_PER_S) * 1e6;
+}
+
+/** Sums `of` over a process and every descendant; null once the root is gone. */
+function overTree(root: number, of: (pid: number) => number): number | null {
   try {
     const children = new Map<number, number[]>();
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        const ppid = Number(statFields(Number(entry))[1]);
         const list = children.get(ppid) ?? [];
         list.push(Number(entry));
         children.set(ppid, list);
@@ -27,7 +41,7 @@ export function treeRssBytes(root: number): number | null {
     while (todo.length > 0) {
       const pid = todo.pop()!;
       try {
-        total += rssOf(pid);
+        total += of(pid);
       } catch {
         if (pid === root) return null;
       }
@@ -37,4 +51,14 @@ export function treeRssBytes(root: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** RSS of a process and every descendant (a broker may be a script that starts the real server); null once it is gone. */
+export function treeRssBytes(root: number): number | null {
+  return overTree(root, rssOf);
+}
+
+/** CPU time a process and its living descendants have used (nginx's workers), in µs, at 10 ms resolution. */
+export function treeCpuUs(root: number): number | null {
+  return overTree(root, cpuUsOf);
 }

@@ -14,14 +14,14 @@ import { redisPubSub, redisStreams } from "../brokers/redis.js";
 import { direct } from "../transports/direct.js";
 import { grpcStream } from "../transports/grpc.js";
 import { longPolling, shortPolling } from "../transports/polling.js";
-import { socketIo, socketIoPolling } from "../transports/socketio.js";
+import { socketIo, socketIoPolling, socketIoUpgrade } from "../transports/socketio.js";
 import { socketIoRedis, socketIoRedisStreams } from "../transports/socketio-adapters.js";
 import { sse, sseH2 } from "../transports/sse.js";
 import type { Transport } from "../transports/transport.js";
 import { ws, wsDeflate, wsPreframed } from "../transports/ws.js";
 
 export const transports: ReadonlyMap<string, Transport> = new Map(
-  [sse, sseH2, ws, wsDeflate, wsPreframed, socketIo, socketIoPolling, socketIoRedis, socketIoRedisStreams, longPolling, shortPolling, grpcStream, direct].map((t) => [t.name, t]),
+  [sse, sseH2, ws, wsDeflate, wsPreframed, socketIo, socketIoPolling, socketIoUpgrade, socketIoRedis, socketIoRedisStreams, longPolling, shortPolling, grpcStream, direct].map((t) => [t.name, t]),
 );
 
 export const brokers: ReadonlyMap<string, Broker> = new Map(

@@ -39,7 +39,7 @@ export type RelaySettings = Pick<
   RelayPlan,
   "transport" | "broker" | "brokerUrl" | "namespace" | "partitions" | "topics" | "replayCapacity" | "heartbeatMs" | "retryMs" | "port" | "host" | "history"
 > &
-  Partial<Pick<RelayPlan, "subscribe" | "adapterUrl" | "upstream">>;
+  Partial<Pick<RelayPlan, "subscribe" | "adapterUrl" | "upstream" | "withoutAccelHeader">>;
 
 export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
   const transport = getTransport(plan.transport);
@@ -53,6 +53,7 @@ export async function startRelay(plan: RelaySettings): Promise<RunningRelay> {
     retryMs: plan.retryMs,
     ...(plan.adapterUrl ? { adapter: { url: plan.adapterUrl, namespace: plan.namespace } } : {}),
     ...(upstream ? { upstream: upstream.take } : {}),
+    ...(plan.withoutAccelHeader ? { withoutAccelHeader: true } : {}),
   });
   await server.ready?.();
 

@@ -26,6 +26,7 @@ import {
   type UpstreamSent,
 } from "./ipc.js";
 import { removeNamespacesNow, type RelayNamespace } from "./netns.js";
+import { killProxiesNow } from "./proxies/proxy.js";
 import type { BrokerErrors } from "../brokers/errors.js";
 
 /** A two-way message channel to one role, wherever it runs. */
@@ -67,6 +68,7 @@ export function killChildren(): void {
   for (const child of live) child.kill("SIGKILL");
   live.clear();
   removeNamespacesNow();
+  killProxiesNow();
 }
 
 /** A forked child process on this machine, spoken to over Node's IPC. */
@@ -228,11 +230,11 @@ export class FleetHandle {
   private constructor(readonly channel: Channel) {}
 
   /** Starts a fleet process and opens its clients; resolves with how many opened. */
-  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string }> {
+  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string; unanswered?: number }> {
     const channel = channels("fleet", role);
     channel.send({ kind: "init-fleet", plan });
-    const { open, failed, firstError } = await channel.expect("connected", connectTimeoutMs);
-    return { fleet: new FleetHandle(channel), open, failed, ...(firstError ? { firstError } : {}) };
+    const { open, failed, firstError, unanswered } = await channel.expect("connected", connectTimeoutMs);
+    return { fleet: new FleetHandle(channel), open, failed, ...(firstError ? { firstError } : {}), ...(unanswered ? { unanswered } : {}) };
   }
 
   start(times: StartTimes): void {

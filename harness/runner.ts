@@ -19,6 +19,8 @@ import { FleetHandle, forkChannel, ProducerHandle, RelayHandle, type Channel, ty
 import { getFault, type FaultTarget } from "./scenarios/faults.js";
 import type { CellHooks, CellSpec } from "./scenarios/scenario.js";
 import { TcpProxy } from "./tcp-proxy.js";
+import { getProxyKind } from "./proxies/index.js";
+import { RunningProxy } from "./proxies/proxy.js";
 
 export { fleetProcessesFor, relaysOf, unavailableCell, CLIENTS_PER_PROCESS } from "./assemble.js";
 export { killChildren, setChildLog } from "./roles.js";
@@ -31,12 +33,17 @@ export const RELAY_DEFAULTS = {
   host: "127.0.0.1",
 } as const;
 
+/** How long a proxy cell waits for a connection to open or fail before it starts the schedule without it. */
+const PROXY_OPEN_WAIT_MS = 5_000;
+
 /** The proxies and namespace a cell's fault or scenario puts in its paths for the whole cell. */
 interface Paths {
   namespace?: RelayNamespace;
   brokerProxy?: TcpProxy;
   clientProxy?: TcpProxy;
   throttle?: TcpProxy;
+  /** The proxy scenario's nginx or HAProxy in front of the relays. */
+  proxy?: RunningProxy;
 }
 
 export async function runCell(given: CellSpec, hooks: CellHooks, channels: ChannelFactory = forkChannel): Promise<CellResult> {
@@ -59,12 +66,14 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     return channel;
   };
   const paths: Paths = {};
-  const watching: { fault?: ScheduledFault; broker?: ReturnType<typeof sampleBroker> } = {};
+  const watching: { fault?: ScheduledFault; broker?: ReturnType<typeof sampleBroker>; proxy?: ReturnType<typeof sampleBroker> } = {};
   try {
     // A relay in a network namespace of its own (the partition fault) listens on its end of a veth pair.
     if (fault?.netns) paths.namespace = await RelayNamespace.create();
     const plan = relayPlan(spec, total, await brokerPath(spec, fault?.proxy === "broker", paths), paths.namespace);
     if (chat) Object.assign(plan, { produce: false, total: 0, upstream: transport.listener !== "none" });
+    const proxyKind = spec.scenario.proxy ? getProxyKind(spec.scenario.proxy(w)!) : undefined;
+    if (proxyKind?.withoutAppAdvice) plan.withoutAccelHeader = true;
     hooks.phase("starting relay");
     const place = paths.namespace ? { namespace: paths.namespace } : {};
     const first = await RelayHandle.start(tracked, "relay", plan, place);
@@ -78,6 +87,10 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     if (fault?.proxy === "clients") paths.clientProxy = await TcpProxy.start(RELAY_DEFAULTS.host, first.port);
     // Test-only: a delay each way in the clients' path, a known answer for latency.
     else if (clientDelayMs() > 0 && transport.listener !== "none") paths.clientProxy = await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { delayMs: clientDelayMs() });
+    if (proxyKind) {
+      hooks.phase(`starting ${proxyKind.name}`);
+      paths.proxy = await RunningProxy.start(proxyKind, RELAY_DEFAULTS.host, relays.map((r) => ({ host: RELAY_DEFAULTS.host, port: r.port })));
+    }
     if (slowFlags.includes(true)) paths.throttle = await TcpProxy.start(RELAY_DEFAULTS.host, first.port, { readBytesPerSec: w.slowReadRate });
     // A real broker gets the producer in a process of its own, which outlives a killed relay.
     const { broker, namespace, partitions, topics, rate, size } = plan;
@@ -88,7 +101,10 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
       : await ProducerHandle.start(tracked, { broker, ...(spec.brokerUrl ? { brokerUrl: spec.brokerUrl } : {}), namespace, partitions, topics, rate, size, total });
 
     hooks.phase(`connecting ${w.clients} clients`);
-    const baseUrls = [paths.clientProxy ? baseUrlFor(transport, RELAY_DEFAULTS.host, paths.clientProxy.port) : first.baseUrl, ...others.map((o) => o.baseUrl)];
+    // Behind the proxy scenario's proxy every client connects to it, whichever relay it would have had.
+    const baseUrls = paths.proxy
+      ? relays.map(() => baseUrlFor(transport, RELAY_DEFAULTS.host, paths.proxy!.port))
+      : [paths.clientProxy ? baseUrlFor(transport, RELAY_DEFAULTS.host, paths.clientProxy.port) : first.baseUrl, ...others.map((o) => o.baseUrl)];
     const processes = fleetProcessesFor(w);
     const opened = await Promise.all(
       Array.from({ length: processes }, (_, k) => FleetHandle.start(tracked, `fleet process ${k}`, fleetPlan(spec, transport, k, baseUrls, plan.namespace, slowFlags, paths), 30_000 + 5 * w.clients)),
@@ -101,6 +117,8 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     const startAt = nowNs() + 0.3 * NS_PER_S;
     let restartingBroker = false;
     watching.broker = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt, () => restartingBroker) : undefined;
+    watching.proxy = paths.proxy ? sampleBroker(() => paths.proxy!.pid(), startAt, () => false) : undefined;
+    paths.proxy?.startWindow();
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const role of [...relays, ...(inProcess || !producer ? [] : [producer]), ...fleets]) role.start(times);
@@ -126,6 +144,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     // What the broker never acknowledged (a publish failed or went unanswered): its loss is no broker's loss of a message it had.
     const unacknowledged = inProcess || !producer ? undefined : await producer.settle(drainMs);
     const fleetReports = await Promise.all(fleets.map((f) => f.finish(produced.lastSeq, drainMs, unacknowledged?.seqs)));
+    const proxyCpuUs = paths.proxy?.windowCpuUs() ?? null;
     const extra = (await spec.scenario.afterDrain?.({ spec, namespace: plan.namespace, lastSeq: produced.lastSeq, unacknowledged: unacknowledged?.seqs ?? [], hooks })) ?? {};
     // Everything is measured now: what goes wrong from here on is noted beside the figures, never instead of them.
     const teardownErrors: string[] = [];
@@ -146,6 +165,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
       relays: relayReports,
       ...(producerResult ? { producer: producerResult } : {}),
       ...(watching.broker ? { broker: { samples: watching.broker.stop(), ...withExit(watching.broker.exited()) } } : {}),
+      ...(paths.proxy && watching.proxy ? { proxy: { kind: paths.proxy.kind.name, version: paths.proxy.version, cpuUs: proxyCpuUs, samples: watching.proxy.stop(), ...withExit(watching.proxy.exited()) } } : {}),
       ...(f && faultName ? { fault: { kind: faultName, atS: f.atS, struck: f.struck, ...(f.recoveredInS !== undefined ? { recoveredInS: f.recoveredInS } : {}), restartsRelay: f.restartsRelay } } : {}),
       paths: { viaProxy: paths.clientProxy !== undefined, brokerViaProxy: paths.brokerProxy !== undefined, relayInNamespace: paths.namespace !== undefined },
       ...(paths.throttle ? { slow: { flags: slowFlags, readBytesPerSec: w.slowReadRate } } : {}),
@@ -158,8 +178,10 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     return failedCell(spec, startedAt, err instanceof Error ? err.message : String(err));
   } finally {
     watching.broker?.stop();
+    watching.proxy?.stop();
     if (watching.fault) clearTimeout(watching.fault.timer);
     for (const proxy of [paths.clientProxy, paths.brokerProxy, paths.throttle]) await proxy?.close();
+    await paths.proxy?.stop();
     // Roles leave by themselves after their last report; a stuck one is ended.
     await Promise.all(channelsUsed.map((c) => c.close(2_000)));
     // Once its relay has gone, so its veth pair goes with it.
@@ -266,6 +288,8 @@ function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: st
     ...(paths.namespace ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
     // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
     connectConcurrency: isDirect ? 16 : 256,
+    // Behind a proxy a stream may answer only once messages flow (a buffering proxy): the schedule starts without it.
+    ...(spec.scenario.proxy ? { openWaitMs: PROXY_OPEN_WAIT_MS } : {}),
     pollIntervalMs: w.pollInterval * 1000,
     ...(isDirect ? { broker: { name: spec.broker, namespace, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
     ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),

@@ -100,6 +100,7 @@ export const DEFAULTS: Workload = {
   upRate: 2,
   roomSize: 0,
   upAck: "off",
+  proxy: "nginx-tuned",
   noiseFloors: {},
 };
 

@@ -41,7 +41,8 @@ export function formatMicros(us: number): string {
 /** The cells a report merges as repetitions of one: same pairing, scenario and load. */
 export function cellGroupKey(c: CellResult): string {
   const p = c.params;
-  return `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}`;
+  // A proxy cell's kind is part of what it measured; keys of other cells stay as they were.
+  return `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}${p.proxy ? `|${p.proxy}` : ""}`;
 }
 
 /** That group's anchor on the report page: an id an HTML attribute and a URL fragment both take as is. */

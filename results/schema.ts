@@ -66,6 +66,8 @@ export interface Workload {
   roomSize: number;
   /** chat scenario: "on" asks for an acknowledgement of each upstream message where it is optional (Socket.IO). */
   upAck: string;
+  /** proxy scenario: the proxy kind in the clients' path (harness/proxies/). */
+  proxy: string;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -164,6 +166,8 @@ export interface CellParams {
   pollIntervalS?: number;
   /** Relay processes sharing the broker, when more than one. */
   relays?: number;
+  /** The proxy in the clients' path (the proxy scenario). */
+  proxy?: string;
   /** The transport variant's own facts (compression, HTTP version, streams per session, ...). */
   [detail: string]: string | number | boolean | undefined;
 }
@@ -237,7 +241,8 @@ export interface CellResult {
   subscribersWithLoss: number;
   /** Brokers that order per partition: messages that arrived after a later one of their own partition (message seq is in partition (seq - 1) mod partitions). */
   reorderedWithinPartition?: number;
-  connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string };
+  /** `unanswered`: neither open nor refused when the schedule started (the proxy scenario waits so long only), left to open late. */
+  connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string; unanswered?: number };
   /** End-to-end latency from the intended send time (coordinated-omission safe). */
   latencyUs: Percentiles;
   /** From the actual send time; shown beside, never instead. */
@@ -353,6 +358,10 @@ export interface CellResult {
    * send → each other member of the room has it, per sender); these are the upstream's.
    */
   chat?: ChatFigures;
+  /** Open connections at the end by the transport that carried them, where the client picks one (Socket.IO: polling, websocket). */
+  carriedBy?: Record<string, number>;
+  /** The proxy scenario: the proxy between clients and relays. */
+  proxy?: ProxyFigures;
   backpressure?: {
     slowClients: number;
     slowReadBytesPerSec: number;
@@ -432,6 +441,19 @@ export interface CellResult {
 
 export interface RunResult extends RunMeta {
   cells: CellResult[];
+}
+
+/** The proxy scenario: the proxy in the clients' path and what it cost. */
+export interface ProxyFigures {
+  /** harness/proxies/ kind: nginx-default, nginx-tuned, strict, haproxy-rr, haproxy-sticky. */
+  kind: string;
+  /** The program's version, as it says. */
+  version: string;
+  /** CPU of its processes from the schedule's start through the drain, per message delivered; null: nothing delivered, or it was gone. */
+  cpuUsPerDelivery: number | null;
+  peakRssBytes: number;
+  /** It died during the cell, this many seconds after the schedule's start. */
+  exitedAtS?: number;
 }
 
 export interface ChatFigures {

@@ -89,7 +89,7 @@ test("every transport delivers everything, with idle memory and bytes on the wir
   const byName = new Map(cells.map((c) => [c.transport, c]));
   assert.deepEqual(
     [...byName.keys()],
-    ["sse", "sse-h2", "ws", "ws-deflate", "ws-preframed", "socketio", "socketio-polling", "socketio-redis", "socketio-redis-streams", "longpoll", "shortpoll", "grpc", "direct"],
+    ["sse", "sse-h2", "ws", "ws-deflate", "ws-preframed", "socketio", "socketio-polling", "socketio-upgrade", "socketio-redis", "socketio-redis-streams", "longpoll", "shortpoll", "grpc", "direct"],
   );
   // Clients cannot subscribe directly to a broker that lives inside the relay process.
   assert.equal(byName.get("direct")!.status, "unavailable");

@@ -1,6 +1,7 @@
 /**
- * Socket.IO 4 on engine.io, in two variants: websocket only (`socketio`) and engine.io
- * long polling only (`socketio-polling`). Each message is one event "m" carrying the
+ * Socket.IO 4 on engine.io, in three variants: websocket only (`socketio`), engine.io
+ * long polling only (`socketio-polling`), and as it comes (`socketio-upgrade`: polling
+ * first, then an upgrade to websocket where the path lets one through). Each message is one event "m" carrying the
  * text envelope, broadcast to the stream's room, so Socket.IO encodes it once per relay.
  *
  * Resume: connection state recovery is on, so a client that reconnects within the
@@ -39,7 +40,8 @@ function lib(): NonNullable<typeof libs> {
 /** How long Socket.IO keeps a disconnected session's missed packets (its default: 2 minutes). */
 export const RECOVERY_WINDOW_MS = 120_000;
 
-export type Variant = "websocket" | "polling";
+export type Variant = "websocket" | "polling" | "upgrade";
+const engineTransports = (variant: Variant): string[] => (variant === "upgrade" ? ["polling", "websocket"] : [variant]);
 
 /**
  * How a cluster of relays passes broadcasts (transports/socketio-adapters.ts): the
@@ -77,7 +79,7 @@ class SocketIoServer implements TransportServer {
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
     this.waiting = Array.from({ length: options.topics }, () => new CursorWaiters<ServerSocket>());
-    this.engine = new (lib().engine.Server)({ transports: [variant], perMessageDeflate: false, httpCompression: false });
+    this.engine = new (lib().engine.Server)({ transports: engineTransports(variant) as ("polling" | "websocket")[], perMessageDeflate: false, httpCompression: false });
     if (clusterAdapter && !options.adapter) throw new Error("a Socket.IO adapter transport needs the adapter's Redis URL");
     this.cluster = clusterAdapter && options.adapter ? clusterAdapter(options.adapter) : undefined;
     this.io = new (lib().io.Server)({
@@ -203,12 +205,14 @@ export function connector(variant: Variant) {
     if (variant === "websocket") return connectLean(options, handlers);
     const socket = lib().client.io(options.baseUrl, {
       path: SOCKETIO_PATH,
-      transports: [variant],
+      transports: engineTransports(variant),
       // One engine.io connection per client, as separate browser tabs have; by default
       // socket.io-client would multiplex every client to one URL over one connection.
       forceNew: true,
       // The fleet decides about reconnecting; Socket.IO's own loop would hide a drop.
       reconnection: false,
+      // Keep cookies as a browser does (engine.io-client's jar in Node): a load balancer's affinity cookie sends each request back to its relay.
+      withCredentials: true,
       query: { topic: String(options.topic) },
       auth: options.fromSeq !== undefined ? { from: options.fromSeq } : {},
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
@@ -224,6 +228,7 @@ export function connector(variant: Variant) {
         if (options.upAck) socket.emit("u", text, (reply?: { error?: string }) => onAck?.(reply?.error));
         else socket.emit("u", text);
       },
+      carriedBy: () => socket.io.engine?.transport?.name ?? "none",
       close() {
         closing.silence();
         socket.disconnect();
@@ -288,4 +293,17 @@ export const socketIoPolling: Transport = {
   load: loadSocketIo,
   createServer: (options) => new SocketIoServer(options, "polling"),
   connect: connector("polling"),
+};
+
+export const socketIoUpgrade: Transport = {
+  name: "socketio-upgrade",
+  summary: "Socket.IO 4 as it comes: engine.io long polling first, then an upgrade to websocket where the path lets it through",
+  endpoint: `${SOCKETIO_PATH}?EIO=4&transport=polling`,
+  newConnectionPerRequest: true,
+  details: { engineTransport: "polling, then websocket", connectionStateRecovery: true },
+  codec,
+  upstream: "an emit on the same connection, acknowledged by a callback with upAck",
+  load: loadSocketIo,
+  createServer: (options) => new SocketIoServer(options, "upgrade"),
+  connect: connector("upgrade"),
 };

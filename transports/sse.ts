@@ -128,7 +128,7 @@ class SseServer implements TransportServer {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-cache",
       Connection: "keep-alive",
-      "X-Accel-Buffering": "no",
+      ...(this.options.withoutAccelHeader ? {} : { "X-Accel-Buffering": "no" }),
     });
     this.open(res, topic, last, (f) => res.on("close", f));
     return true;

@@ -29,6 +29,8 @@ export interface ServerOptions {
    * it to the broker). `size` is its body's length; resolves once the broker took it.
    */
   upstream?: Upstream;
+  /** SSE: leave out `X-Accel-Buffering: no`, as an application that never read the proxy advice does (the nginx-default proxy). */
+  withoutAccelHeader?: boolean;
 }
 
 /** A client's upstream message, decoded by the transport, handed to the relay. */
@@ -105,6 +107,8 @@ export interface ClientConnection {
    * an error when the send failed; never for a transport with no answer (a WebSocket frame).
    */
   send?(header: EnvelopeHeader, size: number, onAck?: (error?: string) => void): void;
+  /** The transport underneath that carries it now, where the client picks one (Socket.IO: polling or websocket). */
+  carriedBy?(): string;
   close(): void;
 }
 

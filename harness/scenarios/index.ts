@@ -6,6 +6,7 @@ import { chat } from "./chat.js";
 import { connections } from "./connections.js";
 import { durability } from "./durability.js";
 import { ordering } from "./ordering.js";
+import { proxy } from "./proxy.js";
 import { reconnect } from "./reconnect.js";
 import { saturation } from "./saturation.js";
 import { scaleOut } from "./scale-out.js";
@@ -13,7 +14,7 @@ import type { Scenario } from "./scenario.js";
 import { steady } from "./steady.js";
 
 export const scenarios: ReadonlyMap<string, Scenario> = new Map(
-  [steady, saturation, backpressure, reconnect, connections, ordering, scaleOut, durability, chat].map((s) => [s.name, s]),
+  [steady, saturation, backpressure, reconnect, connections, ordering, scaleOut, durability, chat, proxy].map((s) => [s.name, s]),
 );
 
 export function getScenario(name: string): Scenario {

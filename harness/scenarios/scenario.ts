@@ -53,6 +53,8 @@ export interface Scenario {
   check?(w: Workload, note: (line: string) => void): string | null;
   /** Why this scenario cannot apply to a transport × broker pairing, or null. */
   pairingProblem?(transport: Transport, broker: Broker, w: Workload, context: FaultContext): string | null;
+  /** The proxy (harness/proxies/) between the clients and the relays for the whole cell, if any. */
+  proxy?(w: Workload): string | undefined;
   /** The fault (harness/scenarios/faults.ts) a cell strikes mid-window, if any. */
   fault?(w: Workload): string | undefined;
   /**
