@@ -4,6 +4,8 @@
  * with one line naming the file or flag, the field and what was expected (exit 2).
  */
 import { existsSync, readdirSync } from "node:fs";
+import { proxyKinds } from "./proxies/index.js";
+import { proxyUnavailable } from "./proxies/proxy.js";
 import { join, relative, resolve } from "node:path";
 import { brokers, transports } from "./registry.js";
 import { getScenario, scenarios } from "./scenarios/index.js";
@@ -228,6 +230,8 @@ function list(): number {
   }
   lines.push("scenarios:");
   for (const [name, s] of scenarios) lines.push(`  ${name.padEnd(16)} ${s.summary}`);
+  lines.push("proxies (the proxy scenario's proxy field):");
+  for (const k of proxyKinds.values()) lines.push(`  ${k.name.padEnd(16)} ${k.summary}${proxyUnavailable(k) ? ` [${proxyUnavailable(k)}]` : ""}`);
   lines.push("workloads (workloads/):");
   for (const f of readdirSync(resolve(ROOT, "workloads")).filter((f) => /\.ya?ml$/.test(f)).sort()) lines.push(`  ${f}`);
   process.stdout.write(`${lines.join("\n")}\n`);

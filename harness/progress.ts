@@ -2,7 +2,7 @@
  * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
  * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
  */
-import { brokerCountsNote, chatNote, formatMicros } from "../results/cell-metrics.js";
+import { brokerCountsNote, chatNote, formatMicros, proxyNote } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export class Progress {
@@ -94,7 +94,9 @@ export function summaryTable(cells: readonly CellResult[]): string {
                     ? rampNote(c.ramp)
                     : c.chat
                       ? chatNote(c.chat)
-                      : brokerNote(c),
+                      : c.proxy
+                        ? proxyNote([c])
+                        : brokerNote(c),
       troubleNote(c),
     ]
       .filter(Boolean)

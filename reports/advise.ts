@@ -73,7 +73,11 @@ export const NEEDS: Readonly<Record<string, NeedSpec>> = {
     form: "yes",
     criterion: { metrics: ["chatLost"], test: "atMost" },
   },
-  "strict-proxy": { describe: "a strict proxy or load balancer in the path", form: "yes", unmeasured: "no scenario puts nginx or HAProxy in the path yet (issue 19)" },
+  "strict-proxy": {
+    describe: "works behind a strict proxy that passes plain HTTP and no Upgrade: no connection refused, dropped or unanswered, nothing lost (proxy scenario, proxy strict)",
+    form: "yes",
+    criterion: { metrics: ["strictProxyBroken"], test: "atMost" },
+  },
   browser: { describe: "the clients are browsers", form: "yes", unmeasured: "no scenario drives real browsers yet (issue 18)" },
 };
 

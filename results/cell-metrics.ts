@@ -69,3 +69,25 @@ export function chatNote(chat: ChatFigures): string {
   const errors = chat.sendErrors + chat.notSent > 0 ? `, ${chat.sendErrors + chat.notSent} sends failed` : "";
   return `${up}${ack}${bytes}${errors}; room latency in the columns`;
 }
+
+/** A proxy cell (or its repetitions) in words: the proxy, what it broke and how, what Socket.IO ended on, its CPU per message. */
+export function proxyNote(reps: readonly CellResult[]): string {
+  const c = reps.find((r) => r.proxy);
+  if (!c) return "";
+  const total = (f: (r: CellResult) => number): number => reps.reduce((n, r) => n + f(r), 0);
+  const failed = total((r) => r.connections.failed);
+  const dropped = total((r) => r.connections.disconnects);
+  const unanswered = total((r) => r.connections.unanswered ?? 0);
+  const trouble = [failed > 0 ? `${failed} refused` : "", dropped > 0 ? `${dropped} dropped` : "", unanswered > 0 ? `${unanswered} unanswered at the start` : ""].filter(Boolean);
+  const first = reps.find((r) => r.connections.firstError)?.connections.firstError;
+  const carried = reps.reduce<Record<string, number>>((sum, r) => addBrokerCounts(sum, r.carriedBy), {});
+  const cpu = median(reps.flatMap((r) => (r.proxy?.cpuUsPerDelivery != null ? [r.proxy.cpuUsPerDelivery] : [])));
+  return [
+    `behind ${c.proxy!.kind}`,
+    trouble.length > 0 ? `connections ${trouble.join(", ")}${first ? ` (first: ${first})` : ""}` : "",
+    Object.keys(carried).length > 0 ? `ended on ${Object.entries(carried).map(([t, n]) => `${t} ${n}`).join(", ")}` : "",
+    Number.isFinite(cpu) ? `proxy CPU ${formatMicros(cpu)}/msg` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+}

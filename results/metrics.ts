@@ -75,6 +75,10 @@ function lostAcross(cells: readonly CellResult[], fault: string): number | undef
   return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
 }
 
+/** The proxy scenario: connections a proxy refused, broke or held unanswered at the start. */
+const proxyTrouble = (c: CellResult): number => c.connections.failed + c.connections.disconnects + (c.connections.unanswered ?? 0);
+const ofProxy = (cells: readonly CellResult[], kind: string): CellResult[] => cells.filter((c) => c.params.proxy === kind);
+
 /**
  * Every metric: what a claim's check may name, what the gate compares (those with a
  * floor), and what a workload's `noiseFloors` may set. Those without `read` are
@@ -203,6 +207,61 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     scenario: "chat",
     describe: "chat: relay CPU per upstream message, its fan-out to the room included",
     read: (cells) => medianOf(cells, (c) => c.chat?.relayCpuUsPerUpMessage),
+  },
+  proxyKindsBroken: {
+    direction: "lower",
+    unit: "count",
+    scenario: "proxy",
+    describe: "proxy kinds (of those its cells ran behind) that refused or dropped some of its connections",
+    read: (cells) => (cells.length > 0 ? new Set(cells.filter((c) => c.connections.failed + c.connections.disconnects > 0).map((c) => c.params.proxy)).size : undefined),
+  },
+  strictProxyBroken: {
+    direction: "lower",
+    unit: "count",
+    scenario: "proxy",
+    describe: "behind the strict proxy (plain HTTP, no Upgrade): connections refused, dropped or unanswered, plus messages lost",
+    read: (cells) => {
+      const strict = ofProxy(cells, "strict");
+      return strict.length > 0 ? sum(strict, (c) => proxyTrouble(c) + c.counts.lost) : undefined;
+    },
+  },
+  roundRobinFailureRate: {
+    direction: "lower",
+    unit: "ratio",
+    scenario: "proxy",
+    describe: "behind HAProxy round robin over several relays: connections refused, dropped or unanswered, per connection attempted",
+    read: (cells) => {
+      const rr = ofProxy(cells, "haproxy-rr");
+      return rr.length > 0 ? sum(rr, proxyTrouble) / Math.max(1, sum(rr, (c) => c.connections.attempted)) : undefined;
+    },
+  },
+  needsAffinity: {
+    direction: "lower",
+    unit: "count",
+    scenario: "proxy",
+    describe: "1 when it breaks behind HAProxy round robin and works with cookie affinity (it needs sticky sessions), 0 when round robin does not break it",
+    read: (cells) => {
+      const broke = (cs: CellResult[]): boolean => cs.some((c) => proxyTrouble(c) + c.counts.lost > 0);
+      const rr = ofProxy(cells, "haproxy-rr");
+      const sticky = ofProxy(cells, "haproxy-sticky");
+      if (rr.length === 0) return undefined;
+      if (!broke(rr)) return 0;
+      return sticky.length > 0 && !broke(sticky) ? 1 : undefined;
+    },
+  },
+  bufferingProxyP50: {
+    direction: "lower",
+    unit: "us",
+    scenario: "proxy",
+    describe: "latency p50 behind nginx as installed (response buffering on, no X-Accel-Buffering from the application)",
+    read: (cells) => pct(mergeEncoded(ofProxy(cells, "nginx-default").map((c) => c.histograms.latencyUs)), 50),
+  },
+  proxyCpuPerDelivery: {
+    direction: "lower",
+    unit: "us",
+    scenario: "proxy",
+    describe: "the proxy's CPU per message delivered through it",
+    read: (cells) => medianOf(cells, (c) => c.proxy?.cpuUsPerDelivery),
   },
   maxSustainableRate: {
     direction: "higher",

@@ -220,8 +220,8 @@ export function connector(variant: Variant) {
     const closing = closeReporter(handlers);
     socket.on("connect", () => handlers.onOpen());
     socket.on("m", (text: string) => readText(text, handlers.onMessage));
-    socket.on("disconnect", (reason) => closing.report(`disconnected (${reason})`));
-    socket.on("connect_error", (err) => closing.report(err.message));
+    socket.on("disconnect", (reason, details) => closing.report(`disconnected (${reason}${httpStatus(details)})`));
+    socket.on("connect_error", (err) => closing.report(`${err.message}${httpStatus(err)}`));
     return {
       send(header, size, onAck) {
         const text = encodeText(header, size);
@@ -235,6 +235,12 @@ export function connector(variant: Variant) {
       },
     };
   };
+}
+
+/** engine.io-client's transport errors carry the HTTP status in `description` (400: a session the relay does not know). */
+function httpStatus(error: unknown): string {
+  const status = (error as { description?: unknown } | undefined)?.description;
+  return typeof status === "number" ? `: HTTP ${status}` : "";
 }
 
 function connectLean(options: ClientOptions, handlers: ClientHandlers): ClientConnection {
