@@ -13,6 +13,7 @@ import { decodeBinary, encodeBinary, type EnvelopeHeader } from "../core/envelop
 import { createHistogram } from "../core/histogram.js";
 import type { RelayPlan } from "./ipc.js";
 import { WireCounter } from "./wire.js";
+import { throwAwayCertificate } from "./certificate.js";
 import { getBroker, getTransport } from "./registry.js";
 import { redactSecrets } from "../results/redact.js";
 
@@ -141,15 +142,8 @@ async function createListener(transport: Transport, server: TransportServer, bro
       return s;
     }
     case "h2-tls": {
-      // A throw-away certificate made at start-up: nothing secret is checked in, and
-      // clients on loopback are told not to verify it.
-      const { generate: selfSigned } = await import("selfsigned");
-      const pem = await selfSigned([{ name: "commonName", value: "rtbench relay" }], {
-        keyType: "ec",
-        notAfterDate: new Date(Date.now() + 7 * 86_400_000),
-        extensions: [{ name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }] }],
-      });
-      const s = http2.createSecureServer({ key: pem.private, cert: pem.cert, allowHTTP1: false });
+      const pem = await throwAwayCertificate("rtbench relay");
+      const s = http2.createSecureServer({ key: pem.key, cert: pem.cert, allowHTTP1: false });
       s.on("stream", (stream, headers) => {
         if (server.handleStream?.(stream, headers)) return;
         stream.respond({ ":status": 404, "content-type": "text/plain; charset=utf-8" });

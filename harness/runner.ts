@@ -74,6 +74,8 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     if (chat) Object.assign(plan, { produce: false, total: 0, upstream: transport.listener !== "none" });
     const proxyKind = spec.scenario.proxy ? getProxyKind(spec.scenario.proxy(w)!) : undefined;
     if (proxyKind?.withoutAppAdvice) plan.withoutAccelHeader = true;
+    // TLS and HTTP/2 ending at the proxy: the relays run the HTTP/1.1 side of the transport.
+    if (proxyKind?.relayTransport) plan.transport = proxyKind.relayTransport(spec.transport) ?? spec.transport;
     hooks.phase("starting relay");
     const place = paths.namespace ? { namespace: paths.namespace } : {};
     const first = await RelayHandle.start(tracked, "relay", plan, place);

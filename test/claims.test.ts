@@ -198,3 +198,24 @@ test("a bad need in claims.yaml names the table, row and technology", () => {
   writeFileSync(file, readFileSync(join(ROOT, "reports/claims.yaml"), "utf8").replace('needs: ["p99=3600s"]', 'needs: ["p99=soon"]'));
   assert.throws(() => loadClaims(file), /table seed003-decision, row "Hours latency OK, simple", Short Polling: needs: p99: expected a duration: 100ms, 2s, 500us, got "soon"/);
 });
+
+test("proxy cells: a kind that refused connections breaks a transport; round robin broken and affinity mended means sticky sessions are needed", () => {
+  const behind = (transport: string, broker: string, proxy: string, failed: number, lost = 0) =>
+    ({
+      ...cell(transport, 1_000, 2_000),
+      broker,
+      scenario: "proxy",
+      params: { rate: 50, clients: 10, size: 256, topics: 1, durationS: 2, proxy },
+      connections: { attempted: 10, open: 10 - failed, failed, disconnects: 0 },
+      counts: { expected: 100, delivered: 100 - lost, lost, duplicated: 0, reordered: 0 },
+    }) as unknown as CellResult;
+  const ws = [behind("ws", "inproc", "nginx-tuned", 0), behind("ws", "inproc", "strict", 10)];
+  assert.equal(verdictOf(claims, "seed001-transports", "Firewall/Proxy", "WebSockets", ws).verdict, "holds", "Poor: the strict proxy refused every WebSocket");
+  assert.equal(verdictOf(claims, "seed001-transports", "Firewall/Proxy", "SSE", [behind("sse", "inproc", "strict", 0)]).verdict, "holds");
+  assert.equal(METRICS.strictProxyBroken!.read!(ws), 10);
+  const polling = (rr: number, sticky: number) => [behind("socketio-polling", "redis-pubsub", "haproxy-rr", rr), behind("socketio-polling", "redis-pubsub", "haproxy-sticky", sticky)];
+  assert.equal(METRICS.needsAffinity!.read!(polling(7, 0)), 1);
+  assert.equal(METRICS.needsAffinity!.read!(polling(0, 0)), 0);
+  assert.equal(METRICS.needsAffinity!.read!(polling(7, 7)), undefined, "broken either way: affinity is not what it lacks");
+  assert.equal(METRICS.roundRobinFailureRate!.read!(polling(7, 0)), 0.7);
+});

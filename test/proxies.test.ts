@@ -1,7 +1,7 @@
 /**
  * Real proxies in the clients' path, against known answers: nginx as installed holds an
  * SSE stream in its buffer (latency, and connections unanswered until it fills) where
- * nginx with the seeds' advice does not; a strict proxy refuses WebSocket while SSE
+ * nginx with the seeds' advice does not, over HTTP/1.1 or ending HTTP/2; a strict proxy refuses WebSocket while SSE
  * passes and Socket.IO falls back to polling; HAProxy round robin over two relays
  * breaks Socket.IO over polling, cookie affinity mends it.
  */
@@ -42,6 +42,9 @@ test("nginx as installed holds SSE in its buffer, nginx with the seeds' advice p
   assert.ok(held.latencyUs.p50 > 50_000 && held.latencyUs.p50 > 10 * tuned.latencyUs.p50, `p50 ${held.latencyUs.p50} µs behind nginx-default, ${tuned.latencyUs.p50} µs tuned`);
   assert.equal(tuned.counts.lost, 0);
   assert.equal(broken(tuned), 0);
+  // HTTP/2 with TLS ends at nginx: sse-h2's clients, an HTTP/1.1 sse relay behind it.
+  const h2 = (await behind("nginx-h2", "sse-h2")).get("sse-h2")!;
+  assert.equal(broken(h2) + h2.counts.lost, 0);
   assert.deepEqual(await proxiesLeft(), []);
 });
 

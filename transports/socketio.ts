@@ -1,8 +1,9 @@
 /**
  * Socket.IO 4 on engine.io, in three variants: websocket only (`socketio`), engine.io
  * long polling only (`socketio-polling`), and as it comes (`socketio-upgrade`: polling
- * first, then an upgrade to websocket where the path lets one through). Each message is one event "m" carrying the
- * text envelope, broadcast to the stream's room, so Socket.IO encodes it once per relay.
+ * first, then an upgrade to websocket where the path lets one through). Each message is
+ * one event "m" carrying the text envelope, broadcast to the stream's room, so
+ * Socket.IO encodes it once per relay.
  *
  * Resume: connection state recovery is on, so a client that reconnects within the
  * window gets the packets it missed from Socket.IO's own session store; a client
@@ -41,7 +42,7 @@ function lib(): NonNullable<typeof libs> {
 export const RECOVERY_WINDOW_MS = 120_000;
 
 export type Variant = "websocket" | "polling" | "upgrade";
-const engineTransports = (variant: Variant): string[] => (variant === "upgrade" ? ["polling", "websocket"] : [variant]);
+const engineTransports = (variant: Variant): Array<"polling" | "websocket"> => (variant === "upgrade" ? ["polling", "websocket"] : [variant]);
 
 /**
  * How a cluster of relays passes broadcasts (transports/socketio-adapters.ts): the
@@ -79,7 +80,7 @@ class SocketIoServer implements TransportServer {
   ) {
     this.replays = Array.from({ length: options.topics }, () => new ReplayBuffer<string>(options.replayCapacity));
     this.waiting = Array.from({ length: options.topics }, () => new CursorWaiters<ServerSocket>());
-    this.engine = new (lib().engine.Server)({ transports: engineTransports(variant) as ("polling" | "websocket")[], perMessageDeflate: false, httpCompression: false });
+    this.engine = new (lib().engine.Server)({ transports: engineTransports(variant), perMessageDeflate: false, httpCompression: false });
     if (clusterAdapter && !options.adapter) throw new Error("a Socket.IO adapter transport needs the adapter's Redis URL");
     this.cluster = clusterAdapter && options.adapter ? clusterAdapter(options.adapter) : undefined;
     this.io = new (lib().io.Server)({

@@ -3,10 +3,10 @@
  * of this folder plus one entry here.
  */
 import { haproxyRoundRobin, haproxySticky } from "./haproxy.js";
-import { nginxDefault, nginxTuned, strict } from "./nginx.js";
+import { nginxDefault, nginxH2, nginxTuned, strict } from "./nginx.js";
 import type { ProxyKind } from "./proxy.js";
 
-export const proxyKinds: ReadonlyMap<string, ProxyKind> = new Map([nginxDefault, nginxTuned, strict, haproxyRoundRobin, haproxySticky].map((k) => [k.name, k]));
+export const proxyKinds: ReadonlyMap<string, ProxyKind> = new Map([nginxDefault, nginxTuned, nginxH2, strict, haproxyRoundRobin, haproxySticky].map((k) => [k.name, k]));
 
 export function getProxyKind(name: string): ProxyKind {
   const k = proxyKinds.get(name);

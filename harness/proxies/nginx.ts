@@ -2,13 +2,19 @@
  * nginx as a reverse proxy in front of the relays, in the configurations the seeds
  * talk about: as installed (`nginx-default`: buffering on, HTTP/1.0 to the upstream,
  * 60 s read timeout, no Upgrade passed), with the seeds' advice (`nginx-tuned`), and
- * as a strict proxy that passes plain HTTP only (`strict`, as many corporate proxies).
+ * as a strict proxy that passes plain HTTP only and keeps the default 60 s read
+ * timeout (`strict`, as many corporate proxies do).
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { ProxyConfig, ProxyKind } from "./proxy.js";
 
 function nginxConfig(c: ProxyConfig, location: string, preamble = ""): string {
+  const listen = c.tls
+    ? `listen ${c.host}:${c.port} ssl http2;
+    ssl_certificate ${c.tls.cert};
+    ssl_certificate_key ${c.tls.key};`
+    : `listen ${c.host}:${c.port};`;
   const temp = (name: string): string => `${name}_temp_path ${join(c.dir, name)};`;
   return `# written by rtbench for one cell
 daemon off;
@@ -24,7 +30,7 @@ ${preamble}  upstream relays {
 ${c.relays.map((r) => `    server ${r.host}:${r.port};`).join("\n")}
   }
   server {
-    listen ${c.host}:${c.port};
+    ${listen}
     location / {
       proxy_pass http://relays;
 ${location}    }
@@ -37,6 +43,18 @@ const nginxProgram = { paths: ["/usr/sbin/nginx", "/usr/local/sbin/nginx"], apt:
 const args = (file: string, dir: string): string[] => ["-p", dir, "-c", file, "-e", join(dir, "server.log")];
 // nginx -v writes to stderr.
 const version = (binary: string): string => /nginx\/(\S+)/.exec(spawnSync(binary, ["-v"], { encoding: "utf8", timeout: 10_000 }).stderr ?? "")?.[1] ?? "unknown";
+
+// The seeds' advice: no buffering, HTTP/1.1 and keep-alive to the relay, a long read timeout, the upgrade passed.
+const ADVICE = `      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 24h;
+`;
+const UPGRADE_MAP = `  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+`;
 
 export const nginxDefault: ProxyKind = {
   name: "nginx-default",
@@ -55,27 +73,27 @@ export const nginxTuned: ProxyKind = {
   program: nginxProgram,
   minRelays: 1,
   // Connection: "upgrade" when the client asks for one, else '' (keep-alive to the relay).
-  config: (c) =>
-    nginxConfig(
-      c,
-      `      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
-      proxy_buffering off;
-      proxy_cache off;
-      proxy_read_timeout 24h;
-`,
-      `  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-`,
-    ),
+  config: (c) => nginxConfig(c, ADVICE, UPGRADE_MAP),
+  args,
+  version,
+};
+
+export const nginxH2: ProxyKind = {
+  name: "nginx-h2",
+  summary: "nginx ending TLS and HTTP/2 for sse-h2's clients, HTTP/1.1 to sse relays, with the seeds' advice",
+  program: nginxProgram,
+  minRelays: 1,
+  tls: true,
+  // HTTP/2 ends here: its streams go on to the relays as HTTP/1.1 requests.
+  relayTransport: (client) => (client === "sse-h2" ? "sse" : null),
+  config: (c) => nginxConfig(c, ADVICE, UPGRADE_MAP),
   args,
   version,
 };
 
 export const strict: ProxyKind = {
   name: "strict",
-  summary: "a strict HTTP proxy (nginx): plain HTTP/1.1 requests and streamed responses pass, Upgrade never does",
+  summary: "a strict HTTP proxy (nginx): plain HTTP/1.1 requests and streamed responses pass, Upgrade never does; an idle response is cut after nginx's default 60 s",
   program: nginxProgram,
   minRelays: 1,
   // nginx drops the hop-by-hop Upgrade and Connection headers unless told to pass them.
@@ -86,7 +104,6 @@ export const strict: ProxyKind = {
       proxy_set_header Connection "";
       proxy_set_header Host $host;
       proxy_buffering off;
-      proxy_read_timeout 24h;
 `,
     ),
   args,

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitForPort } from "../../brokers/servers.js";
 import { treeCpuUs } from "../proc.js";
+import { throwAwayCertificate } from "../certificate.js";
 
 export interface ProxyTarget {
   host: string;
@@ -22,6 +23,8 @@ export interface ProxyConfig {
   host: string;
   port: number;
   relays: readonly ProxyTarget[];
+  /** A kind with `tls`: the throw-away certificate and key written into dir. */
+  tls?: { cert: string; key: string };
 }
 
 export interface ProxyKind {
@@ -34,6 +37,14 @@ export interface ProxyKind {
   readonly minRelays: number;
   /** The relays' SSE responses leave out `X-Accel-Buffering: no`, as an application written before reading the proxy advice does. */
   readonly withoutAppAdvice?: boolean;
+  /** It listens with TLS (a certificate made per cell, nothing checked in). */
+  readonly tls?: boolean;
+  /**
+   * The transport its relays run for a client transport, where the two differ (TLS and
+   * HTTP/2 ends at the proxy: sse-h2's clients, sse's relays); absent: the same one,
+   * over HTTP/1.1. Null: it cannot carry that transport.
+   */
+  relayTransport?(client: string): string | null;
   config(c: ProxyConfig): string;
   args(configFile: string, dir: string): string[];
   version(binary: string): string;
@@ -56,6 +67,15 @@ export function proxyUnavailable(kind: ProxyKind): string | null {
   return proxyBinary(kind) ? null : `${kind.name} needs ${kind.program.apt}, not installed here (apt-get install ${kind.program.apt})`;
 }
 
+/** The proxy's certificate and key, written into its folder. */
+async function certificateFiles(dir: string): Promise<{ cert: string; key: string }> {
+  const pem = await throwAwayCertificate("rtbench proxy");
+  const files = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  writeFileSync(files.cert, pem.cert);
+  writeFileSync(files.key, pem.key, { mode: 0o600 });
+  return files;
+}
+
 export class RunningProxy {
   private cpuAtStart = 0;
 
@@ -73,7 +93,8 @@ export class RunningProxy {
     const dir = mkdtempSync(join(tmpdir(), `rtbench-${kind.name}-`));
     const port = await freePort();
     const file = join(dir, "proxy.conf");
-    writeFileSync(file, kind.config({ dir, host, port, relays }));
+    const tls = kind.tls ? await certificateFiles(dir) : undefined;
+    writeFileSync(file, kind.config({ dir, host, port, relays, ...(tls ? { tls } : {}) }));
     const log = openSync(join(dir, "server.log"), "a");
     const child = spawn(binary, kind.args(file, dir), { cwd: dir, stdio: ["ignore", log, log] });
     live.add(child);

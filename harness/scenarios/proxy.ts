@@ -25,8 +25,13 @@ export const proxy: Scenario = {
   pairingProblem(transport, broker, w) {
     const missing = proxyUnavailable(getProxyKind(w.proxy));
     if (missing) return missing;
-    // nginx and HAProxy speak HTTP/1.1 to their upstreams here: an h2-only or raw-TCP relay has nothing for them to pass.
-    if ((transport.listener ?? "http") !== "http") return `${transport.name} × ${broker.name}: its relay does not speak HTTP/1.1, which ${w.proxy} passes on`;
+    const kind = getProxyKind(w.proxy);
+    if (kind.relayTransport) {
+      if (kind.relayTransport(transport.name) === null) return `${transport.name} × ${broker.name}: ${kind.name} carries no ${transport.name} (${kind.summary})`;
+    } else if ((transport.listener ?? "http") !== "http") {
+      // nginx and HAProxy speak HTTP/1.1 to their upstreams here: an h2-only or raw-TCP relay has nothing for them to pass.
+      return `${transport.name} × ${broker.name}: its relay does not speak HTTP/1.1, which ${w.proxy} passes on`;
+    }
     if (w.relays > 1 && broker.inProcess) return `${transport.name} × ${broker.name}: several relays behind ${w.proxy} need a broker they share, and ${broker.name} lives inside one relay`;
     return null;
   },
