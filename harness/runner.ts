@@ -105,7 +105,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     hooks.phase(`connecting ${w.clients} clients`);
     // Behind the proxy scenario's proxy every client connects to it, whichever relay it would have had.
     const baseUrls = paths.proxy
-      ? relays.map(() => baseUrlFor(transport, RELAY_DEFAULTS.host, paths.proxy!.port))
+      ? relays.map(() => (paths.proxy!.kind.tls ? `https://${RELAY_DEFAULTS.host}:${paths.proxy!.port}` : baseUrlFor(transport, RELAY_DEFAULTS.host, paths.proxy!.port)))
       : [paths.clientProxy ? baseUrlFor(transport, RELAY_DEFAULTS.host, paths.clientProxy.port) : first.baseUrl, ...others.map((o) => o.baseUrl)];
     const processes = fleetProcessesFor(w);
     const opened = await Promise.all(

@@ -42,9 +42,8 @@ test("nginx as installed holds SSE in its buffer, nginx with the seeds' advice p
   assert.ok(held.latencyUs.p50 > 50_000 && held.latencyUs.p50 > 10 * tuned.latencyUs.p50, `p50 ${held.latencyUs.p50} µs behind nginx-default, ${tuned.latencyUs.p50} µs tuned`);
   assert.equal(tuned.counts.lost, 0);
   assert.equal(broken(tuned), 0);
-  // HTTP/2 with TLS ends at nginx: sse-h2's clients, an HTTP/1.1 sse relay behind it.
-  const h2 = (await behind("nginx-h2", "sse-h2")).get("sse-h2")!;
-  assert.equal(broken(h2) + h2.counts.lost, 0);
+  // TLS ends at nginx: HTTP/2 for sse-h2's clients (an HTTP/1.1 sse relay behind it), wss: for WebSocket.
+  for (const c of (await behind("nginx-h2", "sse-h2,ws")).values()) assert.equal(broken(c) + c.counts.lost, 0, c.transport);
   assert.deepEqual(await proxiesLeft(), []);
 });
 

@@ -8,6 +8,7 @@
  * The `ws` client uses the same socket and head parser for its handshake.
  */
 import net from "node:net";
+import tls from "node:tls";
 
 /** Reused by every read of every socket of this process: whatever outlives a call is copied. */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
@@ -19,11 +20,14 @@ export interface RawTarget {
   host: string;
   port: number;
   localAddress?: string;
+  /** TLS to the target (an https: or wss: URL: a proxy ending TLS), its certificate not checked (loopback). */
+  tls?: boolean;
 }
 
 /** Where a relay's URL points a socket: its host (IPv6 without brackets), its port, the source address. */
 export function targetOf(url: URL, defaultPort: number, localAddress?: string): RawTarget {
-  return { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || defaultPort), ...(localAddress ? { localAddress } : {}) };
+  const tls = url.protocol === "https:" || url.protocol === "wss:";
+  return { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || (tls ? 443 : defaultPort)), ...(localAddress ? { localAddress } : {}), ...(tls ? { tls } : {}) };
 }
 
 export interface RawHandlers {
@@ -38,6 +42,7 @@ export interface RawHandlers {
 /** A TCP connection reading into the shared buffer; onClose is called once. */
 export function openRaw(target: RawTarget, handlers: RawHandlers): net.Socket {
   let error: string | undefined;
+  if (target.tls) return openTls(target, handlers);
   const socket = net.connect({
     host: target.host,
     port: target.port,
@@ -52,6 +57,27 @@ export function openRaw(target: RawTarget, handlers: RawHandlers): net.Socket {
   });
   socket.setNoDelay(true);
   socket.on("connect", () => handlers.onConnect());
+  socket.on("end", () => handlers.onEnd?.());
+  socket.on("error", (err) => (error ??= err.message));
+  socket.on("close", () => handlers.onClose(error ?? "closed"));
+  return socket;
+}
+
+/**
+ * The same over TLS, HTTP/1.1 (no ALPN): decrypted reads arrive as chunks of their own
+ * (TLS has no `onread`), handed over as the plain socket's reads are.
+ */
+function openTls(target: RawTarget, handlers: RawHandlers): net.Socket {
+  let error: string | undefined;
+  const socket = tls.connect({
+    host: target.host,
+    port: target.port,
+    ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+    rejectUnauthorized: false,
+  });
+  socket.setNoDelay(true);
+  socket.on("secureConnect", () => handlers.onConnect());
+  socket.on("data", (chunk: Buffer) => handlers.onBytes(chunk, 0, chunk.length));
   socket.on("end", () => handlers.onEnd?.());
   socket.on("error", (err) => (error ??= err.message));
   socket.on("close", () => handlers.onClose(error ?? "closed"));

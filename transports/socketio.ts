@@ -214,6 +214,8 @@ export function connector(variant: Variant) {
       reconnection: false,
       // Keep cookies as a browser does (engine.io-client's jar in Node): a load balancer's affinity cookie sends each request back to its relay.
       withCredentials: true,
+      // Behind a proxy ending TLS on loopback (its certificate made for the cell).
+      rejectUnauthorized: false,
       query: { topic: String(options.topic) },
       auth: options.fromSeq !== undefined ? { from: options.fromSeq } : {},
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),

@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import type { ProxyConfig, ProxyKind } from "./proxy.js";
+import { getTransport } from "../registry.js";
 
 function nginxConfig(c: ProxyConfig, location: string, preamble = ""): string {
   const listen = c.tls
@@ -80,12 +81,16 @@ export const nginxTuned: ProxyKind = {
 
 export const nginxH2: ProxyKind = {
   name: "nginx-h2",
-  summary: "nginx ending TLS and HTTP/2 for sse-h2's clients, HTTP/1.1 to sse relays, with the seeds' advice",
+  summary: "nginx ending TLS, HTTP/2 for sse-h2's clients and HTTP/1.1 for the others, HTTP/1.1 to the relays, with the seeds' advice",
   program: nginxProgram,
   minRelays: 1,
   tls: true,
-  // HTTP/2 ends here: its streams go on to the relays as HTTP/1.1 requests.
-  relayTransport: (client) => (client === "sse-h2" ? "sse" : null),
+  // TLS and HTTP/2 end here: sse-h2's streams go on to sse relays as HTTP/1.1 requests;
+  // the other HTTP/1.1 transports' clients speak it over TLS.
+  relayTransport(client) {
+    if (client === "sse-h2") return "sse";
+    return (getTransport(client).listener ?? "http") === "http" ? client : null;
+  },
   config: (c) => nginxConfig(c, ADVICE, UPGRADE_MAP),
   args,
   version,
