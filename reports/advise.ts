@@ -13,10 +13,12 @@ import type { CellResult } from "../results/schema.js";
 /** How a criterion compares a figure with the need's limit. */
 export type Test = "below" | "atLeast" | "atMost";
 
-/** A figure as the guide reads it: exact, or only a lower bound (a ramp or sweep that stopped short). */
+/** A figure as the guide reads it: exact, or only a lower bound (a ramp or sweep that stopped short), or an upper one (a sweep whose first step failed). */
 export interface GuideFigure {
   value: number;
   atLeast: boolean;
+  /** The figure is below `value` (exclusive). */
+  below?: boolean;
   /** For people: "p99 1.73 ms", "maxConnections ≥ 10000". */
   text: string;
   /** The report groups it was read off (cellGroupKey), which a verdict links to. */
@@ -29,12 +31,14 @@ export interface GuideFigure {
  * need reads a relay restart and a broker restart alike). Self-contained: the report's
  * page runs this function's own source.
  */
-export function meets(test: Test, found: ReadonlyArray<{ value: number; atLeast: boolean }>, limit: number): boolean | undefined {
+export function meets(test: Test, found: ReadonlyArray<{ value: number; atLeast: boolean; below?: boolean }>, limit: number): boolean | undefined {
   if (found.length === 0) return undefined;
   let open = false;
   for (const f of found) {
     let t: boolean | undefined;
-    if (test === "below") t = f.atLeast ? (f.value >= limit ? false : undefined) : f.value < limit;
+    // Known only to be under f.value: enough where f.value is at or under the limit.
+    if (f.below) t = f.value <= limit ? test !== "atLeast" : undefined;
+    else if (test === "below") t = f.atLeast ? (f.value >= limit ? false : undefined) : f.value < limit;
     else if (test === "atLeast") t = f.value >= limit ? true : f.atLeast ? undefined : false;
     else t = f.atLeast ? (f.value > limit ? false : undefined) : f.value <= limit;
     if (t === false) return false;
@@ -161,11 +165,12 @@ export function pairingFigures(cells: readonly CellResult[]): PairingFigures[] {
     for (const metric of GUIDE_METRICS) {
       const f = readFigure(metric, mine);
       if (!f) continue;
-      const exact = "value" in f;
-      const value = exact ? f.value : f.atLeast;
       const spec = METRICS[metric]!;
       const read = mine.filter((c) => c.scenario === spec.scenario && !c.saturated);
-      figures[metric] = { value, atLeast: !exact, text: `${metric} ${exact ? "" : "≥ "}${formatValue(spec.unit, value)}`, cells: [...new Set(read.map(cellGroupKey))] };
+      const cellsRead = [...new Set(read.map(cellGroupKey))];
+      if ("value" in f) figures[metric] = { value: f.value, atLeast: false, text: `${metric} ${formatValue(spec.unit, f.value)}`, cells: cellsRead };
+      else if ("atLeast" in f) figures[metric] = { value: f.atLeast, atLeast: true, text: `${metric} ≥ ${formatValue(spec.unit, f.atLeast)}`, cells: cellsRead };
+      else figures[metric] = { value: f.below, atLeast: false, below: true, text: `${metric} < ${formatValue(spec.unit, f.below)}`, cells: cellsRead };
     }
     return { pairing, transport: mine[0]!.transport, broker: mine[0]!.broker, figures };
   });

@@ -187,7 +187,7 @@ export interface ClaimResult {
  * A figure and the cells it was read off: exact, or only a lower bound (a sweep or a
  * ramp that stopped short of the system's limit), with what stopped it.
  */
-type Figure = { cells: readonly CellResult[] } & ({ value: number } | { atLeast: number; why: string });
+type Figure = { cells: readonly CellResult[] } & ({ value: number } | { atLeast: number; why: string } | { below: number; why: string });
 
 /** No figure: why, and whether it is that the pairing cannot be had here (its cells are unavailable, with their reason). */
 interface NoFigure {
@@ -223,7 +223,8 @@ function metricValue(claims: Claims, technology: string, metric: string, cells: 
     }
     const figure = readFigure(metric, usable);
     if (figure && "value" in figure) return { value: figure.value, cells: usable };
-    if (figure) floor ??= { atLeast: figure.atLeast, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
+    if (figure && "atLeast" in figure) floor ??= { atLeast: figure.atLeast, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
+    else if (figure) floor ??= { below: figure.below, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
     else none ??= { why: `no ${metric} in the ${spec.scenario} cells of ${subject.transport} × ${subject.broker}`, unavailable: false };
   }
   if (floor) return floor;
@@ -255,6 +256,19 @@ function compareFloor(floor: number, op: Op, rhs: number): Truth {
     case "<=":
     case "==":
       return floor > rhs ? false : undefined;
+  }
+}
+
+/** A figure known only to be below `ceiling` (exclusive), against rhs. */
+function compareCeiling(ceiling: number, op: Op, rhs: number): Truth {
+  switch (op) {
+    case ">":
+    case ">=":
+    case "==":
+      return ceiling <= rhs ? false : undefined;
+    case "<":
+    case "<=":
+      return ceiling <= rhs ? true : undefined;
   }
 }
 
@@ -297,7 +311,8 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
     if (rhs === undefined) return undefined;
     const lhs = figures.get(lhsKey)!;
     if ("value" in lhs) return OPS[cmp.op](lhs.value, rhs);
-    return "atLeast" in lhs ? compareFloor(lhs.atLeast, cmp.op, rhs) : undefined;
+    if ("atLeast" in lhs) return compareFloor(lhs.atLeast, cmp.op, rhs);
+    return "below" in lhs ? compareCeiling(lhs.below, cmp.op, rhs) : undefined;
   };
   const and = (alt: Comparison[]): Truth => {
     const t = alt.map(truth);
@@ -310,7 +325,7 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
   const measured = known
     .map(([key, f]) => {
       const [tech, metric] = [key.slice(0, key.lastIndexOf(".")), key.slice(key.lastIndexOf(".") + 1)];
-      return `${tech === technology ? "" : `${tech} `}${metric} ${"value" in f ? formatMetric(metric, f.value) : `≥ ${formatMetric(metric, f.atLeast)}`}`;
+      return `${tech === technology ? "" : `${tech} `}${metric} ${"value" in f ? formatMetric(metric, f.value) : "atLeast" in f ? `≥ ${formatMetric(metric, f.atLeast)}` : `< ${formatMetric(metric, f.below)}`}`;
     })
     .join(", ");
   const read = [...new Set(known.flatMap(([, f]) => f.cells.map(cellGroupKey)))];
@@ -322,7 +337,8 @@ export function evaluate(claims: Claims, table: ClaimTable, row: ClaimRow, index
   const unavailable = missing.find((f) => f.unavailable);
   if (unavailable) return { ...base, verdict: "unavailable here", reason: unavailable.why };
   if (missing.length === 0 && bounded.length > 0) return { ...base, verdict: "unavailable here", reason: `${bounded.map((f) => f.why).join("; ")}: the check's threshold is beyond what this machine could drive` };
-  return { ...base, verdict: "not measured yet", reason: (missing[0] ?? bounded[0])!.why };
+  const ceiling = known.map(([, f]) => f).find((f): f is Figure & { below: number; why: string } => "below" in f);
+  return { ...base, verdict: "not measured yet", reason: (missing[0] ?? bounded[0] ?? ceiling)!.why };
 }
 
 /** A technology's pairings (its subjects, in order) among the measured ones. */

@@ -26,6 +26,8 @@ export interface MetricSpec {
    * at least this, which still decides some checks ("fewer than 10,000" when 10,000 held).
    */
   atLeast?: (cells: readonly CellResult[]) => { value: number; why: string } | undefined;
+  /** Where `read` has nothing because the system failed below the run's range (a sweep whose first step was not sustained): the figure is below this. */
+  below?: (cells: readonly CellResult[]) => { value: number; why: string } | undefined;
   /** The regression gate compares it per repetition, by default with this noise floor (a fraction of the baseline). */
   floor?: number;
   /** One cell's value (one repetition), for the gate; undefined where that cell cannot give it. */
@@ -271,6 +273,14 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     // Only sweeps that reached the system's own limit count: one ended by the load generator measured a floor.
     read: (cells) => medianOf(cells, (c) => (c.sweep?.limitMeasured ? c.sweep.maxSustainableRate : undefined)),
     atLeast: (cells) => highestFloor(cells, (c) => (c.sweep && !c.sweep.limitMeasured && c.sweep.maxSustainableRate !== null ? { value: c.sweep.maxSustainableRate, why: `held at least this rate, then ${ENDED_BY[c.sweep.stoppedBy] ?? c.sweep.stoppedBy}` } : undefined)),
+    // No step held, and the system itself failed the first (lag or SLO): its limit lies below the sweep's lowest rate.
+    below: (cells) => {
+      const c = cells.find((x) => x.sweep?.limitMeasured && x.sweep.maxSustainableRate === null && x.sweep.steps.length > 0);
+      const first = c?.sweep!.steps[0];
+      return first
+        ? { value: first.rate, why: `its sweep's first step was not sustained (p99 ${formatMicros(first.latencyUs.p99)}, ${c!.sweep!.stoppedBy}); a sweep from a lower rate would measure the limit` }
+        : undefined;
+    },
   },
   memoryPerConnection: {
     unit: "bytes",
@@ -289,14 +299,16 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
  * saturated) give the figure itself, or only a lower bound with what stopped short of
  * the limit; undefined when they give neither. The claims and `advise` both read this.
  */
-export function readFigure(metric: string, cells: readonly CellResult[]): { value: number } | { atLeast: number; why: string } | undefined {
+export function readFigure(metric: string, cells: readonly CellResult[]): { value: number } | { atLeast: number; why: string } | { below: number; why: string } | undefined {
   const spec = METRICS[metric]!;
   const usable = cells.filter((c) => c.scenario === spec.scenario && c.status === "ok" && !c.saturated);
   if (usable.length === 0) return undefined;
   const value = spec.read?.(usable);
   if (value !== undefined) return { value };
   const floor = spec.atLeast?.(usable);
-  return floor ? { atLeast: floor.value, why: floor.why } : undefined;
+  if (floor) return { atLeast: floor.value, why: floor.why };
+  const ceiling = spec.below?.(usable);
+  return ceiling ? { below: ceiling.value, why: ceiling.why } : undefined;
 }
 
 /** A value in its unit, for people: the claims and the gate show metrics the same way. */

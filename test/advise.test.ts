@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
 import { createHistogram, encodeHistogram } from "../core/histogram.js";
-import { advise, NeedError, parseNeeds } from "../reports/advise.js";
+import { advise, meets, NeedError, parseNeeds } from "../reports/advise.js";
 import type { CellResult } from "../results/schema.js";
 import { ROOT, runCli } from "./helpers.js";
 
@@ -51,4 +51,12 @@ test("a bad need is one line naming it and what was expected; the CLI exits 2", 
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /unknown \(no run here measures it[^\n]*\n {2}browser=yes: no scenario drives real browsers yet/);
   assert.match(ok.stdout, /1\. (sse|ws) × inproc: p99: p99 [\d.]+ (ms|µs)/);
+});
+
+test("an upper bound meets a need it is under, fails one it is not over, and leaves the rest open", () => {
+  const under = [{ value: 1000, atLeast: false, below: true }];
+  assert.equal(meets("atLeast", under, 100_000), false, "below 1,000/s cannot sustain 100,000/s");
+  assert.equal(meets("atLeast", under, 500), undefined, "below 1,000/s may or may not sustain 500/s");
+  assert.equal(meets("below", under, 5000), true);
+  assert.equal(meets("atMost", under, 500), undefined);
 });

@@ -219,3 +219,18 @@ test("proxy cells: a kind that refused connections breaks a transport; round rob
   assert.equal(METRICS.needsAffinity!.read!(polling(7, 7)), undefined, "broken either way: affinity is not what it lacks");
   assert.equal(METRICS.roundRobinFailureRate!.read!(polling(7, 0)), 0.7);
 });
+
+test("a sweep whose first step the system failed bounds its limit from above, which decides a claim above it", () => {
+  const failedFirst = {
+    ...cell("direct", 1, 2),
+    broker: "kafka",
+    scenario: "saturation",
+    sweep: { maxSustainableRate: null, limitMeasured: true, stoppedBy: "slo", steps: [{ rate: 1000, sustained: false, latencyUs: { p99: 111_000 } }] },
+  } as unknown as CellResult;
+  const r = verdictOf(claims, "seed003-pubsub", "Throughput", "Kafka", [failedFirst]);
+  assert.equal(r.verdict, "does not hold", r.reason);
+  assert.match(r.measured!, /maxSustainableRate < 1,000\/s/);
+  // A sweep ended by the load generator at its first step bounds nothing.
+  const generator = { ...failedFirst, sweep: { ...failedFirst.sweep!, limitMeasured: false, stoppedBy: "generator" } } as CellResult;
+  assert.equal(verdictOf(claims, "seed003-pubsub", "Throughput", "Kafka", [generator]).verdict, "not measured yet");
+});
