@@ -207,7 +207,8 @@ function metricValue(claims: Claims, technology: string, metric: string, cells: 
   if (!spec.read) return { why: `${metric} comes with the ${spec.scenario} scenario`, unavailable: false };
   const subjects = claims.subjects[technology] ?? [];
   let none: NoFigure | undefined;
-  let floor: Figure | undefined;
+  // A bound (a floor or a ceiling) when no subject gives the figure itself.
+  let bound: Figure | undefined;
   for (const subject of subjects) {
     const ran = cells.filter((c) => c.transport === subject.transport && c.broker === subject.broker && c.scenario === spec.scenario);
     const mine = ran.filter((c) => c.status === "ok");
@@ -223,11 +224,11 @@ function metricValue(claims: Claims, technology: string, metric: string, cells: 
     }
     const figure = readFigure(metric, usable);
     if (figure && "value" in figure) return { value: figure.value, cells: usable };
-    if (figure && "atLeast" in figure) floor ??= { atLeast: figure.atLeast, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
-    else if (figure) floor ??= { below: figure.below, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
+    if (figure && "atLeast" in figure) bound ??= { atLeast: figure.atLeast, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
+    else if (figure) bound ??= { below: figure.below, why: `${subject.transport} × ${subject.broker}: ${figure.why}`, cells: usable };
     else none ??= { why: `no ${metric} in the ${spec.scenario} cells of ${subject.transport} × ${subject.broker}`, unavailable: false };
   }
-  if (floor) return floor;
+  if (bound) return bound;
   if (none) return none;
   const s = subjects[0];
   return { why: s ? `needs the ${spec.scenario} scenario on ${s.transport} × ${s.broker}` : `no subject for ${technology}`, unavailable: false };
