@@ -231,7 +231,10 @@ function list(): number {
   lines.push("scenarios:");
   for (const [name, s] of scenarios) lines.push(`  ${name.padEnd(16)} ${s.summary}`);
   lines.push("proxies (the proxy scenario's proxy field):");
-  for (const k of proxyKinds.values()) lines.push(`  ${k.name.padEnd(16)} ${k.summary}${proxyUnavailable(k) ? ` [${proxyUnavailable(k)}]` : ""}`);
+  for (const k of proxyKinds.values()) {
+    const missing = proxyUnavailable(k);
+    lines.push(`  ${k.name.padEnd(16)} ${k.summary}${missing ? ` [${missing}]` : ""}`);
+  }
   lines.push("workloads (workloads/):");
   for (const f of readdirSync(resolve(ROOT, "workloads")).filter((f) => /\.ya?ml$/.test(f)).sort()) lines.push(`  ${f}`);
   process.stdout.write(`${lines.join("\n")}\n`);

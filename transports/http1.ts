@@ -41,7 +41,6 @@ export interface RawHandlers {
 
 /** A TCP connection reading into the shared buffer; onClose is called once. */
 export function openRaw(target: RawTarget, handlers: RawHandlers): net.Socket {
-  let error: string | undefined;
   if (target.tls) return openTls(target, handlers);
   const socket = net.connect({
     host: target.host,
@@ -55,8 +54,14 @@ export function openRaw(target: RawTarget, handlers: RawHandlers): net.Socket {
       },
     },
   });
+  return withHandlers(socket, "connect", handlers);
+}
+
+/** The handlers' events on a socket, plain or TLS: open on `opened`, the first error as the close's reason. */
+function withHandlers(socket: net.Socket, opened: "connect" | "secureConnect", handlers: RawHandlers): net.Socket {
+  let error: string | undefined;
   socket.setNoDelay(true);
-  socket.on("connect", () => handlers.onConnect());
+  socket.on(opened, () => handlers.onConnect());
   socket.on("end", () => handlers.onEnd?.());
   socket.on("error", (err) => (error ??= err.message));
   socket.on("close", () => handlers.onClose(error ?? "closed"));
@@ -68,20 +73,14 @@ export function openRaw(target: RawTarget, handlers: RawHandlers): net.Socket {
  * (TLS has no `onread`), handed over as the plain socket's reads are.
  */
 function openTls(target: RawTarget, handlers: RawHandlers): net.Socket {
-  let error: string | undefined;
   const socket = tls.connect({
     host: target.host,
     port: target.port,
     ...(target.localAddress ? { localAddress: target.localAddress } : {}),
     rejectUnauthorized: false,
   });
-  socket.setNoDelay(true);
-  socket.on("secureConnect", () => handlers.onConnect());
   socket.on("data", (chunk: Buffer) => handlers.onBytes(chunk, 0, chunk.length));
-  socket.on("end", () => handlers.onEnd?.());
-  socket.on("error", (err) => (error ??= err.message));
-  socket.on("close", () => handlers.onClose(error ?? "closed"));
-  return socket;
+  return withHandlers(socket, "secureConnect", handlers);
 }
 
 export interface ResponseHead {

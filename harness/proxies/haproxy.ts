@@ -39,22 +39,9 @@ const version = (binary: string): string => {
   }
 };
 
-export const haproxyRoundRobin: ProxyKind = {
-  name: "haproxy-rr",
-  summary: "HAProxy over several relays, round robin per request, no affinity",
-  program,
-  minRelays: 2,
-  config: (c) => haproxyConfig(c, false),
-  args,
-  version,
-};
+/** The two kinds differ only in affinity. */
+const haproxyKind = (name: string, summary: string, sticky: boolean): ProxyKind => ({ name, summary, program, minRelays: 2, config: (c) => haproxyConfig(c, sticky), args, version });
 
-export const haproxySticky: ProxyKind = {
-  name: "haproxy-sticky",
-  summary: "HAProxy over several relays with affinity: a cookie it inserts sends a client back to its relay",
-  program,
-  minRelays: 2,
-  config: (c) => haproxyConfig(c, true),
-  args,
-  version,
-};
+export const haproxyRoundRobin = haproxyKind("haproxy-rr", "HAProxy over several relays, round robin per request, no affinity", false);
+
+export const haproxySticky = haproxyKind("haproxy-sticky", "HAProxy over several relays with affinity: a cookie it inserts sends a client back to its relay", true);

@@ -79,11 +79,11 @@ export const nginxTuned: ProxyKind = {
   version,
 };
 
+// nginx-tuned's config, listening with TLS (ProxyConfig.tls).
 export const nginxH2: ProxyKind = {
+  ...nginxTuned,
   name: "nginx-h2",
   summary: "nginx ending TLS, HTTP/2 for sse-h2's clients and HTTP/1.1 for the others, HTTP/1.1 to the relays, with the seeds' advice",
-  program: nginxProgram,
-  minRelays: 1,
   tls: true,
   // TLS and HTTP/2 end here: sse-h2's streams go on to sse relays as HTTP/1.1 requests;
   // the other HTTP/1.1 transports' clients speak it over TLS.
@@ -91,9 +91,6 @@ export const nginxH2: ProxyKind = {
     if (client === "sse-h2") return "sse";
     return (getTransport(client).listener ?? "http") === "http" ? client : null;
   },
-  config: (c) => nginxConfig(c, ADVICE, UPGRADE_MAP),
-  args,
-  version,
 };
 
 export const strict: ProxyKind = {

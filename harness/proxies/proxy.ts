@@ -5,7 +5,7 @@
  * relays, and stops it after; clients connect to it instead of the relays.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitForPort } from "../../brokers/servers.js";
@@ -91,12 +91,20 @@ export class RunningProxy {
     const binary = proxyBinary(kind);
     if (!binary) throw new Error(proxyUnavailable(kind)!);
     const dir = mkdtempSync(join(tmpdir(), `rtbench-${kind.name}-`));
-    const port = await freePort();
     const file = join(dir, "proxy.conf");
-    const tls = kind.tls ? await certificateFiles(dir) : undefined;
-    writeFileSync(file, kind.config({ dir, host, port, relays, ...(tls ? { tls } : {}) }));
+    let port: number;
+    try {
+      port = await freePort();
+      const tls = kind.tls ? await certificateFiles(dir) : undefined;
+      writeFileSync(file, kind.config({ dir, host, port, relays, ...(tls ? { tls } : {}) }));
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     const log = openSync(join(dir, "server.log"), "a");
     const child = spawn(binary, kind.args(file, dir), { cwd: dir, stdio: ["ignore", log, log] });
+    // The child has its own copy of the log's descriptor.
+    closeSync(log);
     live.add(child);
     child.once("exit", () => live.delete(child));
     const proxy = new RunningProxy(kind, port, kind.version(binary), child, dir);
