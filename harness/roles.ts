@@ -81,7 +81,10 @@ export class ForkChannel implements Channel {
     place: Place = {},
   ) {
     // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
-    const nodeArgs = ["--expose-gc", ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
+    // A relay's memory probes compare heaps: V8 must not drop the bytecode of functions
+    // unused for a few collections between them, or an idle connection reads as negative.
+    const keepBytecode = script === "relay" ? ["--no-flush-bytecode"] : [];
+    const nodeArgs = ["--expose-gc", ...keepBytecode, ...(process.env.RTBENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [])];
     const log = childLog;
     const ns = place.namespace;
     // `ip netns exec` hands on the IPC channel and execs node inside the namespace.
