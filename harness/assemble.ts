@@ -10,7 +10,9 @@ import type { BrokerErrors } from "../brokers/errors.js";
 import type { BrokerSample, CellResult } from "../results/schema.js";
 import { addBrokerCounts } from "../results/cell-metrics.js";
 import { judgeGenerators } from "./guard.js";
-import type { FleetReport, MemoryProbe, ProducerReport, RelayReport, Unacknowledged } from "./ipc.js";
+import type { BrowserReport, FleetReport, MemoryProbe, ProducerReport, RelayReport, Unacknowledged } from "./ipc.js";
+import { BROWSER_CLIENTS } from "./browser/page.js";
+import { availableParallelism } from "node:os";
 import { getBroker, getTransport } from "./registry.js";
 import type { CellSpec } from "./scenarios/scenario.js";
 
@@ -76,12 +78,14 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
   const achievedRate = produced.published > 1 && runSeconds > 0 ? (produced.published - 1) / runSeconds : w.rate;
   const counts = r.fleets.reduce((sum, f) => addCounts(sum, f.counts), zeroCounts());
   const fleetSamples = r.fleets.map((f) => f.samples);
+  const browserReports = r.fleets.flatMap((f) => (f.browser ? [f.browser] : []));
   const stoppedEarly = produced.stoppedEarly ? { published: produced.published, total: r.total, afterS: r.stoppedAfterS ?? 0 } : undefined;
   const judged = judgeGenerators({
     targetRate: w.rate,
     achievedRate,
     publishDelayP99Us: percentiles(publishDelay).p99,
     fleet: fleetSamples,
+    ...(browserReports.length > 0 ? { browser: { samples: browserReports.map((b) => b.samples), cores: availableParallelism() } } : {}),
     // Chat's senders are the fleet's clients, never the relay's loop.
     producerSharesRelay: inProcess && !r.chat,
     ...(r.chat ? { publisher: "the clients' upstream senders (fleet)" } : {}),
@@ -144,6 +148,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     // A killed relay takes its byte counts with it: no figure rather than a partial one.
     ...(wireBytes !== null && !r.fault?.restartsRelay ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } } : {}),
     ...(carriedBy ? { carriedBy } : {}),
+    ...(browserReports.length > 0 ? { browser: browserFigures(browserReports) } : {}),
     ...(r.proxy
       ? {
           proxy: {
@@ -168,7 +173,11 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
             ...(r.paths.brokerViaProxy ? { brokerViaProxy: true } : {}),
             ...(r.paths.relayInNamespace ? { relayInNamespace: true } : {}),
           },
-          reconnects: { count: sumOf((f) => f.reconnects), timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)) },
+          reconnects: {
+            count: sumOf((f) => f.reconnects),
+            timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)),
+            resumeRequests: r.relays.reduce((n, x) => n + (x.resumeRequests ?? 0), 0),
+          },
         }
       : {}),
     ...(r.chat ? { chat: chatFigures(spec, r, counts.delivered, histograms) } : {}),
@@ -191,6 +200,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
       relayRssAtReadyBytes: relayReport.rssAtReadyBytes,
       ...(r.producer?.samples ? { producer: r.producer.samples } : {}),
       ...(r.broker ? { broker: r.broker.samples } : {}),
+      ...(browserReports.length > 0 ? { browser: browserReports.map((b) => b.samples) } : {}),
     },
     saturated: judged.saturated.length > 0,
     saturationReasons: judged.saturated,
@@ -265,8 +275,26 @@ function paramsOf(spec: CellSpec): CellResult["params"] {
     ...(transport.polls ? { pollIntervalS: w.pollInterval } : {}),
     ...(relaysOf(transport, w) > 1 ? { relays: w.relays } : {}),
     ...(spec.scenario.proxy ? { proxy: spec.scenario.proxy(w) } : {}),
+    ...(w.clientKind === "browser" ? { clientKind: "browser", ...(w.connectionsPerTab > 1 ? { connectionsPerTab: w.connectionsPerTab } : {}) } : {}),
+    ...(w.clientKind === "browser" && BROWSER_CLIENTS[spec.transport]?.client === "ws" ? { wsReconnect: w.wsReconnect } : {}),
     ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(transport.details ?? {}),
+  };
+}
+
+/** The browsers' facts together: the worst clock bound, their peaks summed, the mean CPU. */
+function browserFigures(reports: readonly BrowserReport[]): NonNullable<CellResult["browser"]> {
+  const all = reports.flatMap((b) => b.samples);
+  return {
+    version: reports[0]!.version,
+    browsers: reports.length,
+    tabs: reports.reduce((n, b) => n + b.tabs, 0),
+    connectionsPerTab: reports[0]!.connectionsPerTab,
+    clockErrorBoundUs: Math.max(...reports.map((b) => b.clockErrorBoundUs)),
+    clockDriftUs: Math.max(...reports.map((b) => b.clockDriftUs)),
+    peakPssBytes: reports.reduce((n, b) => n + Math.max(0, ...b.samples.map((s) => s.pssBytes)), 0),
+    cpuPct: reports.reduce((n, b) => n + (b.samples.length > 0 ? b.samples.reduce((m, s) => m + s.cpuPct, 0) / b.samples.length : 0), 0),
+    pageLagMaxMs: Math.max(0, ...all.map((s) => s.pageLagMaxMs)),
   };
 }
 

@@ -12,9 +12,11 @@ import { getBroker, getTransport } from "./registry.js";
 import type { ResolvedDirectBroker, Transport } from "../transports/transport.js";
 import { Sampler } from "../core/sampler.js";
 import { addCounts, SequenceTracker, zeroCounts } from "../core/tracker.js";
-import type { ClientConnection } from "../transports/transport.js";
+import type { ClientConnection, ClientHandlers, ClientOptions } from "../transports/transport.js";
 import type { DeliveryCounts } from "../core/tracker.js";
 import { UpstreamSender } from "./upstream.js";
+import { BrowserTabs } from "./browser/tabs.js";
+import { BROWSER_CLIENTS } from "./browser/page.js";
 
 const US = 1000;
 
@@ -42,6 +44,8 @@ class Subscriber {
     readonly slow: boolean,
     /** Index of the relay it connects to. */
     readonly relay: number,
+    /** Its place in this process's list (a browser fleet's tab is index / connectionsPerTab). */
+    readonly index: number,
   ) {}
 }
 
@@ -83,13 +87,15 @@ export class Fleet {
   private readonly directBroker: ResolvedDirectBroker | undefined;
   private readonly transport: Transport;
   private readonly brokerWire: WireCounter | undefined;
+  /** A browser fleet's Chromium, launched in connectAll. */
+  private browserTabs: BrowserTabs | undefined;
 
   constructor(readonly plan: FleetPlan) {
     this.transport = getTransport(plan.transport);
     this.directBroker = plan.broker ? { ...plan.broker, driver: getBroker(plan.broker.name) } : undefined;
     // Direct clients' sockets are the broker library's: counted as they connect.
     if (plan.broker) this.brokerWire = countOutgoingSockets();
-    this.subscribers = plan.topics.map((t, i) => new Subscriber(plan.chat?.ids[i] ?? -1, t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0));
+    this.subscribers = plan.topics.map((t, i) => new Subscriber(plan.chat?.ids[i] ?? -1, t, plan.slow?.clients[i] ?? false, plan.relays[i] ?? 0, i));
     if (plan.chat) this.upstream = new UpstreamSender(plan.chat, this.subscribers.map((s) => ({ connection: () => (s.open ? s.conn : undefined) })));
     if (plan.partitions && plan.partitions > 1) for (const s of this.subscribers) s.partitionHighest = new Array<number>(plan.partitions).fill(0);
   }
@@ -99,11 +105,11 @@ export class Fleet {
    * message it has. `settle` is called once: on open, or on a close before it.
    */
   private openOne(sub: Subscriber, settle: (error?: string) => void): void {
-    const transport = this.transport;
     const resuming = sub.droppedAt > 0;
     sub.connectStartedAt = nowNs();
     let settled = false;
-    sub.conn = transport.connect(
+    sub.conn = this.connectClient(
+      sub,
       {
         baseUrl: sub.slow ? this.plan.slow!.baseUrl : this.plan.baseUrls[sub.relay]!,
         topic: sub.topic,
@@ -114,11 +120,12 @@ export class Fleet {
         ...(this.plan.chat?.upAck ? { upAck: true } : {}),
       },
       {
-        onOpen: () => {
-          sub.openedAt = nowNs();
+        onOpen: (at) => {
+          sub.openedAt = at ?? nowNs();
           sub.open = true;
           sub.attempts = 0;
-          if (resuming) {
+          // A client that reconnects by itself opens again on the same connection.
+          if (sub.droppedAt > 0) {
             this.reconnects++;
             this.record(this.reconnectTime, sub.openedAt - sub.droppedAt);
             sub.droppedAt = 0;
@@ -126,8 +133,8 @@ export class Fleet {
           settled = true;
           settle();
         },
-        onMessage: (stream, seq, intendedAt, sentAt) => {
-          const now = nowNs();
+        onMessage: (stream, seq, intendedAt, sentAt, at) => {
+          const now = at ?? nowNs();
           if (this.upstream) {
             // Chat: a message of its own back is an echo, apart; another's counts per sender.
             if (stream === sub.id) return void this.echoes++;
@@ -153,10 +160,10 @@ export class Fleet {
             }
           }
         },
-        onClose: (reason) => {
+        onClose: (reason, at) => {
           if (sub.open && !this.finishing) {
             this.disconnects++;
-            sub.droppedAt = nowNs();
+            sub.droppedAt = at ?? nowNs();
           }
           sub.open = false;
           if (!settled) {
@@ -169,6 +176,21 @@ export class Fleet {
     );
   }
 
+  /** A Node connection of the transport's own client, or a connection in a browser tab. */
+  private connectClient(sub: Subscriber, options: ClientOptions, handlers: ClientHandlers): ClientConnection {
+    const browser = this.plan.browser;
+    if (!browser || !this.browserTabs) return this.transport.connect(options, handlers);
+    const page = BROWSER_CLIENTS[this.plan.transport]!;
+    return this.browserTabs.connect(sub.index, Math.floor(sub.index / browser.connectionsPerTab), {
+      client: page.client,
+      base: options.baseUrl,
+      topic: options.topic,
+      pollIntervalMs: options.pollIntervalMs ?? this.plan.pollIntervalMs,
+      ...(page.engine ? { engine: page.engine } : {}),
+      ...(browser.wsReconnectMs !== undefined ? { wsReconnectMs: browser.wsReconnectMs } : {}),
+    }, handlers);
+  }
+
   /** A message behind a later one of its own partition: the order a partitioned broker promises was broken. */
   private checkPartitionOrder(highest: number[], seq: number): void {
     const p = (seq - 1) % highest.length;
@@ -179,7 +201,8 @@ export class Fleet {
   /** After a drop (or a failed reconnect), tries again by the workload's policy. */
   private scheduleReconnect(sub: Subscriber): void {
     const policy = this.plan.reconnect;
-    if (!policy || this.finishing || sub.droppedAt === 0) return;
+    // A client that reconnects by itself is left to it.
+    if (!policy || this.finishing || sub.droppedAt === 0 || sub.conn?.reconnecting) return;
     sub.attempts++;
     sub.retry = setTimeout(() => {
       if (!this.finishing) this.openOne(sub, () => {});
@@ -188,7 +211,13 @@ export class Fleet {
 
   /** Opens every connection, at most connectConcurrency at a time. */
   async connectAll(): Promise<{ open: number; failed: number; firstError?: string; unanswered?: number }> {
-    await this.transport.load?.();
+    const browser = this.plan.browser;
+    if (browser) {
+      this.browserTabs = await BrowserTabs.launch(browser, this.plan.transport);
+      // A tab per connectionsPerTab connections, at its first connection's origin.
+      const origins = this.subscribers.filter((s) => s.index % browser.connectionsPerTab === 0).map((s) => this.plan.baseUrls[s.relay]!);
+      await this.browserTabs.openTabs(origins, this.plan.connectConcurrency);
+    } else await this.transport.load?.();
     let nextIndex = 0;
     let failed = 0;
     let unanswered = 0;
@@ -219,6 +248,7 @@ export class Fleet {
     };
     const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
     await Promise.all(Array.from({ length: workers }, worker));
+    await this.browserTabs?.settle();
     return { open: this.subscribers.length - failed - unanswered, failed, ...(firstError ? { firstError } : {}), ...(unanswered > 0 ? { unanswered } : {}) };
   }
 
@@ -234,6 +264,7 @@ export class Fleet {
     this.measureFrom = times.measureFrom;
     this.measureUntil = times.measureUntil;
     this.sampler.start(times.startAt);
+    this.browserTabs?.startSampling(times.startAt);
   }
 
   /**
@@ -256,7 +287,7 @@ export class Fleet {
   async finish(lastSeq: readonly number[], drainMs: number, unacknowledged: readonly number[][] = []): Promise<FleetReport> {
     const deadline = Date.now() + drainMs;
     // A subscriber still reconnecting is waited for too: it may yet catch up by resuming.
-    const waitingFor = (s: Subscriber): boolean => s.open || (this.plan.reconnect !== undefined && s.droppedAt > 0);
+    const waitingFor = (s: Subscriber): boolean => s.open || (s.droppedAt > 0 && (s.conn?.reconnecting ? s.conn.reconnecting() : this.plan.reconnect !== undefined));
     const unacked = (s: Subscriber): readonly number[] => unacknowledged[s.topic] ?? [];
     // Nothing more is coming for a subscriber that has all but what the broker never acknowledged.
     const hasAll = (s: Subscriber): boolean => {
@@ -269,6 +300,8 @@ export class Fleet {
     while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const drainedComplete = complete();
     this.finishing = true;
+    // Its tabs' clocks are read again before the browser closes.
+    const browser = await this.browserTabs?.finish();
     const samples = this.sampler.stop();
     const counts = zeroCounts();
     const slowCounts = zeroCounts();
@@ -320,6 +353,7 @@ export class Fleet {
       ...(brokerWire ? { brokerWire: { up: brokerWire.written, down: brokerWire.read } } : {}),
       samples,
       drainedComplete,
+      ...(browser ? { browser } : {}),
     };
   }
 }

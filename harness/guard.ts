@@ -4,6 +4,7 @@
  * reported as the system's.
  */
 import type { ResourceSample } from "../core/sampler.js";
+import type { BrowserSample } from "../results/schema.js";
 
 export const GUARD = {
   /** The producer must achieve this share of the target rate. */
@@ -21,6 +22,15 @@ export const GUARD = {
    * loop was the relay.
    */
   maxProducerOwnShare: 1,
+  /** Mean CPU of a browser's processes above this share of the machine's cores means the browser was pegged. */
+  maxBrowserCpuShare: 0.9,
+  /** A page's 50 ms timer firing later than this means its event loop held deliveries. */
+  maxPageLagMs: 100,
+  /**
+   * With browser clients on the same machine, a relay whose loop stalled while busy less
+   * than this was waiting for a core, not working: the browser had them.
+   */
+  maxStarvedRelayElu: 0.5,
 } as const;
 
 export interface GuardInput {
@@ -29,6 +39,11 @@ export interface GuardInput {
   publishDelayP99Us: number;
   /** Samples of each fleet process. */
   fleet: ResourceSample[][];
+  /**
+   * Browser clients: each fleet process's browser samples. Arrivals are stamped in the
+   * pages, so these judge the clients and the Node fleet's own loop does not.
+   */
+  browser?: { samples: BrowserSample[][]; cores: number };
   /** Who publishes, when not the producer (chat: the clients' upstream senders), for the reasons' wording. */
   publisher?: string;
   /** Whether the producer shares its event loop with the relay (in-process broker). */
@@ -48,7 +63,7 @@ export interface GuardInput {
  * moments before the start and after the end do not dilute a saturated stretch.
  * A run too short to have any falls back to all its samples.
  */
-export function samplesInWindow(samples: readonly ResourceSample[], window: { fromS: number; toS: number }): ResourceSample[] {
+export function samplesInWindow<S extends { t: number }>(samples: readonly S[], window: { fromS: number; toS: number }): S[] {
   const inside = samples.filter((s, i) => {
     const from = i > 0 ? samples[i - 1]!.t : s.t - 1;
     const mid = (from + s.t) / 2;
@@ -74,7 +89,7 @@ export function judgeGenerators(input: GuardInput): { saturated: string[]; relay
     const { published, total, afterS } = input.stoppedEarly;
     lag.push(`${input.producerSharesRelay ? "producer (shares the relay's process)" : "producer"} had published ${published} of ${total} messages when it was stopped ${fmt(afterS)} s after its start`);
   }
-  const fleet = fleetReasons(input.fleet, input.window);
+  const fleet = input.browser ? browserReasons(input.browser, input.window) : fleetReasons(input.fleet, input.window);
   const own = input.producerOwnShare;
   // What the producer's own work would take of the loop at the target rate.
   const needed = own === undefined ? undefined : (own * input.targetRate) / Math.max(input.achievedRate, Number.MIN_VALUE);
@@ -82,6 +97,11 @@ export function judgeGenerators(input: GuardInput): { saturated: string[]; relay
     const relay = input.relay ? samplesInWindow(input.relay, input.window) : [];
     const busy = relay.length > 0 ? relay.reduce((n, s) => n + s.elu, 0) / relay.length : undefined;
     const stall = relay.length > 0 ? Math.max(...relay.map((s) => s.eventLoopDelayMaxMs)) : undefined;
+    if (input.browser && busy !== undefined && busy < GUARD.maxStarvedRelayElu) {
+      const cpu = Math.max(...input.browser.samples.map((all) => meanCpu(samplesInWindow(all, input.window))));
+      const starved = `the relay's loop stalled up to ${fmt(stall!)} ms while busy ${Math.round(busy * 100)}% of the time: it waited for a core, with the browser clients on the same machine (up to ${Math.round(cpu)}% CPU)`;
+      return { saturated: [...lag, starved, ...fleet], relayLimit: [] };
+    }
     const held =
       `the producer's own work took ${fmt(own! * 100)}% of the loop it shares with the relay (${fmt(needed * 100)}% at the target rate), so the relay held it` +
       (busy !== undefined ? ` (relay event loop busy ${Math.round(busy * 100)}%, longest stall ${fmt(stall!)} ms)` : "");
@@ -119,6 +139,24 @@ export function fleetReasons(fleet: GuardInput["fleet"], window: GuardInput["win
     if (worst > GUARD.maxFleetLoopDelayMs) reasons.push(`fleet process ${i} event-loop delay p99 reached ${fmt(worst)} ms`);
   });
   return reasons;
+}
+
+/** Why a browser could not keep up: its processes pegged the machine, or a page's timers ran late. */
+export function browserReasons(browser: NonNullable<GuardInput["browser"]>, window: GuardInput["window"]): string[] {
+  const reasons: string[] = [];
+  browser.samples.forEach((all, i) => {
+    if (all.length === 0) return;
+    const samples = samplesInWindow(all, window);
+    const cpu = meanCpu(samples);
+    if (cpu > GUARD.maxBrowserCpuShare * 100 * browser.cores) reasons.push(`browser ${i} used ${Math.round(cpu)}% CPU, of ${browser.cores} cores`);
+    const lag = Math.max(...samples.map((s) => s.pageLagMaxMs));
+    if (lag > GUARD.maxPageLagMs) reasons.push(`browser ${i}: a page's timers ran up to ${fmt(lag)} ms late`);
+  });
+  return reasons;
+}
+
+function meanCpu(samples: readonly BrowserSample[]): number {
+  return samples.length > 0 ? samples.reduce((sum, s) => sum + s.cpuPct, 0) / samples.length : 0;
 }
 
 function fmt(n: number): string {

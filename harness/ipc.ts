@@ -7,6 +7,7 @@ import type { DirectBroker } from "../transports/transport.js";
 import type { DeliveryCounts } from "../core/tracker.js";
 import type { ResourceSample } from "../core/sampler.js";
 import type { BrokerErrors } from "../brokers/errors.js";
+import type { BrowserSample } from "../results/schema.js";
 
 export interface RelayPlan {
   transport: string;
@@ -95,6 +96,26 @@ export interface FleetPlan {
   slow?: { clients: boolean[]; baseUrl: string };
   /** The chat scenario: every client also sends upstream (see ChatPlan). */
   chat?: ChatPlan;
+  /** The clients are tabs of a real browser (harness/browser/), not Node connections. */
+  browser?: BrowserPlan;
+}
+
+/** A browser fleet: its connections `connectionsPerTab` to a tab, in order. */
+export interface BrowserPlan {
+  connectionsPerTab: number;
+  /** WebSocket: the page reconnects by hand after this long (absent: it does not, as the browser does not). */
+  wsReconnectMs?: number;
+}
+
+
+export interface BrowserReport {
+  version: string;
+  tabs: number;
+  connectionsPerTab: number;
+  /** How far a page's arrival time can be off the envelope's clock: half the best probe's round trip plus the drift over the cell. */
+  clockErrorBoundUs: number;
+  clockDriftUs: number;
+  samples: BrowserSample[];
 }
 
 /**
@@ -201,6 +222,7 @@ export interface FleetReport {
   reconnects: number;
   samples: ResourceSample[];
   drainedComplete: boolean;
+  browser?: BrowserReport;
 }
 
 export interface RelayReport {
@@ -209,6 +231,8 @@ export interface RelayReport {
   rssAtReadyBytes: number;
   connections: number;
   replayed: number;
+  /** Requests that asked to resume where the client left off (SSE: a Last-Event-ID header). */
+  resumeRequests?: number;
   /** Bytes read and written on every client socket of the relay, framing, headers and TLS included; null without a listener (direct). */
   wireBytes: number | null;
   /** Errors its broker client reported (a broker that died, a connection refused). */

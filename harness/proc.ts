@@ -53,6 +53,24 @@ function overTree(root: number, of: (pid: number) => number): number | null {
   }
 }
 
+/** Proportional set size (Linux's smaps_rollup): shared pages split between the processes sharing them, so a tree's sum counts each page once. */
+function pssOf(pid: number): number {
+  const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** PSS and CPU of this process's descendants (a browser it launched), not its own; null where /proc cannot be read. */
+export function descendantsOfSelf(): { pssBytes: number; cpuUs: number } | null {
+  const pss = overTree(process.pid, pssOf);
+  const cpu = overTree(process.pid, cpuUsOf);
+  if (pss === null || cpu === null) return null;
+  try {
+    return { pssBytes: pss - pssOf(process.pid), cpuUs: cpu - cpuUsOf(process.pid) };
+  } catch {
+    return null;
+  }
+}
+
 /** RSS of a process and every descendant (a broker may be a script that starts the real server); null once it is gone. */
 export function treeRssBytes(root: number): number | null {
   return overTree(root, rssOf);

@@ -2,7 +2,7 @@
  * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
  * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
  */
-import { brokerCountsNote, chatNote, formatMicros, proxyNote } from "../results/cell-metrics.js";
+import { brokerCountsNote, browserNote, chatNote, formatMicros, proxyNote } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export class Progress {
@@ -92,7 +92,9 @@ export function summaryTable(cells: readonly CellResult[]): string {
                   ? scaleOutNote(c.scaleOut)
                   : c.ramp
                     ? rampNote(c.ramp)
-                    : c.chat
+                    : c.browser
+                      ? browserNote([c])
+                      : c.chat
                       ? chatNote(c.chat)
                       : c.proxy
                         ? proxyNote([c])

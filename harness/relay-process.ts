@@ -62,6 +62,7 @@ serveCoordinator(async (m) => {
         rssAtReadyBytes,
         connections: relay?.server.connections() ?? 0,
         replayed: relay?.server.replayed ?? 0,
+        resumeRequests: relay?.server.resumeRequests ?? 0,
         wireBytes: relay ? relay.wireBytes() : null,
         ...(relay?.upstream ? { upstream: upstreamReport(relay) } : {}),
         ...brokerErrorsReport(),

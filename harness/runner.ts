@@ -33,7 +33,7 @@ export const RELAY_DEFAULTS = {
   host: "127.0.0.1",
 } as const;
 
-/** How long a proxy cell waits for a connection to open or fail before it starts the schedule without it. */
+/** How long a proxy or browser cell waits for a connection to open or fail before it starts the schedule without it. */
 const PROXY_OPEN_WAIT_MS = 5_000;
 
 /** The proxies and namespace a cell's fault or scenario puts in its paths for the whole cell. */
@@ -109,7 +109,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
       : [paths.clientProxy ? baseUrlFor(transport, RELAY_DEFAULTS.host, paths.clientProxy.port) : first.baseUrl, ...others.map((o) => o.baseUrl)];
     const processes = fleetProcessesFor(w);
     const opened = await Promise.all(
-      Array.from({ length: processes }, (_, k) => FleetHandle.start(tracked, `fleet process ${k}`, fleetPlan(spec, transport, k, baseUrls, plan.namespace, slowFlags, paths), 30_000 + 5 * w.clients)),
+      Array.from({ length: processes }, (_, k) => FleetHandle.start(tracked, `fleet process ${k}`, fleetPlan(spec, transport, k, baseUrls, plan.namespace, slowFlags, paths), connectTimeoutMs(w))),
     );
     const fleets = opened.map((o) => o.fleet);
     // Every client connected and nothing sent yet: what an idle connection costs the relays.
@@ -229,6 +229,12 @@ export function clientDelayMs(): number {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
+/** How long a fleet process may take to connect its share: a browser tab (a context, a page) takes far longer to open than a socket. */
+function connectTimeoutMs(w: Workload): number {
+  const tabs = w.clientKind === "browser" ? Math.ceil(w.clients / w.connectionsPerTab) : 0;
+  return 30_000 + 5 * w.clients + 2_000 * tabs;
+}
+
 /** Messages stream t receives when `total` go round-robin over `topics`. */
 function perTopic(total: number, topics: number, t: number): number {
   return Math.floor(total / topics) + (t < total % topics ? 1 : 0);
@@ -267,6 +273,8 @@ function relayPlan(spec: CellSpec, total: number, brokerUrl: string | undefined,
     // A relay in a namespace listens on its end of the veth pair, where the clients reach it.
     ...(namespace ? { host: namespace.relayIp } : {}),
     heartbeatMs: w.heartbeat * 1000,
+    // SSE's retry: advises the workload's reconnect delay, which a browser's EventSource honours.
+    retryMs: w.reconnectDelay * 1000,
   };
 }
 
@@ -278,6 +286,7 @@ function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: st
   const relayCount = relaysOf(transport, w);
   const isDirect = transport.listener === "none";
   const perPartition = getBroker(spec.broker).capabilities.ordering === "per-partition";
+  const browser = w.clientKind === "browser";
   return {
     transport: spec.transport,
     baseUrls,
@@ -288,10 +297,12 @@ function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: st
     // Spread source addresses so each process has its own ephemeral port range
     // (a relay in a namespace is reached over its veth pair, not loopback).
     ...(paths.namespace ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
-    // Each direct client opens a broker connection: fewer at once, brokers are slower to accept.
-    connectConcurrency: isDirect ? 16 : 256,
-    // Behind a proxy a stream may answer only once messages flow (a buffering proxy): the schedule starts without it.
-    ...(spec.scenario.proxy ? { openWaitMs: PROXY_OPEN_WAIT_MS } : {}),
+    // Each direct client opens a broker connection, each browser tab a context: fewer at once.
+    connectConcurrency: isDirect || browser ? 16 : 256,
+    // Behind a proxy a stream may answer only once messages flow (a buffering proxy), and a
+    // browser holds a stream past its per-origin limit unopened: the schedule starts without it.
+    ...(spec.scenario.proxy || browser ? { openWaitMs: PROXY_OPEN_WAIT_MS } : {}),
+    ...(browser ? { browser: { connectionsPerTab: w.connectionsPerTab, ...(w.wsReconnect === "loop" ? { wsReconnectMs: w.reconnectDelay * 1000 } : {}) } } : {}),
     pollIntervalMs: w.pollInterval * 1000,
     ...(isDirect ? { broker: { name: spec.broker, namespace, ...(spec.brokerUrl ? { url: spec.brokerUrl } : {}), partitions: w.partitions } } : {}),
     ...(w.reconnect === "fixed" || w.reconnect === "backoff" ? { reconnect: { kind: w.reconnect, delayMs: w.reconnectDelay * 1000 } } : {}),

@@ -53,6 +53,9 @@ const COMMON_FIELDS: readonly FieldSpec[] = [
   { key: "partitions", kind: "int", min: 1, max: 10_000, help: "partitions per topic where the broker has them (Kafka)" },
   { key: "reconnect", kind: "choice", help: "after a drop: none, fixed (delay) or backoff (exponential, jitter)", choices: () => ["none", "fixed", "backoff"] },
   { key: "reconnectDelay", kind: "seconds", min: 0, max: 600, help: "reconnect delay, or backoff's base (EventSource: 3s)" },
+  { key: "clientKind", kind: "choice", help: "who the clients are: node (the transport's own Node client) or browser (tabs of headless Chromium, the browser's own EventSource, WebSocket, socket.io-client, fetch)", choices: () => ["node", "browser"] },
+  { key: "connectionsPerTab", kind: "int", min: 1, max: 1_000, help: "browser clients: connections each tab opens to the relay's origin (1)" },
+  { key: "wsReconnect", kind: "choice", help: "browser clients over ws: none (the page does not reconnect, as the browser does not) or loop (the usual hand-written loop, resuming after reconnectDelay)", choices: () => ["none", "loop"] },
   { key: "noiseFloors", kind: "floors", help: "noise floors for compare, e.g. p99=25%,throughput=10%", choices: () => Object.keys(GATED) },
 ];
 
@@ -101,6 +104,9 @@ export const DEFAULTS: Workload = {
   roomSize: 0,
   upAck: "off",
   proxy: "nginx-tuned",
+  clientKind: "node",
+  connectionsPerTab: 1,
+  wsReconnect: "none",
   noiseFloors: {},
 };
 
@@ -220,11 +226,17 @@ export function applyFields(
  * A field given for a scenario that does not read it (a `fault` with `scenario:
  * steady`): one line naming where it was given, or null.
  */
+/** Fields only a browser fleet reads. */
+const BROWSER_ONLY = new Set(["connectionsPerTab", "wsReconnect"]);
+
 export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ key: string; where: string }>): string | null {
   for (const { key, where } of given) {
     const spec = byKey.get(key);
     if (spec?.scenarios && !readsField(key, workload.scenario)) {
       return `${where}: field "${key}": only the ${spec.scenarios.join(" and ")} scenario${spec.scenarios.length > 1 ? "s read" : " reads"} it, and this workload's scenario is ${workload.scenario}: remove it or set scenario: ${spec.scenarios[0]}`;
+    }
+    if (BROWSER_ONLY.has(key) && workload.clientKind !== "browser") {
+      return `${where}: field "${key}": only browser clients read it, and this workload's clientKind is ${workload.clientKind}: remove it or set clientKind: browser`;
     }
   }
   return null;

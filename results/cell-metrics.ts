@@ -41,8 +41,11 @@ export function formatMicros(us: number): string {
 /** The cells a report merges as repetitions of one: same pairing, scenario and load. */
 export function cellGroupKey(c: CellResult): string {
   const p = c.params;
-  // A proxy cell's kind is part of what it measured; keys of other cells stay as they were.
-  return `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}${p.proxy ? `|${p.proxy}` : ""}`;
+  // A proxy cell's kind, a reconnect cell's fault and browser clients are part of what
+  // it measured (a drop and a cut on one pairing are two measurements).
+  const fault = c.fault ? `|${c.fault.kind}` : "";
+  const browser = p.clientKind ? `|${p.clientKind}${p.connectionsPerTab ? `x${p.connectionsPerTab}` : ""}${p.wsReconnect === "loop" ? "|ws-loop" : ""}` : "";
+  return `${c.transport}|${c.broker}|${c.scenario}|${p.rate}|${p.clients}|${p.size}|${p.topics}|${p.durationS}${p.proxy ? `|${p.proxy}` : ""}${fault}${browser}`;
 }
 
 /** That group's anchor on the report page: an id an HTML attribute and a URL fragment both take as is. */
@@ -71,6 +74,27 @@ export function chatNote(chat: ChatFigures): string {
 }
 
 /** A proxy cell (or its repetitions) in words: the proxy, what it broke and how, what Socket.IO ended on, its CPU per message. */
+/** Browser clients in one line: the browser, its tabs, the clock bound, connections a page could not open, reconnects as the browser did them. */
+export function browserNote(reps: readonly CellResult[]): string {
+  const c = reps.find((r) => r.browser);
+  if (!c) return "";
+  const b = c.browser!;
+  const total = (f: (r: CellResult) => number): number => reps.reduce((n, r) => n + f(r), 0);
+  const unanswered = total((r) => r.connections.unanswered ?? 0);
+  const failed = total((r) => r.connections.failed);
+  const reconnects = total((r) => r.reconnects?.count ?? 0);
+  const resumes = total((r) => r.reconnects?.resumeRequests ?? 0);
+  const reconnectP50 = median(reps.flatMap((r) => (r.reconnects && r.reconnects.count > 0 ? [r.reconnects.timeUs.p50] : [])));
+  return [
+    `Chromium ${b.version}, ${b.tabs} tab${b.tabs === 1 ? "" : "s"}${b.connectionsPerTab > 1 ? ` of ${b.connectionsPerTab} connections` : ""}${c.params.wsReconnect === "loop" ? ", hand-written reconnect loop" : ""}`,
+    `page clock within ${formatMicros(Math.max(...reps.map((r) => r.browser?.clockErrorBoundUs ?? 0)))}`,
+    unanswered > 0 || failed > 0 ? `connections ${[unanswered > 0 ? `${unanswered} never opened` : "", failed > 0 ? `${failed} failed` : ""].filter(Boolean).join(", ")}` : "",
+    c.fault ? `reconnects ${reconnects}${Number.isFinite(reconnectP50) ? ` (p50 ${formatMicros(reconnectP50)})` : ""}${c.transport.startsWith("sse") ? `, ${resumes} with Last-Event-ID` : ""}` : "",
+  ]
+    .filter(Boolean)
+    .join("; ");
+}
+
 export function proxyNote(reps: readonly CellResult[]): string {
   const c = reps.find((r) => r.proxy);
   if (!c) return "";

@@ -68,6 +68,12 @@ export interface Workload {
   upAck: string;
   /** proxy scenario: the proxy kind in the clients' path (harness/proxies/). */
   proxy: string;
+  /** Who the clients are: "node" (the transport's own Node client) or "browser" (tabs of headless Chromium). */
+  clientKind: string;
+  /** Browser clients: connections one tab opens to the relay's origin (a browser's per-origin limit applies within a tab's context). */
+  connectionsPerTab: number;
+  /** Browser clients over ws: "none" (the page does not reconnect, as the browser does not) or "loop" (the usual hand-written loop, resuming). */
+  wsReconnect: string;
   /** Per-metric noise floors for `rtbench compare`, as fractions (0.2 = 20%). */
   noiseFloors: Record<string, number>;
 }
@@ -168,6 +174,12 @@ export interface CellParams {
   relays?: number;
   /** The proxy in the clients' path (the proxy scenario). */
   proxy?: string;
+  /** "browser": the clients were tabs of headless Chromium (absent: the transport's Node client). */
+  clientKind?: string;
+  /** Browser clients: connections each tab opened to the relay's origin, when more than one. */
+  connectionsPerTab?: number;
+  /** Browser clients over ws: "none" (the page does not reconnect) or "loop" (the usual hand-written loop). */
+  wsReconnect?: string;
   /** The transport variant's own facts (compression, HTTP version, streams per session, ...). */
   [detail: string]: string | number | boolean | undefined;
 }
@@ -287,6 +299,8 @@ export interface CellResult {
     broker?: BrokerSample[];
     /** The producer's own process (real brokers; an in-process broker's producer shares the relay's). */
     producer?: ResourceSample[];
+    /** Browser clients: each browser's processes, once a second. */
+    browser?: BrowserSample[][];
   };
   saturated: boolean;
   saturationReasons: string[];
@@ -362,6 +376,8 @@ export interface CellResult {
   carriedBy?: Record<string, number>;
   /** The proxy scenario: the proxy between clients and relays. */
   proxy?: ProxyFigures;
+  /** Browser clients: the browsers, their tabs, and how well the pages' clocks map onto the envelope's. */
+  browser?: BrowserFigures;
   backpressure?: {
     slowClients: number;
     slowReadBytesPerSec: number;
@@ -436,7 +452,8 @@ export interface CellResult {
     readS: number;
   };
   /** reconnect scenario: reconnects made, and the time each took from the drop. */
-  reconnects?: { count: number; timeUs: Percentiles };
+  /** `resumeRequests`: reconnects that asked the relay to resume (SSE: with a Last-Event-ID header). */
+  reconnects?: { count: number; timeUs: Percentiles; resumeRequests?: number };
 }
 
 export interface RunResult extends RunMeta {
@@ -489,4 +506,33 @@ export interface ChatFigures {
   relayCpuUsPerUpMessage: number | null;
   /** Of it, the upstream handler's own time (decode, encode, the publish call). */
   relayUpstreamUsPerMessage: number | null;
+}
+
+/** A browser's processes, once a second: PSS summed (shared pages counted once), CPU as % of one core, the worst page timer lag. */
+export interface BrowserSample {
+  t: number;
+  pssBytes: number;
+  cpuPct: number;
+  pageLagMaxMs: number;
+}
+
+export interface BrowserFigures {
+  /** Chromium's version. */
+  version: string;
+  /** Browser processes (one per fleet process) and tabs across them; each tab is a browser context of its own. */
+  browsers: number;
+  tabs: number;
+  connectionsPerTab: number;
+  /**
+   * How far an arrival stamped in a page (performance.timeOrigin + now()) can be off the
+   * envelope's monotonic clock: half the best probe's round trip, plus the drift between
+   * the probes at the start and the end of the cell. Latencies are within this of true.
+   */
+  clockErrorBoundUs: number;
+  clockDriftUs: number;
+  /** The browsers' PSS at their peaks, summed. */
+  peakPssBytes: number;
+  /** Mean CPU of the browsers' processes, % of one core, summed over browsers. */
+  cpuPct: number;
+  pageLagMaxMs: number;
 }

@@ -81,6 +81,9 @@ class SseServer implements TransportServer {
     return this.fanout.replayed;
   }
 
+  /** Connections that came with a Last-Event-ID header: what a browser's EventSource sends when it reconnects. */
+  resumeRequests = 0;
+
   broadcast(topic: number, header: EnvelopeHeader, raw: Buffer): void {
     if (topic >= this.options.topics) return;
     const frame = encodeFrame(header, raw);
@@ -107,6 +110,7 @@ class SseServer implements TransportServer {
     // HTTP/2 forbids connection-specific headers (Connection, Keep-Alive).
     stream.respond({ ":status": 200, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
     stream.on("error", () => stream.destroy());
+    if (headers["last-event-id"] !== undefined) this.resumeRequests++;
     this.open(stream, topic, seqParam(headers["last-event-id"] ?? url.searchParams.get("lastEventId")), (f) => stream.on("close", f));
     return true;
   }
@@ -122,6 +126,7 @@ class SseServer implements TransportServer {
     }
     // Last-Event-ID header on reconnect; ?lastEventId= lets a first connection resume too.
     const last = seqParam(req.headers["last-event-id"] ?? url.searchParams.get("lastEventId"));
+    if (req.headers["last-event-id"] !== undefined) this.resumeRequests++;
 
     req.socket.setNoDelay(true);
     res.writeHead(200, {

@@ -60,6 +60,8 @@ export interface TransportServer {
   connections(): number;
   /** Frames sent from the replay buffer to resuming clients. */
   readonly replayed: number;
+  /** Requests that asked to resume where the client left off, where the protocol has a header for it (SSE's Last-Event-ID). */
+  readonly resumeRequests?: number;
   close(): Promise<void>;
 }
 
@@ -94,9 +96,10 @@ export interface ResolvedDirectBroker extends DirectBroker {
 
 /** Hot path: fields are passed flat so a delivery allocates nothing of ours. */
 export interface ClientHandlers {
-  onOpen(): void;
-  onMessage(stream: number, seq: number, intendedAt: number, sentAt: number): void;
-  onClose(reason: string): void;
+  /** `at`: when it happened (monotonic ns) where the client stamped it itself (a browser page); else now. */
+  onOpen(at?: number): void;
+  onMessage(stream: number, seq: number, intendedAt: number, sentAt: number, at?: number): void;
+  onClose(reason: string, at?: number): void;
 }
 
 export interface ClientConnection {
@@ -109,6 +112,11 @@ export interface ClientConnection {
   send?(header: EnvelopeHeader, size: number, onAck?: (error?: string) => void): void;
   /** The transport underneath that carries it now, where the client picks one (Socket.IO: polling or websocket). */
   carriedBy?(): string;
+  /**
+   * Present where the client reconnects by itself (a browser's EventSource, Socket.IO's
+   * own loop): the fleet never reopens it, and waits for it while this says true.
+   */
+  reconnecting?(): boolean;
   close(): void;
 }
 

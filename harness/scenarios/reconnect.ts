@@ -14,7 +14,8 @@ export const reconnect: Scenario = {
     { key: "faultAt", kind: "seconds", min: 0, max: 86_400, help: "reconnect and durability scenarios: when the fault strikes, seconds into the measured window (0: its middle)" },
   ],
   check(w) {
-    if (w.reconnect === "none") return `field "reconnect": the reconnect scenario needs clients that reconnect: expected fixed or backoff, got "none"`;
+    // Browser clients reconnect as the browser does (or not at all: a WebSocket), never by our policy.
+    if (w.reconnect === "none" && w.clientKind !== "browser") return `field "reconnect": the reconnect scenario needs clients that reconnect: expected fixed or backoff, got "none"`;
     return w.relays > 1 ? `field "relays": the reconnect scenario runs one relay: expected 1, got ${w.relays}` : null;
   },
   fault: (w) => w.fault,
