@@ -7,7 +7,7 @@
  * in the page (`meets` is carried there as it is), on the figures `pairingFigures` reads.
  */
 import { cellGroupKey } from "../results/cell-metrics.js";
-import { formatValue, METRICS, readFigure } from "../results/metrics.js";
+import { formatValue, metricCells, METRICS, readFigure } from "../results/metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 /** How a criterion compares a figure with the need's limit. */
@@ -166,7 +166,7 @@ export function pairingFigures(cells: readonly CellResult[]): PairingFigures[] {
       const f = readFigure(metric, mine);
       if (!f) continue;
       const spec = METRICS[metric]!;
-      const read = mine.filter((c) => c.scenario === spec.scenario && !c.saturated);
+      const read = metricCells(spec, mine).filter((c) => !c.saturated);
       const cellsRead = [...new Set(read.map(cellGroupKey))];
       if ("value" in f) figures[metric] = { value: f.value, atLeast: false, text: `${metric} ${formatValue(spec.unit, f.value)}`, cells: cellsRead };
       else if ("atLeast" in f) figures[metric] = { value: f.atLeast, atLeast: true, text: `${metric} ≥ ${formatValue(spec.unit, f.atLeast)}`, cells: cellsRead };

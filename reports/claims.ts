@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
-import { formatValue, METRICS, readFigure, type Unit } from "../results/metrics.js";
+import { formatValue, metricCells, METRICS, readFigure, type Unit } from "../results/metrics.js";
 
 export { METRICS };
 import { cellGroupKey } from "../results/cell-metrics.js";
@@ -87,6 +87,8 @@ export interface ClaimTable {
   title: string;
   /** In the document, technologies are the rows and these rows the columns. */
   transposed: boolean;
+  /** Not a table in the document: each claim is a sentence of its text, quoted whole. */
+  prose: boolean;
   technologies: string[];
   rows: ClaimRow[];
 }
@@ -109,7 +111,7 @@ interface RawRow {
 export function loadClaims(file = CLAIMS_FILE): Claims {
   const doc = parseYaml(readFileSync(file, "utf8")) as {
     subjects?: Record<string, Subject[]>;
-    tables?: Array<{ id: string; doc: string; title: string; transposed?: boolean; technologies: string[]; rows: RawRow[] }>;
+    tables?: Array<{ id: string; doc: string; title: string; transposed?: boolean; prose?: boolean; technologies: string[]; rows: RawRow[] }>;
   };
   if (!doc?.subjects || !Array.isArray(doc.tables)) throw new ClaimsError(`${file}: expected "subjects" and "tables"`);
   const tables = doc.tables.map((t) => {
@@ -153,7 +155,7 @@ export function loadClaims(file = CLAIMS_FILE): Claims {
       });
       return { row: r.row, claims: claims.map(String), tests, ...(technologies ? { technologies } : {}) };
     });
-    return { id: t.id, doc: t.doc, title: t.title, transposed: t.transposed === true, technologies: t.technologies, rows };
+    return { id: t.id, doc: t.doc, title: t.title, transposed: t.transposed === true, prose: t.prose === true, technologies: t.technologies, rows };
   });
   return { subjects: doc.subjects, tables };
 }
@@ -210,7 +212,7 @@ function metricValue(claims: Claims, technology: string, metric: string, cells: 
   // A bound (a floor or a ceiling) when no subject gives the figure itself.
   let bound: Figure | undefined;
   for (const subject of subjects) {
-    const ran = cells.filter((c) => c.transport === subject.transport && c.broker === subject.broker && c.scenario === spec.scenario);
+    const ran = metricCells(spec, cells).filter((c) => c.transport === subject.transport && c.broker === subject.broker);
     const mine = ran.filter((c) => c.status === "ok");
     if (mine.length === 0) {
       const unavailable = ran.find((c) => c.status === "unavailable");

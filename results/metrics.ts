@@ -17,6 +17,8 @@ export interface MetricSpec {
   direction: "higher" | "lower";
   /** The scenario whose cells carry this metric. */
   scenario: string;
+  /** "browser": it reads the cells whose clients were browser tabs, and only those; absent, only the Node clients' cells. */
+  clients?: "browser";
   describe: string;
   /** Reads the metric off a technology's cells (the claims); undefined where this rtbench cannot yet. */
   read?: (cells: readonly CellResult[]) => number | undefined;
@@ -76,6 +78,12 @@ function lostAcross(cells: readonly CellResult[], fault: string): number | undef
   const struck = cells.filter((c) => c.fault?.struck && c.fault.kind === fault);
   return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
 }
+
+/** Browser cells whose tabs held one connection each: what a page of the application does. */
+const oneConnectionTabs = (cells: readonly CellResult[]): CellResult[] => cells.filter((c) => (c.params.connectionsPerTab ?? 1) === 1);
+/** Reconnect cells where the relay dropped every connection; those whose page had a reconnect loop of its own only if asked. */
+const droppedByRelay = (cells: readonly CellResult[], withPageLoop: boolean): CellResult[] =>
+  oneConnectionTabs(cells).filter((c) => c.fault?.struck && c.fault.kind === "drop" && (withPageLoop || c.params.wsReconnect !== "loop"));
 
 /** The proxy scenario: connections a proxy refused, broke or held unanswered at the start. */
 const proxyTrouble = (c: CellResult): number => c.connections.failed + c.connections.disconnects + (c.connections.unanswered ?? 0);
@@ -265,6 +273,63 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     describe: "the proxy's CPU per message delivered through it",
     read: (cells) => medianOf(cells, (c) => c.proxy?.cpuUsPerDelivery),
   },
+  browserLoss: {
+    direction: "lower",
+    unit: "ratio",
+    scenario: "steady",
+    clients: "browser",
+    describe: "lost / expected with the browser's own client API (EventSource, WebSocket, fetch) in tabs of Chromium, one connection a tab",
+    read: (cells) => {
+      const own = oneConnectionTabs(cells);
+      return own.length > 0 ? sum(own, (c) => c.counts.lost) / Math.max(1, sum(own, (c) => c.counts.expected)) : undefined;
+    },
+  },
+  browserStreamsPerOrigin: {
+    direction: "higher",
+    unit: "count",
+    scenario: "steady",
+    clients: "browser",
+    describe: "connections one Chromium tab had open to one origin, of those it opened (a cell with connectionsPerTab above 1)",
+    read: (cells) => {
+      const many = cells.filter((c) => (c.params.connectionsPerTab ?? 1) > 1);
+      return many.length > 0 ? Math.min(...many.map((c) => c.connections.open / (c.browser?.tabs ?? 1))) : undefined;
+    },
+  },
+  browserAutoReconnect: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "reconnect",
+    clients: "browser",
+    describe: "connections the relay dropped that Chromium reopened by itself, with no reconnect code in the page",
+    read: (cells) => {
+      const dropped = droppedByRelay(cells, false);
+      const lost = sum(dropped, (c) => c.connections.disconnects);
+      return lost > 0 ? sum(dropped, (c) => c.reconnects?.count ?? 0) / lost : undefined;
+    },
+  },
+  browserLostAcrossRelayDrop: {
+    direction: "lower",
+    unit: "count",
+    scenario: "reconnect",
+    clients: "browser",
+    describe: "messages lost when the relay drops every connection, with Chromium's own client and no reconnect code in the page",
+    read: (cells) => {
+      const dropped = droppedByRelay(cells, false);
+      return dropped.length > 0 ? sum(dropped, (c) => c.counts.lost) : undefined;
+    },
+  },
+  browserLastEventIdShare: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "reconnect",
+    clients: "browser",
+    describe: "of Chromium's reconnects after a drop, those that sent Last-Event-ID (counted by the SSE relay)",
+    read: (cells) => {
+      const dropped = droppedByRelay(cells, true);
+      const reconnects = sum(dropped, (c) => c.reconnects?.count ?? 0);
+      return reconnects > 0 ? sum(dropped, (c) => c.reconnects?.resumeRequests ?? 0) / reconnects : undefined;
+    },
+  },
   maxSustainableRate: {
     direction: "higher",
     unit: "rate",
@@ -294,6 +359,12 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
 };
 
 
+/** The cells a metric reads: its scenario's, with the clients it is about (a browser's or the transport's Node client). */
+export function metricCells(spec: MetricSpec, cells: readonly CellResult[]): CellResult[] {
+  const browser = spec.clients === "browser";
+  return cells.filter((c) => c.scenario === spec.scenario && (c.params.clientKind === "browser") === browser);
+}
+
 /**
  * A metric off a pairing's cells: the usable ones (its scenario's, measured, not
  * saturated) give the figure itself, or only a lower bound with what stopped short of
@@ -301,7 +372,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
  */
 export function readFigure(metric: string, cells: readonly CellResult[]): { value: number } | { atLeast: number; why: string } | { below: number; why: string } | undefined {
   const spec = METRICS[metric]!;
-  const usable = cells.filter((c) => c.scenario === spec.scenario && c.status === "ok" && !c.saturated);
+  const usable = metricCells(spec, cells).filter((c) => c.status === "ok" && !c.saturated);
   if (usable.length === 0) return undefined;
   const value = spec.read?.(usable);
   if (value !== undefined) return { value };
