@@ -33,8 +33,8 @@ export function scheduleFault(target: FaultTarget, name: string, w: Workload, me
       const struckAt = nowNs();
       state.struck = true;
       hooks.phase(`measuring (fault: ${fault.summary})`);
-      fault.strike(target).then(() => {
-        if (fault.lasting) state.recoveredInS = (nowNs() - struckAt) / NS_PER_S;
+      fault.strike(target).then((inEffectS) => {
+        if (fault.lasting) state.recoveredInS = typeof inEffectS === "number" ? inEffectS : (nowNs() - struckAt) / NS_PER_S;
         resolve();
       }, reject);
     }, delayMs);

@@ -20,7 +20,8 @@ export interface FaultTarget {
   /** Resets the relay's broker connections at the proxy in their path and refuses new ones for `faultDuration`. */
   cutBroker(): Promise<void>;
   /** Drops every packet between the relay (in its own network namespace) and the broker for `faultDuration`. */
-  partitionBroker(): Promise<void>;
+  /** Resolves with how long the packets were dropped, in seconds. */
+  partitionBroker(): Promise<number>;
 }
 
 /** What a fault may need of the cell beyond its transport and broker. */
@@ -42,7 +43,8 @@ export interface Fault {
   readonly restartsRelay?: boolean;
   /** Why this fault cannot strike the pairing, or null. */
   problem(transport: Transport, broker: Broker, context: FaultContext): string | null;
-  strike(target: FaultTarget): Promise<void>;
+  /** Resolves once the fault is over; with how long it was in effect (s), where that is not the time strike() took (a partition's rules take time to put in place). */
+  strike(target: FaultTarget): Promise<void | number>;
 }
 
 const noRelay = (transport: Transport): string | null =>
