@@ -34,6 +34,10 @@ export function pairingProblem(
   if (workload.clientKind === "browser") {
     const browserProblem = browserClientProblem(transport, getScenario(workload.scenario));
     if (browserProblem) return browserProblem;
+    // A tab's connections share its page's origin, which is one relay's.
+    if ((workload.connectionsPerTab ?? 1) > 1 && relaysOf(t, { relays: workload.relays ?? 1 }) > 1) {
+      return `${transport} with browser clients: a tab's ${workload.connectionsPerTab} connections go to its page's origin, one relay, so connectionsPerTab above 1 needs relays: 1`;
+    }
   }
   if (t.listener === "none" && b.inProcess) {
     return `direct × ${broker}: an in-process broker lives inside the relay process, so clients cannot subscribe to it directly`;

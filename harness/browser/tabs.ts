@@ -65,7 +65,6 @@ interface Tab {
 
 interface Connection {
   handlers: ClientHandlers;
-  tab: number;
   /** The page said the client will not reconnect by itself (a WebSocket with no loop, a closed EventSource). */
   final: boolean;
 }
@@ -94,10 +93,6 @@ export class BrowserTabs {
     return new BrowserTabs(browser, plan, transport);
   }
 
-  version(): string {
-    return this.browser.version();
-  }
-
   /**
    * Opens the tabs before any connection, `concurrency` at a time (tab `k` at origin
    * `origins[k]`), so the time a connection is given to open is its own, not its tab's.
@@ -115,7 +110,7 @@ export class BrowserTabs {
 
   /** Opens connection `id` in tab `tab` (made on first use); events reach `handlers` with the page's times. */
   connect(id: number, tab: number, open: Omit<PageOpen, "id">, handlers: ClientHandlers): ClientConnection {
-    const connection: Connection = { handlers, tab, final: false };
+    const connection: Connection = { handlers, final: false };
     this.connections.set(id, connection);
     const ready = this.tabFor(tab, open.base);
     ready.then((t) => t.page.evaluate(`rtOpen(${JSON.stringify({ ...open, id })})`)).catch((e: unknown) => {
