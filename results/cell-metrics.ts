@@ -86,7 +86,7 @@ export function browserNote(reps: readonly CellResult[]): string {
   const resumes = total((r) => r.reconnects?.resumeRequests ?? 0);
   const reconnectP50 = median(reps.flatMap((r) => (r.reconnects && r.reconnects.count > 0 ? [r.reconnects.timeUs.p50] : [])));
   return [
-    `Chromium ${b.version}, ${b.tabs} tab${b.tabs === 1 ? "" : "s"}${b.connectionsPerTab > 1 ? ` of ${b.connectionsPerTab} connections` : ""}${c.params.wsReconnect === "loop" ? ", hand-written reconnect loop" : ""}`,
+    `Chromium ${b.version}, ${b.browsers > 1 ? `${b.browsers} browsers, ` : ""}${b.tabs} tab${b.tabs === 1 ? "" : "s"}${b.connectionsPerTab > 1 ? ` of ${b.connectionsPerTab} connections` : ""}${c.params.wsReconnect === "loop" ? ", hand-written reconnect loop" : ""}`,
     `page clock within ${formatMicros(Math.max(...reps.map((r) => r.browser?.clockErrorBoundUs ?? 0)))}`,
     unanswered > 0 || failed > 0 ? `connections ${[unanswered > 0 ? `${unanswered} never opened` : "", failed > 0 ? `${failed} failed` : ""].filter(Boolean).join(", ")}` : "",
     c.fault ? `reconnects ${reconnects}${Number.isFinite(reconnectP50) ? ` (p50 ${formatMicros(reconnectP50)})` : ""}${c.transport.startsWith("sse") ? `, ${resumes} with Last-Event-ID` : ""}` : "",
