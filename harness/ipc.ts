@@ -112,7 +112,7 @@ export interface BrowserReport {
   version: string;
   tabs: number;
   connectionsPerTab: number;
-  /** How far a page's arrival time can be off the envelope's clock: half the best probe's round trip plus the drift over the cell. */
+  /** How far a page's arrival time can be off the envelope's clock: the clock readings' bound and change over the cell, plus the page clock's 100 µs resolution. */
   clockErrorBoundUs: number;
   clockDriftUs: number;
   samples: BrowserSample[];

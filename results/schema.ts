@@ -526,7 +526,8 @@ export interface BrowserFigures {
   /**
    * How far an arrival stamped in a page (performance.timeOrigin + now()) can be off the
    * envelope's monotonic clock: half the best probe's round trip, plus the drift between
-   * the probes at the start and the end of the cell. Latencies are within this of true.
+   * the probes at the start and the end of the cell, plus the page clock's 100 µs
+   * resolution. Latencies are within this of true.
    */
   clockErrorBoundUs: number;
   clockDriftUs: number;

@@ -44,6 +44,8 @@ const SETTLE_WINDOW_MS = 300;
 const SETTLE_MAX_MS = 10_000;
 const SETTLED_CPU_PCT = 20;
 const SETTLED_CPU_PCT_PER_TAB = 2;
+/** Chromium coarsens performance.now() to 100 µs in a page that is not cross-origin isolated: each arrival's stamp can be off by that too. */
+const PAGE_CLOCK_RESOLUTION_MS = 0.1;
 /** Round trips taken to measure a tab's clock offset; the shortest one counts. */
 const CLOCK_PROBES = 15;
 
@@ -237,7 +239,7 @@ export class BrowserTabs {
       version: this.browser.version(),
       tabs: this.tabs.size,
       connectionsPerTab: this.plan.connectionsPerTab,
-      clockErrorBoundUs: Math.round(boundMs * 1000),
+      clockErrorBoundUs: Math.round((boundMs + PAGE_CLOCK_RESOLUTION_MS) * 1000),
       clockDriftUs: Math.round(driftMs * 1000),
       samples: this.samples,
     };
