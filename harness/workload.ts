@@ -238,6 +238,9 @@ export function unusedFieldProblem(workload: Workload, given: ReadonlyArray<{ ke
     if (BROWSER_ONLY.has(key) && workload.clientKind !== "browser") {
       return `${where}: field "${key}": only browser clients read it, and this workload's clientKind is ${workload.clientKind}: remove it or set clientKind: browser`;
     }
+    if (key === "wsReconnect" && !workload.transports.includes("ws")) {
+      return `${where}: field "wsReconnect": only the ws transport's page reads it, and this workload runs ${workload.transports.join(", ")}: remove it or add ws`;
+    }
   }
   return null;
 }
