@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assessSaturation } from "../harness/guard.js";
+import { assessSaturation, judgeGenerators } from "../harness/guard.js";
 import type { ResourceSample } from "../core/sampler.js";
 import { readOnlyRun, runCli, tempDir } from "./helpers.js";
 
@@ -33,6 +33,23 @@ test("each way a generator can fail is flagged with its reason", () => {
   assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.4)], [sample(0.97), sample(0.95)]] })[0]!, /fleet process 1 event loop busy 96%/);
   assert.match(assessSaturation({ ...healthy, fleet: [[sample(0.5, 250)]] })[0]!, /fleet process 0 event-loop delay p99 reached 250 ms/);
   assert.match(assessSaturation({ ...healthy, achievedRate: 10, producerSharesRelay: true })[0]!, /producer \(shares the relay's process\)/);
+});
+
+test("browser clients are judged by the browser: its CPU, its pages' timers, and a relay starved of a core beside it", () => {
+  const b = (cpuPct: number, pageLagMaxMs = 5) => ({ t: 1, pssBytes: 1, cpuPct, pageLagMaxMs });
+  const browser = (samples: ReturnType<typeof b>[]) => ({ samples: [samples], cores: 2 });
+  // The Node fleet's own loop passes the pages' events on: a busy one is not the clients' limit.
+  assert.deepEqual(judgeGenerators({ ...healthy, fleet: [[sample(0.97)]], browser: browser([b(50)]) }), { saturated: [], relayLimit: [] });
+  assert.match(judgeGenerators({ ...healthy, browser: browser([b(190)]) }).saturated[0]!, /browser 0 used 190% CPU, of 2 cores/);
+  assert.match(judgeGenerators({ ...healthy, browser: browser([b(50, 140)]) }).saturated[0]!, /a page's timers ran up to 140 ms late/);
+  // A producer sharing the relay fell behind while the relay's loop was mostly idle.
+  const lagging = { ...healthy, publishDelayP99Us: 80_000, producerSharesRelay: true, producerOwnShare: 0.01, relay: [sample(0.1, 300)] };
+  const starved = judgeGenerators({ ...lagging, browser: browser([b(120)]) });
+  assert.deepEqual(starved.relayLimit, []);
+  assert.match(starved.saturated.join("; "), /the relay's loop stalled up to 300 ms while busy 10% of the time: it waited for a core/);
+  // Without the browser beside it, or with the relay busy, the relay held the producer: the system's figure.
+  assert.equal(judgeGenerators(lagging).relayLimit.length, 2);
+  assert.equal(judgeGenerators({ ...lagging, relay: [sample(0.8, 300)], browser: browser([b(120)]) }).relayLimit.length, 2);
 });
 
 test("the fleet is judged on the measured window: idle moments before and after do not dilute it", () => {
