@@ -21,8 +21,8 @@ function cpuUsOf(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) / TICKS_PER_S) * 1e6;
 }
 
-/** Sums `of` over a process and every descendant; null once the root is gone. */
-function overTree(root: number, of: (pid: number) => number): number | null {
+/** A process and every descendant, the root first; null where /proc cannot be read. */
+function treePids(root: number): number[] | null {
   try {
     const children = new Map<number, number[]>();
     for (const entry of readdirSync("/proc")) {
@@ -36,21 +36,32 @@ function overTree(root: number, of: (pid: number) => number): number | null {
         /* gone meanwhile */
       }
     }
-    let total = 0;
+    const pids: number[] = [];
     const todo = [root];
     while (todo.length > 0) {
       const pid = todo.pop()!;
-      try {
-        total += of(pid);
-      } catch {
-        if (pid === root) return null;
-      }
+      pids.push(pid);
       todo.push(...(children.get(pid) ?? []));
     }
-    return total;
+    return pids;
   } catch {
     return null;
   }
+}
+
+/** Sums `of` over a process and every descendant; null once the root is gone. */
+function overTree(root: number, of: (pid: number) => number): number | null {
+  const pids = treePids(root);
+  if (!pids) return null;
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      total += of(pid);
+    } catch {
+      if (pid === root) return null;
+    }
+  }
+  return total;
 }
 
 /** Proportional set size (Linux's smaps_rollup): shared pages split between the processes sharing them, so a tree's sum counts each page once. */
@@ -59,16 +70,21 @@ function pssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
-/** PSS and CPU of this process's descendants (a browser it launched), not its own; null where /proc cannot be read. */
+/** PSS and CPU of this process's descendants (a browser it launched), not its own, from one walk of /proc; null where it cannot be read. */
 export function descendantsOfSelf(): { pssBytes: number; cpuUs: number } | null {
-  const pss = overTree(process.pid, pssOf);
-  const cpu = overTree(process.pid, cpuUsOf);
-  if (pss === null || cpu === null) return null;
-  try {
-    return { pssBytes: pss - pssOf(process.pid), cpuUs: cpu - cpuUsOf(process.pid) };
-  } catch {
-    return null;
+  const pids = treePids(process.pid);
+  if (!pids) return null;
+  let pssBytes = 0;
+  let cpuUs = 0;
+  for (const pid of pids.slice(1)) {
+    try {
+      pssBytes += pssOf(pid);
+      cpuUs += cpuUsOf(pid);
+    } catch {
+      /* gone meanwhile */
+    }
   }
+  return { pssBytes, cpuUs };
 }
 
 /** RSS of a process and every descendant (a broker may be a script that starts the real server); null once it is gone. */

@@ -12,8 +12,8 @@ import { advise, parseNeeds } from "../reports/advise.js";
 import { writeReport } from "../reports/report.js";
 import type { RunResult } from "../results/schema.js";
 import { ROOT, tempDir } from "./helpers.js";
+import { CHROMIUM_ARGS, chromiumPath } from "../harness/browser/tabs.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const FIXTURE = join(ROOT, "test/fixtures/run");
 /** Screenshots land here (git-ignored) so a person can look at them after the tests. */
 const OUTPUTS = join(ROOT, "reports/test-output");
@@ -21,8 +21,8 @@ let browser: Browser;
 
 before(async () => {
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    executablePath: chromiumPath(),
+    args: [...CHROMIUM_ARGS],
   });
 });
 after(async () => browser?.close());
