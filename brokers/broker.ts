@@ -72,6 +72,17 @@ export interface Broker {
   /** Its URL only bootstraps: clients then connect to the addresses the server advertises (Kafka), so a proxy in the URL is bypassed. */
   readonly bootstrapOnly?: boolean;
   connect(options: BrokerOptions): Promise<BrokerConnection>;
+  /**
+   * A cluster variant: the address (host) of the node that leads `topic` now (its
+   * stream's, partition 0's or slot's leader; for a broker without leaders, the node
+   * its clients connect to first), for the node faults.
+   */
+  leaderOf?(options: BrokerOptions, topic: string): Promise<string>;
+}
+
+/** A URL that may list several nodes, comma-separated (a cluster's): each node's. */
+export function nodeUrls(url: string): URL[] {
+  return url.split(",").map((u) => new URL(u.trim()));
 }
 
 /**

@@ -31,6 +31,8 @@ export interface Launched {
   url: string;
   version: string;
   dir: string;
+  /** Where it listens when not on loopback: a cluster node's address on its cluster's network. */
+  host?: string;
   /** When the process started (clock ticks since boot) and its program: with the pid, what tells it from a later process on the same pid. */
   startTicks?: number;
   command?: string;
@@ -48,14 +50,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function which(binary: string, extraDirs: string[] = []): string | null {
+export function which(binary: string, extraDirs: string[] = []): string | null {
   for (const dir of [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/usr/local/sbin", ...extraDirs]) {
     if (dir && existsSync(join(dir, binary))) return join(dir, binary);
   }
   return null;
 }
 
-function firstLine(cmd: string, args: string[]): string {
+export function firstLine(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 }).split("\n")[0]!.trim();
   } catch (err) {
@@ -67,7 +69,7 @@ function firstLine(cmd: string, args: string[]): string {
  * Runs a server detached (it outlives `rtbench brokers up`), its output in dir/server.log.
  * Servers that refuse root (PostgreSQL) run as their own system user.
  */
-function launch(command: string, args: string[], dir: string, env: Record<string, string> = {}, user?: string): number {
+export function launch(command: string, args: string[], dir: string, env: Record<string, string> = {}, user?: string): number {
   const log = openSync(join(dir, "server.log"), "a");
   const asUser = user && process.getuid?.() === 0;
   const child = spawn(
@@ -81,12 +83,12 @@ function launch(command: string, args: string[], dir: string, env: Record<string
 }
 
 /** Waits until the port accepts a TCP connection, the process is gone, or time runs out. */
-export async function waitForPort(port: number, pid: number, timeoutMs: number, what: string, dir: string): Promise<void> {
+export async function waitForPort(port: number, pid: number, timeoutMs: number, what: string, dir: string, host = "127.0.0.1"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive(pid)) throw new Error(`${what} exited while starting; its log: ${join(dir, "server.log")}\n${tail(join(dir, "server.log"))}`);
     const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1");
+      const s = net.connect(port, host);
       s.once("connect", () => (s.destroy(), resolve(true)));
       s.once("error", () => resolve(false));
     });
@@ -177,7 +179,7 @@ const mosquittoWs: ServerSpec = {
   },
 };
 
-const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+export const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 const rabbitmq: ServerSpec = {
   name: "rabbitmq",
   unavailable: () => (existsSync(RABBIT_BIN) || which("rabbitmq-server") ? null : "rabbitmq-server is not installed (apt-get install rabbitmq-server)"),
@@ -219,7 +221,7 @@ const rabbitmq: ServerSpec = {
   },
 };
 
-function postgresBin(): string | null {
+export function postgresBin(): string | null {
   try {
     const versions = readdirSync("/usr/lib/postgresql").sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(`/usr/lib/postgresql/${v}/bin/postgres`)) return `/usr/lib/postgresql/${v}/bin`;
@@ -263,7 +265,7 @@ export function kafkaLibs(): string {
   return process.env.RTBENCH_KAFKA_LIBS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "rtbench", `kafka-${KAFKA_VERSION}`);
 }
 
-function kafkaJarsPresent(): boolean {
+export function kafkaJarsPresent(): boolean {
   try {
     return readdirSync(kafkaLibs()).some((f) => f.startsWith("kafka_2.13-"));
   } catch {

@@ -10,25 +10,13 @@
  * on loopback, which a namespace cannot see). Needs root, `ip` and `iptables`.
  */
 import { execFile, spawnSync } from "node:child_process";
+import { clusterNetProblem } from "../brokers/cluster-net.js";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-/** Why namespaces cannot be made here, or null. Checked once. */
-let problem: string | null | undefined;
-export function netnsProblem(): string | null {
-  if (problem !== undefined) return problem;
-  const has = (cmd: string, args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
-  problem =
-    process.getuid?.() !== 0
-      ? "it needs root (network namespaces and iptables)"
-      : !has("ip", ["-V"])
-        ? "the ip command is missing (apt-get install iproute2)"
-        : !has("iptables", ["--version"])
-          ? "the iptables command is missing (apt-get install iptables)"
-          : null;
-  return problem;
-}
+/** Why namespaces cannot be made here, or null: the same needs as a broker cluster's network. */
+export const netnsProblem = clusterNetProblem;
 
 let made = 0;
 const live = new Set<RelayNamespace>();

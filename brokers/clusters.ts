@@ -1,0 +1,216 @@
+/**
+ * Broker clusters that rtbench starts itself, from the same binaries and jars as the
+ * single servers (brokers/servers.ts): each node a host of its own on a ClusterNet
+ * (brokers/cluster-net.ts), with its own data folder, on the broker's standard ports
+ * (each namespace has its own). A cluster's URL lists every node's address, comma-
+ * separated; the adapters of its broker variants read it so. Every node can be killed,
+ * restarted on its data, or cut off from the others by a fault.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { ClusterNet } from "./cluster-net.js";
+import { clusterNetProblem } from "./cluster-net.js";
+import { alive, firstLine, KAFKA_VERSION, kafkaJarsPresent, kafkaLibs, fetchKafka, launch, waitForPort, which, type Launched } from "./servers.js";
+
+const run = promisify(execFile);
+
+export interface ClusterSpec {
+  readonly name: string;
+  /** Nodes it runs (a Redis Cluster's primaries and their replicas). */
+  readonly nodes: number;
+  readonly summary: string;
+  /** Why it cannot start here, with how to fix that; null when it can. */
+  unavailable(): string | null;
+  version(): string;
+  /** Starts node k in `dir` (its data kept there), in its namespace on `net`, and resolves once it listens. */
+  startNode(k: number, dir: string, net: ClusterNet): Promise<Launched>;
+  /** Joins the started nodes into one cluster and resolves once it serves clients (absent: they join by themselves). */
+  form?(nodes: Launched[], net: ClusterNet): Promise<void>;
+  /** Memory the cluster needs, for the preflight. */
+  readonly memoryBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+function nodeDir(dir: string, k: number): string {
+  const d = join(dir, `node${k}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** Runs `command` in node k's namespace, detached, its output in the node's server.log. */
+function launchIn(net: ClusterNet, k: number, command: string, args: string[], dir: string, env: Record<string, string> = {}): number {
+  const [ip, ...rest] = net.exec(k);
+  return launch(ip!, [...rest, command, ...args], dir, env);
+}
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} within ${timeoutMs / 1000} s`);
+}
+
+const NATS_PORT = 4222;
+const natsCluster: ClusterSpec = {
+  name: "nats-cluster",
+  nodes: 3,
+  summary: "three nats-server nodes joined by routes, JetStream clustered",
+  memoryBytes: 3 * 100 * MiB,
+  unavailable: () => (which("nats-server") ? null : "nats-server is not installed (apt-get install nats-server)") ?? clusterNetProblem(),
+  version: () => firstLine("nats-server", ["--version"]).replace(/^nats-server: v?/, ""),
+  async startNode(k, dir, net) {
+    const d = nodeDir(dir, k);
+    const ip = net.ip(k);
+    const routes = Array.from({ length: net.nodes }, (_, o) => `nats://${net.ip(o)}:6222`).join(",");
+    // Server names n0..n2: JetStream reports a stream's leader by name (brokers/nats.ts reads the index from it).
+    const pid = launchIn(net, k, "nats-server", ["-a", ip, "-p", String(NATS_PORT), "-n", `n${k}`, "-js", "-sd", join(d, "jetstream"), "--cluster_name", "rtbench", "--cluster", `nats://${ip}:6222`, "--routes", routes], d);
+    await waitForPort(NATS_PORT, pid, 15_000, `nats-server node ${k}`, d, ip);
+    return { name: `nats-cluster/${k}`, pid, port: NATS_PORT, host: ip, url: `nats://${ip}:${NATS_PORT}`, version: this.version(), dir: d };
+  },
+  async form(nodes) {
+    // JetStream answers once its meta group has a leader: ask each node's monitoring-free way, a client request.
+    const { connect } = await import("@nats-io/transport-node");
+    const nc = await connect({ servers: nodes.map((n) => `${n.host}:${n.port}`) });
+    try {
+      await until("the NATS cluster's JetStream did not elect a meta leader", 30_000, async () => {
+        const r = await nc.request("$JS.API.INFO", undefined, { timeout: 1000 });
+        return !(JSON.parse(new TextDecoder().decode(r.data)) as { error?: unknown }).error;
+      });
+    } finally {
+      await nc.close();
+    }
+  },
+};
+
+const REDIS_PORT = 6379;
+/** How long a Redis Cluster waits for a silent primary before its replica takes over. */
+export const REDIS_NODE_TIMEOUT_MS = 2000;
+const redisCluster: ClusterSpec = {
+  name: "redis-cluster",
+  nodes: 6,
+  summary: "a Redis Cluster of three primaries, each with a replica",
+  memoryBytes: 6 * 20 * MiB,
+  unavailable: () =>
+    (which("redis-server") && which("redis-cli") ? null : "redis-server and redis-cli are not installed (apt-get install redis-server)") ?? clusterNetProblem(),
+  version: () => /v=(\S+)/.exec(firstLine("redis-server", ["--version"]))?.[1] ?? "unknown",
+  async startNode(k, dir, net) {
+    const d = nodeDir(dir, k);
+    const ip = net.ip(k);
+    // Protected mode refuses clients off loopback; the node's address is on a bridge only this machine reaches.
+    const args = ["--bind", ip, "--protected-mode", "no", "--port", String(REDIS_PORT), "--dir", d, "--appendonly", "yes", "--save", ""];
+    args.push("--cluster-enabled", "yes", "--cluster-config-file", join(d, "nodes.conf"), "--cluster-node-timeout", String(REDIS_NODE_TIMEOUT_MS));
+    const pid = launchIn(net, k, "redis-server", args, d);
+    await waitForPort(REDIS_PORT, pid, 10_000, `redis-server node ${k}`, d, ip);
+    return { name: `redis-cluster/${k}`, pid, port: REDIS_PORT, host: ip, url: `redis://${ip}:${REDIS_PORT}`, version: this.version(), dir: d };
+  },
+  async form(nodes) {
+    // A restarted node finds its cluster in nodes.conf; only a new one is created.
+    const addresses = nodes.map((n) => `${n.host}:${n.port}`);
+    const info = (a: string) => run("redis-cli", ["-h", a.split(":")[0]!, "-p", a.split(":")[1]!, "cluster", "info"]).then((r) => r.stdout);
+    if ((await info(addresses[0]!)).includes("cluster_known_nodes:1\r")) {
+      await run("redis-cli", ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"]);
+    }
+    await until("the Redis Cluster did not reach cluster_state:ok on every node", 30_000, async () => {
+      const all = await Promise.all(addresses.map(info));
+      return all.every((s) => s.includes("cluster_state:ok") && s.includes(`cluster_known_nodes:${nodes.length}`));
+    });
+  },
+};
+
+const KAFKA_PORT = 9092;
+const KAFKA_CONTROLLER_PORT = 9093;
+const kafkaCluster: ClusterSpec = {
+  name: "kafka-cluster",
+  nodes: 3,
+  summary: "three Kafka KRaft nodes (broker and controller each), replication factor 3, min.insync.replicas 2",
+  memoryBytes: 3 * 700 * MiB,
+  unavailable: () => {
+    if (!which("java")) return "java is not installed (apt-get install default-jre-headless)";
+    if (!kafkaJarsPresent() && !which("mvn")) return `Kafka's jars are not in ${kafkaLibs()} and mvn is not installed to fetch them (apt-get install maven)`;
+    return clusterNetProblem();
+  },
+  version: () => KAFKA_VERSION,
+  async startNode(k, dir, net) {
+    fetchKafka((line) => process.stderr.write(`rtbench: ${line}\n`));
+    const d = nodeDir(dir, k);
+    const ip = net.ip(k);
+    const props = join(d, "server.properties");
+    const restart = existsSync(props);
+    const voters = Array.from({ length: net.nodes }, (_, o) => `${o + 1}@${net.ip(o)}:${KAFKA_CONTROLLER_PORT}`).join(",");
+    writeFileSync(
+      props,
+      [
+        "process.roles=broker,controller",
+        `node.id=${k + 1}`,
+        `controller.quorum.voters=${voters}`,
+        `listeners=PLAINTEXT://${ip}:${KAFKA_PORT},CONTROLLER://${ip}:${KAFKA_CONTROLLER_PORT}`,
+        `advertised.listeners=PLAINTEXT://${ip}:${KAFKA_PORT}`,
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        `log.dirs=${join(d, "data")}`,
+        "num.partitions=1",
+        `default.replication.factor=${net.nodes}`,
+        "min.insync.replicas=2",
+        `offsets.topic.replication.factor=${net.nodes}`,
+        `transaction.state.log.replication.factor=${net.nodes}`,
+        "transaction.state.log.min.isr=2",
+        "group.initial.rebalance.delay.ms=0",
+        // A replica silent this long leaves the ISR (the default is 30 s).
+        "replica.lag.time.max.ms=5000",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(d, "log4j.properties"),
+      "log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n" +
+        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+    );
+    const cp = `${kafkaLibs()}/*`;
+    const log4j = `-Dlog4j.configuration=file:${join(d, "log4j.properties")}`;
+    if (!restart) execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", kafkaClusterId(dir), "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: d });
+    // Three JVMs beside the relays and the fleet: a small heap each.
+    const pid = launchIn(net, k, "java", ["-Xms256m", "-Xmx512m", log4j, "-cp", cp, "kafka.Kafka", props], d);
+    await waitForPort(KAFKA_PORT, pid, 90_000, `kafka node ${k}`, d, ip);
+    return { name: `kafka-cluster/${k}`, pid, port: KAFKA_PORT, host: ip, url: `kafka://${ip}:${KAFKA_PORT}`, version: KAFKA_VERSION, dir: d };
+  },
+  async form(nodes) {
+    const { Kafka, logLevel } = await import("kafkajs");
+    const admin = new Kafka({ clientId: "rtbench-form", brokers: nodes.map((n) => `${n.host}:${n.port}`), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await until("the Kafka cluster did not list all its brokers", 90_000, async () => (await admin.describeCluster()).brokers.length === nodes.length);
+    } finally {
+      await admin.disconnect();
+    }
+  },
+};
+
+/** One cluster id for every node of a Kafka cluster, kept in its folder. */
+function kafkaClusterId(dir: string): string {
+  const file = join(dir, "cluster.id");
+  if (!existsSync(file)) {
+    // 16 random bytes in URL-safe base64, not starting with "-" (StorageTool would read an option).
+    let id = randomBytes(16).toString("base64url");
+    while (id.startsWith("-")) id = randomBytes(16).toString("base64url");
+    writeFileSync(file, id);
+  }
+  return execFileSync("cat", [file], { encoding: "utf8" }).trim();
+}
+
+export const clusters: ReadonlyMap<string, ClusterSpec> = new Map([natsCluster, redisCluster, kafkaCluster].map((c) => [c.name, c]));
+
+/** The comma-separated URL a cluster's clients get: every node's. */
+export function clusterUrl(nodes: readonly Launched[]): string {
+  return nodes.map((n) => n.url).join(",");
+}
+
+/** Whether node k of a started cluster still runs. */
+export function nodeAlive(n: Launched): boolean {
+  return alive(n.pid);
+}
