@@ -15,14 +15,13 @@
 import { randomUUID } from "node:crypto";
 import type { Admin, Consumer, logCreator, logLevel as LogLevel, Message } from "kafkajs";
 import { lazy } from "../core/lazy.js";
-import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { nodeUrls, type Broker, type BrokerConnection, type BrokerOptions } from "./broker.js";
 import { libraryLog, noteBrokerError } from "./errors.js";
 
 const STANDARD_URL = "kafka://127.0.0.1:9092";
 
 function brokerList(options: BrokerOptions): string[] {
-  const url = new URL(options.url ?? STANDARD_URL);
-  return [`${url.hostname}:${url.port || 9092}`];
+  return nodeUrls(options.url ?? STANDARD_URL).map((url) => `${url.hostname}:${url.port || 9092}`);
 }
 
 const kafkajs = lazy(() => import("kafkajs"));
@@ -51,18 +50,56 @@ const kafkaLog = (levels: typeof LogLevel): logCreator => () => ({ level, log })
   else libraryLog(`kafkajs ${levels[level]}: ${message} ${JSON.stringify(rest)}`);
 };
 
-function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
+/** Replicas per topic on a cluster, and how many must have a message before acks=all answers. */
+const CLUSTER_REPLICAS = 3;
+const MIN_INSYNC = 2;
+/**
+ * A cluster's clients retry at most 2 s apart. With kafkajs's defaults (backoff doubling
+ * to 30 s) consumers whose group coordinator died waited 10-11 s more after their retries
+ * ran out and resumed 35 s after the kill, a figure of the client's backoff, not of the
+ * cluster's failover.
+ */
+const FAILOVER_RETRY = { initialRetryTime: 200, maxRetryTime: 2_000, retries: 10 };
+
+function kafkaBroker(name: string, acks: 1 | -1, summary: string, server = "kafka"): Broker {
+  const replicated = server !== "kafka";
   return {
     name,
     summary,
     capabilities: { durable: true, replay: true, ordering: "per-partition", ackLevels: [acks === 1 ? "leader" : "all"] },
     inProcess: false,
-    server: "kafka",
-    standardUrl: STANDARD_URL,
+    server,
+    // A cluster variant has no standard port to point at: `--broker-url standard` leaves it out.
+    ...(replicated ? { urlSchemes: ["kafka:"] } : { standardUrl: STANDARD_URL }),
     bootstrapOnly: true,
+    ...(replicated
+      ? {
+          // Partition 0's leader, by the address its broker advertises.
+          leaderOf: async (options: BrokerOptions, topic: string) => {
+            const { Kafka, logLevel } = await kafkajs();
+            const admin = new Kafka({ clientId: "rtbench-leader", brokers: brokerList(options), logLevel: logLevel.NOTHING }).admin();
+            await admin.connect();
+            try {
+              const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+              const leader = meta.topics[0]?.partitions.find((p) => p.partitionId === 0)?.leader;
+              const node = (await admin.describeCluster()).brokers.find((b) => b.nodeId === leader);
+              if (!node) throw new Error(`kafka: partition 0 of ${topic} has no leader now`);
+              return node.host;
+            } finally {
+              await admin.disconnect();
+            }
+          },
+        }
+      : {}),
     async connect(options): Promise<BrokerConnection> {
       const { Kafka, logLevel, Partitioners } = await kafkajs();
-      const kafka = new Kafka({ clientId: "rtbench", brokers: brokerList(options), logLevel: logLevel.WARN, logCreator: kafkaLog(logLevel) });
+      const kafka = new Kafka({
+        clientId: "rtbench",
+        brokers: brokerList(options),
+        logLevel: logLevel.WARN,
+        logCreator: kafkaLog(logLevel),
+        ...(replicated ? { retry: FAILOVER_RETRY } : {}),
+      });
       const partitions = options.partitions ?? 1;
       const admin: Admin = kafka.admin();
       await admin.connect();
@@ -74,10 +111,22 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
           // and creating it again makes kafkajs log an error for what is no error.
           p = admin
             .listTopics()
-            .then((topics) => (topics.includes(topic) ? undefined : admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true })))
+            .then((topics) =>
+              topics.includes(topic)
+                ? undefined
+                : admin.createTopics({
+                    topics: [
+                      replicated
+                        ? { topic, numPartitions: partitions, replicationFactor: CLUSTER_REPLICAS, configEntries: [{ name: "min.insync.replicas", value: String(MIN_INSYNC) }] }
+                        : { topic, numPartitions: partitions },
+                    ],
+                    waitForLeaders: true,
+                  }),
+            )
             // Another client may have made it first: it failed only if it is not there now.
+            // A cluster's node may not know a topic just made yet: leadersElected waits for it.
             .catch(async (err: unknown) => {
-              if (!(await admin.listTopics()).includes(topic)) throw err;
+              if (!unknownTopic(err) && !(await admin.listTopics()).includes(topic)) throw err;
             })
             .then(() => leadersElected(admin, topic));
           created.set(topic, p);
@@ -103,19 +152,28 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
         },
         async subscribe(topic, onMessage, opts) {
           await ensureTopic(topic);
-          const consumer = kafka.consumer({ groupId: `rtbench-${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
-          await consumer.connect();
-          consumers.add(consumer);
           // The end of each partition now: a new group would otherwise start at whatever
           // the end is when it joins, missing what is published in between.
-          const ends = opts?.from === "earliest" ? null : await admin.fetchTopicOffsets(topic);
-          await consumer.subscribe({ topics: [topic], fromBeginning: opts?.from === "earliest" });
-          const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-          await consumer.run({
-            eachMessage: async ({ message }) => {
-              if (message.value) onMessage(message.value);
-            },
+          const ends = opts?.from === "earliest" ? null : await whileUnknown(topic, () => admin.fetchTopicOffsets(topic));
+          // A consumer whose start failed cannot run again: a new one each try.
+          const { consumer, joined } = await whileUnknown(topic, async () => {
+            const consumer = kafka.consumer({ groupId: `rtbench-${randomUUID()}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+            await consumer.connect();
+            try {
+              await consumer.subscribe({ topics: [topic], fromBeginning: opts?.from === "earliest" });
+              const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+              await consumer.run({
+                eachMessage: async ({ message }) => {
+                  if (message.value) onMessage(message.value);
+                },
+              });
+              return { consumer, joined };
+            } catch (err) {
+              await consumer.disconnect().catch(() => {});
+              throw err;
+            }
           });
+          consumers.add(consumer);
           await joined;
           for (const end of ends ?? []) consumer.seek({ topic, partition: end.partition, offset: end.offset });
           return {
@@ -138,6 +196,12 @@ function kafkaBroker(name: string, acks: 1 | -1, summary: string): Broker {
 
 export const kafkaAcks1 = kafkaBroker("kafka", 1, "Kafka (kafkajs), acks=1, a consumer group per relay, replay from the earliest offset");
 export const kafkaAcksAll = kafkaBroker("kafka-acks-all", -1, "Kafka (kafkajs), acks=all, a consumer group per relay, replay from the earliest offset");
+export const kafkaR3 = kafkaBroker(
+  "kafka-r3",
+  -1,
+  `Kafka over three KRaft nodes: topics of ${CLUSTER_REPLICAS} replicas, acks=all with min.insync.replicas=${MIN_INSYNC}`,
+  "kafka-cluster",
+);
 
 /**
  * Waits until every partition of `topic` answers for its offsets. A topic just made
@@ -156,6 +220,31 @@ async function leadersElected(admin: Admin, topic: string, timeoutMs = 30_000): 
     if (Date.now() > deadline) throw new Error(`kafka: topic ${topic} did not answer for every partition's offsets within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Retries `step` while a broker says it does not host the topic: on a cluster the node
+ * asked may not yet have the metadata of a topic another node just made.
+ */
+async function whileUnknown<T>(topic: string, step: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!unknownTopic(err) || Date.now() > deadline) throw err;
+      libraryLog(`kafka: ${topic} not known to every node yet, retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** Whether kafkajs's error (or one it wraps, after its own retries) is UNKNOWN_TOPIC_OR_PARTITION. */
+function unknownTopic(err: unknown): boolean {
+  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.type === "UNKNOWN_TOPIC_OR_PARTITION") return true;
+  }
+  return false;
 }
 
 /** Most messages in one produce request. */

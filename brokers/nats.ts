@@ -5,12 +5,13 @@
  */
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { randomUUID } from "node:crypto";
 import { lazy } from "../core/lazy.js";
 
 const natsjs = lazy(() => import("@nats-io/transport-node"));
 const jetstreamjs = lazy(() => import("@nats-io/jetstream"));
 import { noteBrokerError } from "./errors.js";
-import type { Broker, BrokerConnection, BrokerOptions } from "./broker.js";
+import { nodeUrls, type Broker, type BrokerConnection, type BrokerOptions } from "./broker.js";
 
 /** One JetStream stream holds every rtbench topic. */
 export const JS_STREAM = "RTBENCH";
@@ -20,9 +21,10 @@ export const JS_MAX_MSGS = 1_000_000;
 const STANDARD_URL = "nats://127.0.0.1:4222";
 
 async function open(options: BrokerOptions, name: string): Promise<NatsConnection> {
-  const url = new URL(options.url ?? STANDARD_URL);
-  // A relay's subscription must not be cut off as a slow consumer during a burst.
-  const nc = await (await natsjs()).connect({ servers: `${url.hostname}:${url.port || 4222}`, name, pingInterval: 10_000, maxReconnectAttempts: -1 });
+  // A cluster's nodes in the order given: every client connects to the first it can, so a
+  // node fault knows which node they are on (nats.js shuffles them by default).
+  const servers = nodeUrls(options.url ?? STANDARD_URL).map((url) => `${url.hostname}:${url.port || 4222}`);
+  const nc = await (await natsjs()).connect({ servers, name, pingInterval: 10_000, maxReconnectAttempts: -1, noRandomize: true });
   // A lost server, and every error the client sees, is counted for the cell.
   void (async () => {
     for await (const s of nc.status()) {
@@ -32,13 +34,28 @@ async function open(options: BrokerOptions, name: string): Promise<NatsConnectio
   return nc;
 }
 
-export const nats: Broker = {
-  name: "nats",
-  summary: "NATS core publish/subscribe: at most once, nothing kept",
+function natsCore(name: string, server: string, summary: string): Broker {
+  return {
+  name,
+  summary,
   capabilities: { durable: false, replay: false, ordering: "per-topic", ackLevels: ["none"] },
   inProcess: false,
-  server: "nats",
-  standardUrl: STANDARD_URL,
+  server,
+  // A cluster variant has no standard port to point at: `--broker-url standard` leaves it out.
+  ...(server === "nats" ? { standardUrl: STANDARD_URL } : { urlSchemes: ["nats:"] }),
+  // No leader in core NATS: on a cluster, the node its clients are on, the first listed that runs.
+  ...(server === "nats"
+    ? {}
+    : {
+        leaderOf: async (options: BrokerOptions) => {
+          const nc = await open(options, "rtbench-leader");
+          try {
+            return nc.getServer().split(":")[0]!;
+          } finally {
+            await nc.close();
+          }
+        },
+      }),
   async connect(options): Promise<BrokerConnection> {
     const nc = await open(options, "rtbench");
     return {
@@ -67,20 +84,44 @@ export const nats: Broker = {
       },
     };
   },
-};
+  };
+}
 
-export const natsJetStream: Broker = {
-  name: "jetstream",
-  summary: "NATS JetStream: file storage, ordered consumers, replay from the first message kept",
+export const nats = natsCore("nats", "nats", "NATS core publish/subscribe: at most once, nothing kept");
+export const natsCluster = natsCore("nats-cluster", "nats-cluster", "NATS core over three nodes joined by routes: clients on the first node, failing over to the others");
+
+function jetStream(name: string, server: string, replicas: number, summary: string): Broker {
+  return {
+  name,
+  summary,
   capabilities: { durable: true, replay: true, ordering: "per-topic", ackLevels: ["stream"] },
   inProcess: false,
-  server: "nats",
-  standardUrl: STANDARD_URL,
+  server,
+  // A cluster variant has no standard port to point at: `--broker-url standard` leaves it out.
+  ...(server === "nats" ? { standardUrl: STANDARD_URL } : { urlSchemes: ["nats:"] }),
+  ...(replicas > 1
+    ? {
+        // The stream's leader, by server name: the cluster names its nodes n0, n1, ... in the URL's order.
+        leaderOf: async (options: BrokerOptions) => {
+          const nc = await open(options, "rtbench-leader");
+          try {
+            const { jetstreamManager } = await jetstreamjs();
+            const leader = (await (await jetstreamManager(nc)).streams.info(JS_STREAM)).cluster?.leader ?? "";
+            const node = nodeUrls(options.url!)[Number(leader.replace(/^n/, ""))];
+            if (!node) throw new Error(`jetstream: the stream ${JS_STREAM} has no leader now (${leader || "none"})`);
+            return node.hostname;
+          } finally {
+            await nc.close();
+          }
+        },
+      }
+    : {}),
   async connect(options): Promise<BrokerConnection> {
     const nc = await open(options, "rtbench");
-    const { DeliverPolicy, jetstream, jetstreamManager, StorageType } = await jetstreamjs();
-    const jsm = await jetstreamManager(nc);
-    const config = { name: JS_STREAM, subjects: ["rtbench.>"], storage: StorageType.File, max_msgs: JS_MAX_MSGS };
+    const { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } = await jetstreamjs();
+    // A cluster answers its API after a round of consensus: on two busy cores that took more than the 5 s default.
+    const jsm = await jetstreamManager(nc, replicas > 1 ? { timeout: 15_000 } : {});
+    const config = { name: JS_STREAM, subjects: ["rtbench.>"], storage: StorageType.File, max_msgs: JS_MAX_MSGS, num_replicas: replicas };
     try {
       await jsm.streams.info(JS_STREAM);
     } catch {
@@ -100,7 +141,23 @@ export const natsJetStream: Broker = {
           opts?.from === "earliest"
             ? { deliver_policy: DeliverPolicy.All }
             : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (await jsm.streams.info(JS_STREAM)).state.last_seq + 1 };
-        const consumer = await js.consumers.get(JS_STREAM, { filter_subjects: topic, ...start });
+        // An ordered consumer is one replica on one node: when that node dies its info
+        // requests time out forever and it never recreates itself (measured: no subscriber
+        // resumed in 28 s). On a cluster each subscriber gets a consumer of as many replicas
+        // as the stream, whose leadership moves like the stream's.
+        const replicated = replicas > 1 ? `rtbench-${randomUUID()}` : undefined;
+        if (replicated) {
+          await jsm.consumers.add(JS_STREAM, {
+            durable_name: replicated,
+            filter_subject: topic,
+            ack_policy: AckPolicy.None,
+            num_replicas: replicas,
+            // Gone a minute after its relay, should the relay die without deleting it.
+            inactive_threshold: 60_000 * 1_000_000,
+            ...start,
+          });
+        }
+        const consumer = replicated ? await js.consumers.get(JS_STREAM, replicated) : await js.consumers.get(JS_STREAM, { filter_subjects: topic, ...start });
         const messages = await consumer.consume({
           callback: (m) => onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
           // Small pulls, refilled often: with 10,000 a pull outlived its 5 s expiry at a few
@@ -116,6 +173,7 @@ export const natsJetStream: Broker = {
           async close() {
             consuming.delete(messages);
             await messages.close();
+            if (replicated) await jsm.consumers.delete(JS_STREAM, replicated).catch(() => {});
           },
         };
       },
@@ -125,4 +183,8 @@ export const natsJetStream: Broker = {
       },
     };
   },
-};
+  };
+}
+
+export const natsJetStream = jetStream("jetstream", "nats", 1, "NATS JetStream: file storage, ordered consumers, replay from the first message kept");
+export const jetStreamR3 = jetStream("jetstream-r3", "nats-cluster", 3, "NATS JetStream over three nodes, a stream of 3 replicas: acknowledged once a majority has it");

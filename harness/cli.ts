@@ -8,6 +8,7 @@ import { proxyKinds } from "./proxies/index.js";
 import { proxyUnavailable } from "./proxies/proxy.js";
 import { join, relative, resolve } from "node:path";
 import { brokers, transports } from "./registry.js";
+import { clusters } from "../brokers/clusters.js";
 import { getScenario, scenarios } from "./scenarios/index.js";
 import { connectionPlanProblem } from "./limits.js";
 import { fleetProcessesFor, killChildren } from "./runner.js";
@@ -225,7 +226,7 @@ function list(): number {
   for (const b of brokers.values()) {
     const c = b.capabilities;
     lines.push(
-      `  ${b.name.padEnd(16)} ${b.summary} [durable: ${c.durable ? "yes" : "no"}, replay: ${c.replay ? "yes" : "no"}, ordering: ${c.ordering}]`,
+      `  ${b.name.padEnd(16)} ${b.summary} [durable: ${c.durable ? "yes" : "no"}, replay: ${c.replay ? "yes" : "no"}, ordering: ${c.ordering}${b.server && clusters.has(b.server) ? `, cluster: ${b.server}` : ""}]`,
     );
   }
   lines.push("scenarios:");

@@ -5,12 +5,12 @@
 import type { Broker } from "../brokers/broker.js";
 import { amqpConfirms, amqpFanout } from "../brokers/amqp.js";
 import { inproc } from "../brokers/inproc.js";
-import { kafkaAcks1, kafkaAcksAll } from "../brokers/kafka.js";
+import { kafkaAcks1, kafkaAcksAll, kafkaR3 } from "../brokers/kafka.js";
 import { mqttOverWs, mqttQos0, mqttQos1, mqttQos2 } from "../brokers/mqtt.js";
-import { nats, natsJetStream } from "../brokers/nats.js";
+import { jetStreamR3, nats, natsCluster, natsJetStream } from "../brokers/nats.js";
 import { pgOutbox } from "../brokers/pg-outbox.js";
 import { bullmq } from "../brokers/bullmq.js";
-import { redisPubSub, redisStreams } from "../brokers/redis.js";
+import { redisClusterPubSub, redisClusterStreams, redisPubSub, redisStreams } from "../brokers/redis.js";
 import { direct } from "../transports/direct.js";
 import { grpcStream } from "../transports/grpc.js";
 import { longPolling, shortPolling } from "../transports/polling.js";
@@ -32,6 +32,11 @@ export const brokers: ReadonlyMap<string, Broker> = new Map(
     bullmq,
     nats,
     natsJetStream,
+    natsCluster,
+    jetStreamR3,
+    redisClusterPubSub,
+    redisClusterStreams,
+    kafkaR3,
     kafkaAcks1,
     kafkaAcksAll,
     mqttQos0,
