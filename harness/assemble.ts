@@ -7,7 +7,7 @@ import { decodeHistogram, encodeHistogram, mergeEncoded, percentiles } from "../
 import type { ResourceSample } from "../core/sampler.js";
 import { addCounts, zeroCounts } from "../core/tracker.js";
 import type { BrokerErrors } from "../brokers/errors.js";
-import type { BrokerSample, CellResult } from "../results/schema.js";
+import type { BrokerSample, CellResult, StruckNode } from "../results/schema.js";
 import { addBrokerCounts } from "../results/cell-metrics.js";
 import { judgeGenerators } from "./guard.js";
 import type { BrowserReport, FleetReport, MemoryProbe, ProducerReport, RelayReport, Unacknowledged } from "./ipc.js";
@@ -45,10 +45,10 @@ export interface CellReports {
   fleets: Array<FleetReport & { brokerErrors?: BrokerErrors }>;
   relays: RelayReport[];
   producer?: { samples?: ResourceSample[]; brokerErrors?: BrokerErrors };
-  broker?: { samples: BrokerSample[]; exited?: { atS: number; pid: number } };
+  broker?: { samples: BrokerSample[]; cpuUs: number | null; exited?: { atS: number; pid: number } };
   /** The proxy scenario's proxy: its CPU from the schedule's start through the drain (null: gone), RSS each second. */
   proxy?: { kind: string; version: string; cpuUs: number | null; samples: BrokerSample[]; exited?: { atS: number; pid: number } };
-  fault?: { kind: string; atS: number; struck: boolean; recoveredInS?: number; restartsRelay: boolean };
+  fault?: { kind: string; atS: number; struck: boolean; recoveredInS?: number; restartsRelay: boolean; node?: StruckNode };
   /** Which paths went through rtbench's proxies or a namespace for the whole cell. */
   paths: { viaProxy: boolean; brokerViaProxy: boolean; relayInNamespace: boolean };
   /** backpressure: which clients read slowly. */
@@ -172,7 +172,9 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
             ...(r.paths.viaProxy ? { viaProxy: true } : {}),
             ...(r.paths.brokerViaProxy ? { brokerViaProxy: true } : {}),
             ...(r.paths.relayInNamespace ? { relayInNamespace: true } : {}),
+            ...(r.fault.node ? { node: r.fault.node } : {}),
           },
+          ...(r.fault.node ? { failover: failover(r, counts.lost) } : {}),
           reconnects: {
             count: sumOf((f) => f.reconnects),
             timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)),
@@ -208,6 +210,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     ...(stoppedEarly ? { producerStopped: stoppedEarly } : {}),
     ...(r.teardownErrors.length > 0 ? { teardownErrors: r.teardownErrors } : {}),
     ...(Object.keys(brokerCounts).length > 0 ? { brokerCounts } : {}),
+    ...(r.broker ? { brokerCpuUsPerMessage: r.broker.cpuUs !== null && produced.published > 0 ? r.broker.cpuUs / produced.published : null } : {}),
     ...(brokerErrors.length > 0 || r.broker?.exited ? { brokerTrouble: { errors: brokerErrors, ...(r.broker?.exited ? { serverExited: r.broker.exited } : {}) } } : {}),
     ...r.extra,
     histograms,
@@ -215,6 +218,20 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
 }
 
 /** A cell with nothing measured: the shape every result starts from. */
+/** A node fault's failover, from the producer's acknowledgements and each subscriber's longest silence. */
+function failover(r: CellReports, lost: number): NonNullable<CellResult["failover"]> {
+  const stalls = mergeEncoded(r.fleets.flatMap((f) => (f.deliveryStallUs ? [f.deliveryStallUs] : [])));
+  const s = (us: number): number => Math.round(us / 1000) / 1000;
+  const stall = r.unacknowledged?.ackStallUs;
+  return {
+    publishStalledS: stall === undefined || stall === null ? null : s(stall),
+    deliveryStalledS: { p50: s(stalls.getValueAtPercentile(50)), max: s(stalls.getValueAtPercentile(100)) },
+    subscribersResumed: r.fleets.reduce((n, f) => n + (f.reachedEnd ?? 0), 0),
+    subscribers: stalls.totalCount,
+    lostAcknowledged: Math.max(0, lost - r.fleets.reduce((n, f) => n + f.lostUnacknowledged, 0)),
+  };
+}
+
 function emptyCell(spec: CellSpec, status: CellResult["status"], startedAt: string, error?: string): CellResult {
   const none = percentiles(mergeEncoded([]));
   const empty = encodeHistogram(mergeEncoded([]));

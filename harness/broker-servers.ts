@@ -8,6 +8,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alive, servers, type Launched } from "../brokers/servers.js";
+import { ClusterNet, reapStaleClusterNets, removeClusterNetsNow } from "../brokers/cluster-net.js";
+import { clusters, clusterUrl } from "../brokers/clusters.js";
 import { getBroker } from "./registry.js";
 
 export interface Endpoint {
@@ -19,7 +21,111 @@ export interface Endpoint {
 
 export interface OwnedServer {
   pid(): number;
-  restart(): Promise<void>;
+  /** Absent for a cluster: its faults strike one node (`cluster`). */
+  restart?(): Promise<void>;
+  cluster?: ClusterLevers;
+}
+
+/** What a node fault can do to a cluster this run started. */
+export interface ClusterLevers {
+  readonly nodes: number;
+  /** Every node's process that runs now, for the cell's memory samples. */
+  pids(): number[];
+  /** The node listening at host (a leader's address as its broker's client reports it), or -1. */
+  nodeAt(host: string): number;
+  kill(node: number): Promise<void>;
+  restart(node: number): Promise<void>;
+  /** Cuts the node off from the others for ms (its clients still reach it); resolves with how long, in seconds. */
+  partition(node: number, ms: number): Promise<number>;
+  /** Starts again every node a fault left down, on its data, and resolves once the cluster serves: the next cell gets all its nodes. */
+  heal(): Promise<void>;
+}
+
+/** A cluster this process started: its network and nodes. */
+export interface RunningCluster {
+  name: string;
+  net: ClusterNet;
+  nodes: Launched[];
+  dir: string;
+  url: string;
+  version: string;
+}
+
+/** Starts a cluster's nodes in a fresh folder under `parent`, each a host of its own, and joins them. */
+export async function startCluster(name: string, parent: string, onNode: (node: Launched) => void = () => {}): Promise<RunningCluster> {
+  const spec = clusters.get(name);
+  if (!spec) throw new Error(`unknown broker cluster "${name}"`);
+  const why = spec.unavailable();
+  if (why) throw new Error(why);
+  // Three JVMs (Kafka) are no small thing: refuse before starting rather than swap.
+  const available = availableMemoryBytes();
+  if (available !== null && available < spec.memoryBytes) {
+    throw new Error(`${name} needs about ${Math.round(spec.memoryBytes / 2 ** 20)} MiB of memory for its ${spec.nodes} nodes; ${Math.round(available / 2 ** 20)} MiB is available`);
+  }
+  const dir = join(parent, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  reapStaleClusterNets();
+  const net = await ClusterNet.create(spec.nodes);
+  const nodes: Launched[] = [];
+  try {
+    const started = await Promise.allSettled(
+      Array.from({ length: spec.nodes }, async (_, k) => {
+        const node = identified(await spec.startNode(k, dir, net));
+        nodes[k] = node;
+        onNode(node);
+      }),
+    );
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    await spec.form?.(nodes, net);
+  } catch (err) {
+    await Promise.all(nodes.filter(Boolean).map((n) => stopServer(n, 5_000)));
+    net.removeNow();
+    throw err;
+  }
+  return { name, net, nodes, dir, url: clusterUrl(nodes), version: spec.version() };
+}
+
+/** MemAvailable from /proc/meminfo, in bytes; null where there is none. */
+function availableMemoryBytes(): number | null {
+  try {
+    const kb = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+    return kb === undefined ? null : Number(kb) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+export async function stopCluster(c: RunningCluster): Promise<void> {
+  await Promise.all(c.nodes.map((n) => stopServer(n)));
+  c.net.removeNow();
+}
+
+/** A running cluster's levers; each node fault keeps `c.nodes` current (a restarted node has a new pid). */
+function leversOf(c: RunningCluster, changed: () => void): ClusterLevers {
+  const spec = clusters.get(c.name)!;
+  return {
+    nodes: c.nodes.length,
+    pids: () => c.nodes.filter((n) => alive(n.pid)).map((n) => n.pid),
+    nodeAt: (host) => c.nodes.findIndex((n) => n.host === host.replace(/:\d+$/, "")),
+    async kill(k) {
+      killGroup(c.nodes[k]!.pid);
+      while (alive(c.nodes[k]!.pid)) await new Promise((r) => setTimeout(r, 20));
+    },
+    async restart(k) {
+      await stopServer(c.nodes[k]!, 5_000);
+      c.nodes[k] = identified(await spec.startNode(k, c.dir, c.net));
+      changed();
+    },
+    partition: (k, ms) => c.net.partition(k, ms),
+    async heal() {
+      const down = c.nodes.flatMap((n, k) => (alive(n.pid) ? [] : [k]));
+      for (const k of down) c.nodes[k] = identified(await spec.startNode(k, c.dir, c.net));
+      if (down.length > 0) changed();
+      await spec.form?.(c.nodes, c.net);
+    },
+  };
 }
 
 export type Resolved = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
@@ -162,6 +268,7 @@ const RUN_DIR_PREFIX = "rtbench-run-brokers-";
  */
 export function reapStaleRuns(): number {
   let reaped = 0;
+  reapStaleClusterNets();
   for (const entry of readdirSync(tmpdir()).filter((e) => e.startsWith(RUN_DIR_PREFIX))) {
     const dir = join(tmpdir(), entry);
     try {
@@ -207,6 +314,7 @@ export function killAllOwnedNow(): void {
 export class BrokerServers {
   private readonly started = new Map<string, Promise<Launched>>();
   private readonly owned: Launched[] = [];
+  private readonly clusters = new Map<string, RunningCluster>();
   private runDir: string | undefined;
 
   constructor(
@@ -240,13 +348,13 @@ export class BrokerServers {
         this.runDir = mkdtempSync(join(tmpdir(), RUN_DIR_PREFIX));
         this.recordOwner();
       }
-      launching = startServer(server, this.runDir).then(async (l) => {
+      launching = (clusters.has(server) ? this.startClusterOwned(server) : startServer(server, this.runDir)).then(async (l) => {
         // Stopped (killOwnedNow) while it was starting: it is not to outlive us.
         if (!everyInstance.has(this)) {
           await stopServer(l);
           throw new Error("stopped while starting");
         }
-        this.owned.push(l);
+        if (!clusters.has(server)) this.owned.push(l);
         this.recordOwner();
         this.log(`${server} ${l.version} up on port ${l.port} (pid ${l.pid})`);
         return l;
@@ -261,12 +369,30 @@ export class BrokerServers {
     }
   }
 
+  /** A cluster's nodes are owned (and written down for the reaper) as each starts; it resolves as its first node. */
+  private async startClusterOwned(name: string): Promise<Launched> {
+    const c = await startCluster(name, this.runDir!, (node) => {
+      this.owned.push(node);
+      this.recordOwner();
+    });
+    this.clusters.set(name, c);
+    return { ...c.nodes[0]!, name, url: c.url, version: c.version };
+  }
+
   /**
    * The server behind a broker when this run started it: its current pid, and a
    * restart (a fault) on the same port and data. Undefined for servers it does not own.
    */
   ownedServer(brokerName: string): OwnedServer | undefined {
     const name = getBroker(brokerName).server;
+    const cluster = name ? this.clusters.get(name) : undefined;
+    if (cluster) {
+      const levers = leversOf(cluster, () => {
+        this.owned.splice(0, this.owned.length, ...this.owned.filter((l) => !l.name.startsWith(`${cluster.name}/`)), ...cluster.nodes);
+        this.recordOwner();
+      });
+      return { pid: () => levers.pids()[0] ?? cluster.nodes[0]!.pid, cluster: levers };
+    }
     const index = (): number => this.owned.findIndex((l) => l.name === name);
     if (!name || index() < 0) return undefined;
     return {
@@ -285,6 +411,8 @@ export class BrokerServers {
     // A server still starting is waited for, so that it is stopped too.
     await Promise.allSettled(this.started.values());
     await Promise.all(this.owned.splice(0).map((l) => stopServer(l)));
+    for (const c of this.clusters.values()) c.net.removeNow();
+    this.clusters.clear();
     if (this.runDir && existsSync(this.runDir)) rmSync(this.runDir, { recursive: true, force: true });
   }
 
@@ -292,6 +420,7 @@ export class BrokerServers {
   killOwnedNow(): void {
     everyInstance.delete(this);
     for (const l of this.owned) if (isServerWeStarted(l)) killGroup(l.pid);
+    removeClusterNetsNow();
     if (this.runDir) rmSync(this.runDir, { recursive: true, force: true });
   }
 }
@@ -305,6 +434,7 @@ export function serverNames(names: string[]): string[] {
     else {
       const b = getBroker(n);
       if (!b.server) throw new Error(`${n} runs in-process: there is no server to start`);
+      if (clusters.has(b.server)) throw new Error(`${n} runs on a cluster (${b.server}), which a run starts and stops itself; \`brokers up\` keeps single servers only`);
       out.add(b.server);
     }
   }

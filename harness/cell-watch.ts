@@ -49,16 +49,17 @@ export function scheduleFault(target: FaultTarget, name: string, w: Workload, me
  * the first intended send; and whether the server died meanwhile, other than by the
  * scenario's own restart (`restarting()`).
  */
-export function sampleBroker(pid: () => number, startAt: number, restarting: () => boolean): { stop(): BrokerSample[]; exited(): { atS: number; pid: number } | undefined } {
+export function sampleBroker(pid: () => number | number[], startAt: number, restarting: () => boolean): { stop(): BrokerSample[]; exited(): { atS: number; pid: number } | undefined } {
   const samples: BrokerSample[] = [];
   let exited: { atS: number; pid: number } | undefined;
   const check = (): void => {
     // Asked each time: a restarted server has a new pid.
     const p = pid();
     const t = Math.round((nowNs() - startAt) / 1e6) / 1000;
-    const rssBytes = treeRssBytes(p);
-    if (rssBytes !== null) samples.push({ t, rssBytes });
-    else if (!restarting() && !exited) exited = { atS: t, pid: p };
+    // A cluster: its nodes' RSS summed; it exited when none runs.
+    const each = (Array.isArray(p) ? p : [p]).map(treeRssBytes).filter((b): b is number => b !== null);
+    if (each.length > 0) samples.push({ t, rssBytes: each.reduce((a, b) => a + b, 0) });
+    else if (!restarting() && !exited) exited = { atS: t, pid: Array.isArray(p) ? (p[0] ?? 0) : p };
   };
   const timer = setInterval(check, 1000);
   return {

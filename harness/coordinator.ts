@@ -117,13 +117,15 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
       scenario,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
       ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
-      ...(r.ok && r.endpoint.pid ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned ? { restart: owned.restart } : {}) } } : {}),
+      ...(r.ok && r.endpoint.pid
+        ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned?.restart ? { restart: owned.restart } : {}), ...(owned?.cluster ? { cluster: owned.cluster } : {}) } }
+        : {}),
     };
     const problem = !r.ok
       ? `${c.broker} is unavailable: ${r.reason}`
       : adapter && !adapter.ok
         ? `${c.transport} needs ${adapterBroker}'s server for its adapter, which is unavailable: ${adapter.reason}`
-        : pairingProblem(c.transport, c.broker, cw, { ownsBrokerServer: owned !== undefined });
+        : pairingProblem(c.transport, c.broker, cw, { ownsBrokerServer: owned?.restart !== undefined, cluster: owned?.cluster !== undefined });
     const cell = problem ? unavailableCell(spec, problem) : await runOne(spec, prefix, progress, o.channels ?? forkChannel);
     if (interrupted) break;
     eta.finished(i, !problem);

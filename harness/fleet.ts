@@ -32,6 +32,9 @@ class Subscriber {
   /** Failed reconnects in a row, for backoff. */
   attempts = 0;
   retry: NodeJS.Timeout | undefined;
+  /** The last delivery, and the longest time between two in the measured window (ns). */
+  lastAt = 0;
+  longestGap = 0;
   /** Highest sequence seen per partition, where the plan has partitions. */
   partitionHighest: number[] | undefined;
   /** The chat scenario: one sequence per sender of the room, by the sender's global index. */
@@ -143,6 +146,8 @@ export class Fleet {
             if (!tracker.record(seq)) return;
           } else if (!sub.tracker.record(seq)) return;
           this.delivered++;
+          if (sub.lastAt > 0 && now >= this.measureFrom) sub.longestGap = Math.max(sub.longestGap, now - Math.max(sub.lastAt, this.measureFrom));
+          sub.lastAt = now;
           if (sub.partitionHighest) this.checkPartitionOrder(sub.partitionHighest, seq);
           if (now >= this.measureFrom && now < this.measureUntil) this.arrivedInWindow++;
           if (sub.firstAt === 0) {
@@ -253,6 +258,13 @@ export class Fleet {
   }
 
   /** Records a nanosecond interval in µs. */
+  /** Each subscriber's longest time without a delivery in the measured window. */
+  private deliveryStalls(): Histogram {
+    const h = createHistogram();
+    for (const s of this.subscribers) if (s.lastAt > 0) h.recordValue(Math.max(1, Math.round(s.longestGap / US)));
+    return h;
+  }
+
   private record(h: Histogram, intervalNs: number): void {
     const us = Math.round(intervalNs / US);
     if (us >= 0) h.recordValue(us);
@@ -306,6 +318,7 @@ export class Fleet {
     const counts = zeroCounts();
     const slowCounts = zeroCounts();
     let subscribersWithLoss = 0;
+    let reachedEnd = 0;
     let lostUnacknowledged = 0;
     let open = 0;
     const brokerWire = this.brokerWire?.bytes();
@@ -317,6 +330,9 @@ export class Fleet {
       addCounts(counts, c);
       if (s.slow) addCounts(slowCounts, c);
       if (c.lost > 0) subscribersWithLoss++;
+      if (!this.plan.chat && s.tracker.highest >= (lastSeq[s.topic] ?? 0)) reachedEnd++;
+      // One that never got its stream back stalled until now.
+      if (!this.plan.chat && s.tracker.highest < (lastSeq[s.topic] ?? 0) && s.lastAt > 0) s.longestGap = Math.max(s.longestGap, nowNs() - Math.max(s.lastAt, this.measureFrom));
       if (c.lost > 0) lostUnacknowledged += s.tracker.missing(unacked(s));
       if (s.open) open++;
       clearTimeout(s.retry);
@@ -336,6 +352,8 @@ export class Fleet {
       connectUs: encodeHistogram(this.connectTime),
       firstEventUs: encodeHistogram(this.firstEvent),
       reconnectUs: encodeHistogram(this.reconnectTime),
+      deliveryStallUs: encodeHistogram(this.deliveryStalls()),
+      reachedEnd,
       reconnects: this.reconnects,
       ...(this.plan.slow ? { slow: { latencyUs: encodeHistogram(this.latencySlow), counts: slowCounts } } : {}),
       ...(this.upstream

@@ -52,6 +52,12 @@ export interface Unacknowledged {
   /** Per stream, ascending. */
   seqs: number[][];
   publishErrors: number;
+  /**
+   * The longest time in the measured window with publishes in flight and none
+   * acknowledged, in µs (a failover's "until publishes are acknowledged again");
+   * null where a publish gives no answer (core NATS, MQTT QoS 0).
+   */
+  ackStallUs?: number | null;
 }
 
 /** The producer's own process (real brokers): what it publishes, where. */
@@ -211,6 +217,10 @@ export interface FleetReport {
   firstEventUs: string;
   /** From a drop to the resumed connection's open. */
   reconnectUs: string;
+  /** Per subscriber, the longest time in the measured window between two deliveries (a failover's "until subscribers receive again"), µs. */
+  deliveryStallUs?: string;
+  /** Subscribers that got their stream's last message. */
+  reachedEnd?: number;
   /** backpressure scenario: the slow clients' latency and counts (the others' are latencyUs and counts). */
   slow?: { latencyUs: string; counts: DeliveryCounts };
   /** The chat scenario: answers to clients' upstream sends, and their own messages coming back. */

@@ -49,6 +49,17 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
   // Per stream: sequences whose publish failed, and those still waiting for the broker.
   const refused = Array.from({ length: options.topics }, () => [] as number[]);
   const pending = Array.from({ length: options.topics }, () => new Set<number>());
+  // Acknowledgements over time: the longest stretch with publishes waiting and none answered.
+  let answered = false;
+  let lastAckAt = 0;
+  let ackStallNs = 0;
+  const acknowledged = (): void => {
+    const now = nowNs();
+    // At the cells' rates a publish is in flight nearly always, so a gap between answers is a stall.
+    if (answered && now >= measureFrom) ackStallNs = Math.max(ackStallNs, now - Math.max(lastAckAt, measureFrom));
+    answered = true;
+    lastAckAt = now;
+  };
   const timer = new PreciseTimer();
   let stopped = false;
   let finish: (r: ProducerReport) => void = () => {};
@@ -84,7 +95,10 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       if (acked) {
         pending[stream]!.add(seq);
         acked.then(
-          () => pending[stream]!.delete(seq),
+          () => {
+            pending[stream]!.delete(seq);
+            acknowledged();
+          },
           () => {
             pending[stream]!.delete(seq);
             refused[stream]!.push(seq);
@@ -117,7 +131,11 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
     async unacknowledged(timeoutMs: number): Promise<Unacknowledged> {
       const deadline = Date.now() + timeoutMs;
       while (pending.some((p) => p.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Publishes after the last answer that failed or were never answered: the stall ran to the last of them (to now, for one still waiting).
+      const openUntil = pending.some((p) => p.size > 0) ? nowNs() : lastSentAt;
+      if (answered && openUntil > lastAckAt) ackStallNs = Math.max(ackStallNs, openUntil - Math.max(lastAckAt, measureFrom));
       return {
+        ackStallUs: answered ? Math.round(ackStallNs / 1000) : null,
         seqs: refused.map((r, stream) => [...r, ...pending[stream]!].sort((a, b) => a - b)),
         publishErrors,
       };

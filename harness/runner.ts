@@ -6,8 +6,8 @@
  */
 import { nowNs, NS_PER_S } from "../core/clock.js";
 import { OpenLoopSchedule } from "../core/schedule.js";
-import { freshNamespace } from "../brokers/broker.js";
-import type { CellResult, Workload } from "../results/schema.js";
+import { freshNamespace, topicName } from "../brokers/broker.js";
+import type { CellResult, StruckNode, Workload } from "../results/schema.js";
 import { baseUrlFor, type Transport } from "../transports/transport.js";
 import { assemble, failedCell, fleetProcessesFor, relaysOf, sumProbes } from "./assemble.js";
 import { producedDeadlineMs, sampleBroker, scheduleFault, type ScheduledFault } from "./cell-watch.js";
@@ -19,6 +19,7 @@ import { FleetHandle, forkChannel, ProducerHandle, RelayHandle, type Channel, ty
 import { getFault, type FaultTarget } from "./scenarios/faults.js";
 import type { CellHooks, CellSpec } from "./scenarios/scenario.js";
 import { TcpProxy } from "./tcp-proxy.js";
+import { treeCpuUs } from "./proc.js";
 import { getProxyKind } from "./proxies/index.js";
 import { RunningProxy } from "./proxies/proxy.js";
 
@@ -118,14 +119,18 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     // Start a little in the future so every process has the times before the first send.
     const startAt = nowNs() + 0.3 * NS_PER_S;
     let restartingBroker = false;
-    watching.broker = spec.brokerServer ? sampleBroker(spec.brokerServer.pid, startAt, () => restartingBroker) : undefined;
+    const cluster = spec.brokerServer?.cluster;
+    // A cluster's memory is its running nodes'; a node the fault killed is no server that died.
+    watching.broker = spec.brokerServer ? sampleBroker(cluster ? cluster.pids : spec.brokerServer.pid, startAt, () => restartingBroker || node !== undefined) : undefined;
     watching.proxy = paths.proxy ? sampleBroker(() => paths.proxy!.pid(), startAt, () => false) : undefined;
+    const brokerCpuFrom = brokerCpuUs(spec);
     paths.proxy?.startWindow();
     const measureFrom = startAt + w.warmup * NS_PER_S;
     const times = { startAt, measureFrom, measureUntil: measureFrom + w.duration * NS_PER_S };
     for (const role of [...relays, ...(inProcess || !producer ? [] : [producer]), ...fleets]) role.start(times);
     hooks.phase("measuring");
-    const target = faultTarget(spec, relays, paths, times, plan, place, tracked, (on) => (restartingBroker = on));
+    let node: StruckNode | undefined;
+    const target = faultTarget(spec, relays, paths, times, plan, place, tracked, (on) => (restartingBroker = on), (n) => (node = n));
     watching.fault = faultName ? scheduleFault(target, faultName, w, measureFrom, hooks) : undefined;
     const delivered = new Array<number>(processes).fill(0);
     const expected = chat ? chatExpected(total, w.clients, w.topics) : Array.from({ length: w.clients }, (_, i) => i % w.topics).reduce((sum, t) => sum + perTopic(total, w.topics, t), 0);
@@ -146,7 +151,12 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     // What the broker never acknowledged (a publish failed or went unanswered): its loss is no broker's loss of a message it had.
     const unacknowledged = inProcess || !producer ? undefined : await producer.settle(drainMs);
     const fleetReports = await Promise.all(fleets.map((f) => f.finish(produced.lastSeq, drainMs, unacknowledged?.seqs)));
+    // Where leadership went: asked once the cell has drained (a cluster that lost its quorum has none).
+    if (node) node.leaderAfter = await leaderOf(spec, plan.namespace).then((host) => spec.brokerServer!.cluster!.nodeAt(host), () => -1);
     const proxyCpuUs = paths.proxy?.windowCpuUs() ?? null;
+    // A fault that kills or restarts a server takes its CPU time with it: no figure then.
+    const brokerCpuTo = watching.fault?.struck ? null : brokerCpuUs(spec);
+    const brokerCpu = brokerCpuFrom !== null && brokerCpuTo !== null ? brokerCpuTo - brokerCpuFrom : null;
     const extra = (await spec.scenario.afterDrain?.({ spec, namespace: plan.namespace, lastSeq: produced.lastSeq, unacknowledged: unacknowledged?.seqs ?? [], hooks })) ?? {};
     // Everything is measured now: what goes wrong from here on is noted beside the figures, never instead of them.
     const teardownErrors: string[] = [];
@@ -166,9 +176,9 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
       fleets: fleetReports,
       relays: relayReports,
       ...(producerResult ? { producer: producerResult } : {}),
-      ...(watching.broker ? { broker: { samples: watching.broker.stop(), ...withExit(watching.broker.exited()) } } : {}),
+      ...(watching.broker ? { broker: { samples: watching.broker.stop(), cpuUs: brokerCpu, ...withExit(watching.broker.exited()) } } : {}),
       ...(paths.proxy && watching.proxy ? { proxy: { kind: paths.proxy.kind.name, version: paths.proxy.version, cpuUs: proxyCpuUs, samples: watching.proxy.stop(), ...withExit(watching.proxy.exited()) } } : {}),
-      ...(f && faultName ? { fault: { kind: faultName, atS: f.atS, struck: f.struck, ...(f.recoveredInS !== undefined ? { recoveredInS: f.recoveredInS } : {}), restartsRelay: f.restartsRelay } } : {}),
+      ...(f && faultName ? { fault: { kind: faultName, atS: f.atS, struck: f.struck, ...(f.recoveredInS !== undefined ? { recoveredInS: f.recoveredInS } : {}), restartsRelay: f.restartsRelay, ...(node ? { node } : {}) } } : {}),
       paths: { viaProxy: paths.clientProxy !== undefined, brokerViaProxy: paths.brokerProxy !== undefined, relayInNamespace: paths.namespace !== undefined },
       ...(paths.throttle ? { slow: { flags: slowFlags, readBytesPerSec: w.slowReadRate } } : {}),
       sharesBroadcasts,
@@ -188,6 +198,11 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     await Promise.all(channelsUsed.map((c) => c.close(2_000)));
     // Once its relay has gone, so its veth pair goes with it.
     await paths.namespace?.remove();
+    // A node fault may leave a node down: the next cell on this cluster gets all three again.
+    if (fault?.node && spec.brokerServer?.cluster) {
+      hooks.phase("restarting the cluster's struck node");
+      await spec.brokerServer.cluster.heal().catch((err: unknown) => hooks.phase(`the cluster could not be restored: ${(err as Error).message}`));
+    }
   }
 }
 
@@ -333,6 +348,7 @@ function faultTarget(
   place: { namespace?: RelayNamespace },
   channels: ChannelFactory,
   restarting: (on: boolean) => void,
+  struck: (node: StruckNode) => void,
 ): FaultTarget & { relays(): RelayHandle[] } {
   const w: Workload = spec.workload;
   const cut = async (proxy: TcpProxy | undefined): Promise<void> => {
@@ -359,5 +375,35 @@ function faultTarget(
     },
     partitionBroker: () => paths.namespace!.partition(paths.brokerProxy!.port, w.faultDuration * 1000),
     cutBroker: () => cut(paths.brokerProxy),
+    async nodeFault(action, role) {
+      const cluster = spec.brokerServer!.cluster!;
+      const leader = cluster.nodeAt(await leaderOf(spec, plan.namespace));
+      if (leader < 0) throw new Error(`${spec.broker}: its leader is no node of the cluster rtbench started`);
+      // A follower: the next node round from the leader.
+      const node = role === "leader" ? leader : (leader + 1) % cluster.nodes;
+      struck({ index: node, role, leaderBefore: leader });
+      if (action === "kill") return cluster.kill(node);
+      if (action === "partition") return cluster.partition(node, w.faultDuration * 1000);
+      await cluster.kill(node);
+      const from = nowNs();
+      await new Promise((resolve) => setTimeout(resolve, w.faultDuration * 1000));
+      await cluster.restart(node);
+      return (nowNs() - from) / NS_PER_S;
+    },
   };
+}
+
+/** The cluster node leading the cell's first topic now, as its broker's client reports it. */
+function leaderOf(spec: CellSpec, namespace: string): Promise<string> {
+  const broker = getBroker(spec.broker);
+  return broker.leaderOf!({ url: spec.brokerUrl!, partitions: spec.workload.partitions }, topicName(namespace, 0));
+}
+
+/** CPU time of the broker server this run owns (every node of a cluster), in µs; null when rtbench does not run it. */
+function brokerCpuUs(spec: CellSpec): number | null {
+  const server = spec.brokerServer;
+  if (!server) return null;
+  const pids = server.cluster ? server.cluster.pids() : [server.pid()];
+  const each = pids.map(treeCpuUs);
+  return each.every((c): c is number => c !== null) ? each.reduce((a, b) => a + b, 0) : null;
 }

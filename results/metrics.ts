@@ -79,6 +79,13 @@ function lostAcross(cells: readonly CellResult[], fault: string): number | undef
   return struck.length > 0 ? sum(struck, (c) => c.counts.lost - (c.lostUnacknowledged ?? 0)) : undefined;
 }
 
+/** Cells where a node fault of this kind struck a cluster (kill-leader, partition-leader, ...). */
+const nodeStruck = (cells: readonly CellResult[], fault: string): CellResult[] => cells.filter((c) => c.fault?.struck && c.fault.kind === fault && c.failover);
+const ofNodeFault = (fault: string, f: (struck: CellResult[]) => number) => (cells: readonly CellResult[]): number | undefined => {
+  const struck = nodeStruck(cells, fault);
+  return struck.length > 0 ? f(struck) : undefined;
+};
+
 /** Browser cells whose tabs held one connection each: what a page of the application does. */
 const oneConnectionTabs = (cells: readonly CellResult[]): CellResult[] => cells.filter((c) => (c.params.connectionsPerTab ?? 1) === 1);
 /** Reconnect cells where the relay dropped every connection; those whose page had a reconnect loop of its own only if asked. */
@@ -164,6 +171,34 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     scenario: "durability",
     describe: "acknowledged messages live subscribers lost when the broker restarts mid-stream",
     read: (cells) => lostAcross(cells, "restart-broker"),
+  },
+  leaderKillLostAcknowledged: {
+    direction: "lower",
+    unit: "count",
+    scenario: "reconnect",
+    describe: "acknowledged messages subscribers lost when the cluster node leading their topic was killed (kill -9, left down)",
+    read: ofNodeFault("kill-leader", (struck) => sum(struck, (c) => c.failover!.lostAcknowledged)),
+  },
+  leaderKillFailover: {
+    direction: "lower",
+    unit: "us",
+    scenario: "reconnect",
+    describe: "after the leading node's kill, the longer of: publishes unacknowledged, and the median subscriber without a delivery (the worst cell)",
+    read: ofNodeFault("kill-leader", (struck) => Math.max(...struck.map((c) => Math.max(c.failover!.publishStalledS ?? 0, c.failover!.deliveryStalledS.p50) * 1e6))),
+  },
+  leaderKillResumed: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "reconnect",
+    describe: "share of subscribers that got their stream back by themselves after the leading node's kill (1: the cluster carried on without it)",
+    read: ofNodeFault("kill-leader", (struck) => sum(struck, (c) => c.failover!.subscribersResumed) / Math.max(1, sum(struck, (c) => c.failover!.subscribers))),
+  },
+  partitionLostAcknowledged: {
+    direction: "lower",
+    unit: "count",
+    scenario: "reconnect",
+    describe: "acknowledged messages subscribers lost when the leading node was cut off from the other nodes for a while, its clients still reaching it",
+    read: ofNodeFault("partition-leader", (struck) => sum(struck, (c) => c.failover!.lostAcknowledged)),
   },
   replayCompleteness: {
     direction: "higher",

@@ -238,6 +238,15 @@ export interface RampStep {
   reason?: string;
 }
 
+/** The cluster node a node fault struck, by its index in the cluster: whether it led the cell's first topic, and which node led before and once the cell had drained. */
+export interface StruckNode {
+  index: number;
+  role: "leader" | "follower";
+  leaderBefore: number;
+  /** -1: no leader could be asked for once the cell drained (a cluster without its quorum, or the old leader's answer lost). */
+  leaderAfter?: number;
+}
+
 export interface CellResult {
   id: string;
   transport: string;
@@ -432,6 +441,31 @@ export interface CellResult {
     brokerViaProxy?: boolean;
     /** The relay ran in a network namespace of its own, reached over a veth pair (the `partition-broker` fault). */
     relayInNamespace?: boolean;
+    /** A node fault (kill-leader, kill-follower, restart-leader, partition-leader): the cluster node it struck. */
+    node?: StruckNode;
+  };
+  /**
+   * CPU time of the broker server rtbench runs (every node of a cluster) from the
+   * schedule's start through the drain, per message published: what a message costs
+   * the broker, one node or three. Absent when rtbench does not run the server; null
+   * when a fault struck it (a killed node takes its CPU time with it) or nothing was published.
+   */
+  brokerCpuUsPerMessage?: number | null;
+  /**
+   * A node fault's failover, as the producer and the subscribers saw it. Lost messages,
+   * duplicates and reordering are the cell's counts; latency during the failover is in
+   * its latency histogram.
+   */
+  failover?: {
+    /** The longest time in the measured window with no publish acknowledged, s; null where a publish gives no answer (core NATS). Runs to the drain's end when publishes stayed unanswered. */
+    publishStalledS: number | null;
+    /** Per subscriber, the longest time in the window without a delivery (until the end for one that never got its stream back), s: the median subscriber's and the worst. */
+    deliveryStalledS: { p50: number; max: number };
+    /** Subscribers that got their stream's last message: they came back by themselves, through another node where theirs died. */
+    subscribersResumed: number;
+    subscribers: number;
+    /** Messages lost that the broker had acknowledged. */
+    lostAcknowledged: number;
   };
   /**
    * durability scenario: what the broker kept of the whole stream (restarted in its

@@ -22,12 +22,23 @@ export interface FaultTarget {
   /** Drops every packet between the relay (in its own network namespace) and the broker for `faultDuration`. */
   /** Resolves with how long the packets were dropped, in seconds. */
   partitionBroker(): Promise<number>;
+  /**
+   * A node of the broker's cluster, the leader of the cell's first topic or another:
+   * killed (kill -9, left down), killed and started again on its data after
+   * `faultDuration`, or cut off from the other nodes for `faultDuration` (its clients
+   * still reach it). Resolves with how long the fault was in effect (s), where it lasts.
+   */
+  nodeFault(action: NodeAction, role: "leader" | "follower"): Promise<number | void>;
 }
+
+export type NodeAction = "kill" | "restart" | "partition";
 
 /** What a fault may need of the cell beyond its transport and broker. */
 export interface FaultContext {
   /** rtbench started the broker server for this run, so it may stop and restart it. */
   ownsBrokerServer: boolean;
+  /** The broker's server is a cluster this run started, so a node fault may strike one of its nodes. */
+  cluster?: boolean;
 }
 
 export interface Fault {
@@ -41,6 +52,8 @@ export interface Fault {
   readonly netns?: boolean;
   /** It kills the relay and starts another: the killed one's byte counts die with it. */
   readonly restartsRelay?: boolean;
+  /** It strikes one node of a broker cluster: the cell records which, and the failover. */
+  readonly node?: { action: NodeAction; role: "leader" | "follower" };
   /** Why this fault cannot strike the pairing, or null. */
   problem(transport: Transport, broker: Broker, context: FaultContext): string | null;
   /** Resolves once the fault is over; with how long it was in effect (s), where that is not the time strike() took (a partition's rules take time to put in place). */
@@ -92,7 +105,9 @@ const list: Fault[] = [
     problem: (_transport, broker, context) =>
       broker.inProcess
         ? `${broker.name} has no server to restart: it lives inside the relay process`
-        : context.ownsBrokerServer
+        : context.cluster
+          ? `${broker.name} runs on a cluster: a fault strikes one of its nodes (${nodeFaultNames().join(", ")})`
+          : context.ownsBrokerServer
           ? null
           : `rtbench restarts only a broker server it started for this run, and ${broker.name}'s came from --broker-url or \`rtbench brokers up\``,
     strike: (target) => target.restartBroker(),
@@ -115,6 +130,54 @@ const list: Fault[] = [
     strike: (target) => target.partitionBroker(),
   },
 ];
+
+/** Why a node fault cannot strike this broker, or null. */
+const noCluster = (_transport: Transport, broker: Broker, context: FaultContext): string | null =>
+  !broker.leaderOf
+    ? `${broker.name} is not a cluster variant (\`rtbench list\` shows them): a node fault needs several nodes`
+    : !context.cluster
+      ? `rtbench strikes only a cluster it started for this run, and ${broker.name}'s came from --broker-url`
+      : netnsProblem();
+
+const nodeFaults: Fault[] = [
+  {
+    name: "kill-leader",
+    summary: "kill -9 the cluster node leading the cell's first topic (core NATS: the node the clients are on); it stays down",
+    lasting: false,
+    node: { action: "kill", role: "leader" },
+    problem: noCluster,
+    strike: (target) => target.nodeFault("kill", "leader"),
+  },
+  {
+    name: "kill-follower",
+    summary: "kill -9 a cluster node that does not lead the cell's first topic; it stays down",
+    lasting: false,
+    node: { action: "kill", role: "follower" },
+    problem: noCluster,
+    strike: (target) => target.nodeFault("kill", "follower"),
+  },
+  {
+    name: "restart-leader",
+    summary: "kill -9 the leading node, and start it again on its data after faultDuration",
+    lasting: true,
+    node: { action: "restart", role: "leader" },
+    problem: noCluster,
+    strike: (target) => target.nodeFault("restart", "leader"),
+  },
+  {
+    name: "partition-leader",
+    summary: "cut the leading node off from the other nodes for faultDuration (iptables); its clients still reach it",
+    lasting: true,
+    node: { action: "partition", role: "leader" },
+    problem: noCluster,
+    strike: (target) => target.nodeFault("partition", "leader"),
+  },
+];
+list.push(...nodeFaults);
+
+function nodeFaultNames(): string[] {
+  return nodeFaults.map((f) => f.name);
+}
 
 export const faults: ReadonlyMap<string, Fault> = new Map(list.map((f) => [f.name, f]));
 

@@ -9,6 +9,7 @@ import type { CellResult, Workload } from "../../results/schema.js";
 import type { Transport } from "../../transports/transport.js";
 import type { FieldSpec } from "../fields.js";
 import type { FaultContext } from "./faults.js";
+import type { ClusterLevers } from "../broker-servers.js";
 
 export interface CellHooks {
   phase(text: string): void;
@@ -30,6 +31,8 @@ export interface CellSpec {
     pid(): number;
     /** Present when this run owns the server, so the restart-broker fault may restart it. */
     restart?(): Promise<void>;
+    /** A cluster this run started: the node faults' levers. */
+    cluster?: ClusterLevers;
   };
 }
 
