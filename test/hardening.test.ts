@@ -48,7 +48,7 @@ test("bad input is one line naming the flag or field, exit 2, and nothing starts
     [["run", "--broker-url", "inproc=redis://127.0.0.1:6379"], /--broker-url: inproc runs inside the relay process and takes no URL/],
     [["run", "--broker-url", "redis-pubsub=http://127.0.0.1:6379"], /--broker-url: redis-pubsub: expected a URL with scheme redis:\/\/ or rediss:\/\/.*got "http:/],
     [["run", "--broker-url", "redis-pubsub=notaurl"], /--broker-url: redis-pubsub: expected a URL .*got "notaurl"/],
-    [["run", "--fault", "cut"], /flag --fault: field "fault": only the reconnect scenario reads it, and this workload's scenario is steady/],
+    [["run", "--fault", "cut"], /flag --fault: field "fault": only the reconnect and durability scenarios read it, and this workload's scenario is steady/],
     [["run", join(dir, "nan.yaml")], /nan\.yaml: field "rate": expected a number > 0 .*got NaN$/],
     [["report", FIXTURE, "--out", "/dev/null"], /rtbench report: flag --out: \/dev\/null is not a folder/],
   ];
