@@ -369,6 +369,32 @@ export class BrokerServers {
     }
   }
 
+  /**
+   * What resolve() will give a broker whose server is a cluster, without starting it:
+   * its version, or why it cannot start (undefined for any other broker). Idle, the
+   * clusters took 9% of a core here (three JVMs for Kafka), so a run starts one just
+   * before its first cell and stops it after its last, not beside every other cell.
+   */
+  deferred(brokerName: string): Resolved | undefined {
+    const broker = getBroker(brokerName);
+    const spec = broker.server ? clusters.get(broker.server) : undefined;
+    if (!spec || broker.inProcess || this.external[brokerName]) return undefined;
+    const why = spec.unavailable();
+    return why ? { ok: false, reason: `${spec.name}: ${why}` } : { ok: true, endpoint: { version: spec.version() } };
+  }
+
+  /** Stops a cluster this run started, once its last cell is done: its nodes, data and network. */
+  async stopClusterOwned(server: string): Promise<void> {
+    const c = this.clusters.get(server);
+    if (!c) return;
+    this.clusters.delete(server);
+    this.started.delete(server);
+    await stopCluster(c);
+    this.owned.splice(0, this.owned.length, ...this.owned.filter((l) => !l.name.startsWith(`${server}/`)));
+    this.recordOwner();
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+
   /** A cluster's nodes are owned (and written down for the reaper) as each starts; it resolves as its first node. */
   private async startClusterOwned(name: string): Promise<Launched> {
     const c = await startCluster(name, this.runDir!, (node) => {

@@ -13,7 +13,7 @@ import { BrokerServers, reapStaleRuns, type Resolved } from "./broker-servers.js
 import { describeEnvironment, gitState } from "./environment.js";
 import { pairingProblem } from "./pairing.js";
 import { Progress } from "./progress.js";
-import { getTransport } from "./registry.js";
+import { getBroker, getTransport } from "./registry.js";
 import { relayBurnUs, relayMaxConnections } from "./relay.js";
 import { killChildren, runCell, setChildLog, unavailableCell } from "./runner.js";
 import { forkChannel, type ChannelFactory } from "./roles.js";
@@ -68,7 +68,11 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
   // Socket.IO adapter transports also need the Redis server their relays talk through.
   const adapterBrokers = parts.flatMap((w) => w.transports.flatMap((t) => getTransport(t).adapterBroker ?? []));
   const wanted = new Set([...parts.flatMap((w) => w.brokers), ...adapterBrokers]);
-  const resolved = new Map(await Promise.all([...wanted].map(async (b) => [b, await brokerServers.resolve(b)] as const)));
+  // A cluster starts just before its first cell and stops after its last (BrokerServers.deferred).
+  const deferred = new Map([...wanted].flatMap((b) => [[b, brokerServers.deferred(b)] as const]).filter((e): e is [string, Resolved] => e[1] !== undefined));
+  const resolved = new Map(await Promise.all([...wanted].map(async (b) => [b, deferred.get(b) ?? (await brokerServers.resolve(b))] as const)));
+  const lastCellOf = new Map<string, number>();
+  cells.forEach((c, i) => deferred.has(c.broker) && lastCellOf.set(getBroker(c.broker).server!, i));
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, early);
   let store: RunStore;
   try {
@@ -104,6 +108,7 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
     const scenario = getScenario(cw.scenario);
     const prefix =
       `[${i + 1}/${cells.length}${eta.text(i)}] ${c.transport} × ${c.broker} ${cw.scenario}` + (o.parts ? ` (${cw.name})` : "") + (cw.repetitions > 1 ? ` rep ${c.repetition}` : "");
+    if (deferred.get(c.broker)?.ok) resolved.set(c.broker, await brokerServers.resolve(c.broker));
     const r = resolved.get(c.broker)!;
     const owned = r.ok ? brokerServers.ownedServer(c.broker) : undefined;
     // A Socket.IO adapter transport's relays talk through a Redis server of their own.
@@ -131,6 +136,8 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
     eta.finished(i, !problem);
     const written = store.addCell(cell);
     progress.done(prefix, cell);
+    const server = getBroker(c.broker).server;
+    if (server && lastCellOf.get(server) === i) await brokerServers.stopClusterOwned(server);
     // A result that cannot be written (a full disk, a read-only file system): stop here, keep what was measured in memory.
     if (!written) break;
   }

@@ -200,7 +200,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     await paths.namespace?.remove();
     // A node fault may leave a node down: the next cell on this cluster gets all three again.
     if (fault?.node && spec.brokerServer?.cluster) {
-      hooks.phase("restarting the cluster's struck node");
+      hooks.phase("bringing every node of the cluster back");
       await spec.brokerServer.cluster.heal().catch((err: unknown) => hooks.phase(`the cluster could not be restored: ${(err as Error).message}`));
     }
   }
@@ -394,9 +394,18 @@ function faultTarget(
 }
 
 /** The cluster node leading the cell's first topic now, as its broker's client reports it. */
+/** How long the cluster may take to say which node leads: a client may wait forever for a node it cannot reach. */
+const LEADER_TIMEOUT_MS = 15_000;
+
 function leaderOf(spec: CellSpec, namespace: string): Promise<string> {
   const broker = getBroker(spec.broker);
-  return broker.leaderOf!({ url: spec.brokerUrl!, partitions: spec.workload.partitions }, topicName(namespace, 0));
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    broker.leaderOf!({ url: spec.brokerUrl!, partitions: spec.workload.partitions }, topicName(namespace, 0)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${spec.broker}: no node said which leads ${topicName(namespace, 0)} within ${LEADER_TIMEOUT_MS / 1000} s`)), LEADER_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** CPU time of the broker server this run owns (every node of a cluster), in µs; null when rtbench does not run it. */
