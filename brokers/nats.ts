@@ -144,13 +144,17 @@ function jetStream(name: string, server: string, replicas: number, summary: stri
         // An ordered consumer is one replica on one node: when that node dies its info
         // requests time out forever and it never recreates itself (measured: no subscriber
         // resumed in 28 s). On a cluster each subscriber gets a consumer of as many replicas
-        // as the stream, whose leadership moves like the stream's.
+        // as the stream, whose leadership moves like the stream's. It acknowledges each
+        // message: with AckNone a message the old consumer leader had sent when it died
+        // counts as delivered and is skipped (1 per subscriber lost, measured).
         const replicated = replicas > 1 ? `rtbench-${randomUUID()}` : undefined;
         if (replicated) {
           await jsm.consumers.add(JS_STREAM, {
             durable_name: replicated,
             filter_subject: topic,
-            ack_policy: AckPolicy.None,
+            ack_policy: AckPolicy.Explicit,
+            // Sent and not acknowledged within 5 s (lost with a node): sent again.
+            ack_wait: 5_000 * 1_000_000,
             num_replicas: replicas,
             // Gone a minute after its relay, should the relay die without deleting it.
             inactive_threshold: 60_000 * 1_000_000,
@@ -159,7 +163,10 @@ function jetStream(name: string, server: string, replicas: number, summary: stri
         }
         const consumer = replicated ? await js.consumers.get(JS_STREAM, replicated) : await js.consumers.get(JS_STREAM, { filter_subjects: topic, ...start });
         const messages = await consumer.consume({
-          callback: (m) => onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength)),
+          callback: (m) => {
+            onMessage(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+            if (replicated) m.ack();
+          },
           // Small pulls, refilled often: with 10,000 a pull outlived its 5 s expiry at a few
           // hundred msg/s, and consumers stalled for two missed heartbeats (p99 ~5 s).
           max_messages: 1_000,

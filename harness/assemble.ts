@@ -174,7 +174,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
             ...(r.paths.relayInNamespace ? { relayInNamespace: true } : {}),
             ...(r.fault.node ? { node: r.fault.node } : {}),
           },
-          ...(r.fault.node ? { failover: failover(r, counts.lost) } : {}),
+          ...(r.fault.node ? { failover: failover(r, counts.lost, spec.workload.clients) } : {}),
           reconnects: {
             count: sumOf((f) => f.reconnects),
             timeUs: percentiles(decodeHistogram(histograms.reconnectUs!)),
@@ -217,21 +217,24 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
   };
 }
 
-/** A cell with nothing measured: the shape every result starts from. */
 /** A node fault's failover, from the producer's acknowledgements and each subscriber's longest silence. */
-function failover(r: CellReports, lost: number): NonNullable<CellResult["failover"]> {
+function failover(r: CellReports, lost: number, subscribers: number): NonNullable<CellResult["failover"]> {
   const stalls = mergeEncoded(r.fleets.flatMap((f) => (f.deliveryStallUs ? [f.deliveryStallUs] : [])));
   const s = (us: number): number => Math.round(us / 1000) / 1000;
   const stall = r.unacknowledged?.ackStallUs;
   return {
     publishStalledS: stall === undefined || stall === null ? null : s(stall),
     deliveryStalledS: { p50: s(stalls.getValueAtPercentile(50)), max: s(stalls.getValueAtPercentile(100)) },
-    subscribersResumed: r.fleets.reduce((n, f) => n + (f.reachedEnd ?? 0), 0),
-    subscribers: stalls.totalCount,
-    lostAcknowledged: Math.max(0, lost - r.fleets.reduce((n, f) => n + f.lostUnacknowledged, 0)),
+    publishesResumed: r.unacknowledged?.ackResumed ?? null,
+    // Reaching the last acknowledged message is no resumption when nothing was acknowledged after the fault.
+    subscribersResumed: r.unacknowledged?.ackResumed === false ? 0 : r.fleets.reduce((n, f) => n + (f.reachedEnd ?? 0), 0),
+    // Every client, those that never got a message included (they have no stall to record).
+    subscribers,
+    lostAcknowledged: lost - r.fleets.reduce((n, f) => n + f.lostUnacknowledged, 0),
   };
 }
 
+/** A cell with nothing measured: the shape every result starts from. */
 function emptyCell(spec: CellSpec, status: CellResult["status"], startedAt: string, error?: string): CellResult {
   const none = percentiles(mergeEncoded([]));
   const empty = encodeHistogram(mergeEncoded([]));

@@ -14,6 +14,7 @@ import { describeEnvironment, gitState } from "./environment.js";
 import { pairingProblem } from "./pairing.js";
 import { Progress } from "./progress.js";
 import { getBroker, getTransport } from "./registry.js";
+import { faults } from "./scenarios/faults.js";
 import { relayBurnUs, relayMaxConnections } from "./relay.js";
 import { killChildren, runCell, setChildLog, unavailableCell } from "./runner.js";
 import { forkChannel, type ChannelFactory } from "./roles.js";
@@ -138,6 +139,10 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
     progress.done(prefix, cell);
     const server = getBroker(c.broker).server;
     if (server && lastCellOf.get(server) === i) await brokerServers.stopClusterOwned(server);
+    // A node fault may leave a node down: the next cell on this cluster gets all of them again.
+    else if (owned?.cluster && !problem && faultStrikesNode(scenario.fault?.(cw))) {
+      await owned.cluster.heal().catch((err: unknown) => o.log(`${server}: a node could not be started again, later cells run without it: ${(err as Error).message.split("\n")[0]}`));
+    }
     // A result that cannot be written (a full disk, a read-only file system): stop here, keep what was measured in memory.
     if (!written) break;
   }
@@ -239,4 +244,9 @@ function logToRunFolder(dir: string): void {
       /* a full disk: the line is lost, the run goes on */
     }
   });
+}
+
+/** Whether the fault strikes one node of a cluster (and may leave it down). */
+function faultStrikesNode(fault: string | undefined): boolean {
+  return fault !== undefined && faults.get(fault)?.node !== undefined;
 }

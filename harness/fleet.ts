@@ -257,7 +257,6 @@ export class Fleet {
     return { open: this.subscribers.length - failed - unanswered, failed, ...(firstError ? { firstError } : {}), ...(unanswered > 0 ? { unanswered } : {}) };
   }
 
-  /** Records a nanosecond interval in µs. */
   /** Each subscriber's longest time without a delivery in the measured window. */
   private deliveryStalls(): Histogram {
     const h = createHistogram();
@@ -265,6 +264,7 @@ export class Fleet {
     return h;
   }
 
+  /** Records a nanosecond interval in µs. */
   private record(h: Histogram, intervalNs: number): void {
     const us = Math.round(intervalNs / US);
     if (us >= 0) h.recordValue(us);
@@ -330,9 +330,15 @@ export class Fleet {
       addCounts(counts, c);
       if (s.slow) addCounts(slowCounts, c);
       if (c.lost > 0) subscribersWithLoss++;
-      if (!this.plan.chat && s.tracker.highest >= (lastSeq[s.topic] ?? 0)) reachedEnd++;
-      // One that never got its stream back stalled until now.
-      if (!this.plan.chat && s.tracker.highest < (lastSeq[s.topic] ?? 0) && s.lastAt > 0) s.longestGap = Math.max(s.longestGap, nowNs() - Math.max(s.lastAt, this.measureFrom));
+      // The stream's end for it: the last message the broker acknowledged (those after may never have been stored).
+      const end = lastAcknowledged(lastSeq[s.topic] ?? 0, unacked(s));
+      if (!this.plan.chat && s.tracker.highest >= end) reachedEnd++;
+      // One that never got its stream back stalled until now; any other, until the window closed if
+      // nothing came after its last delivery (its publishers' failover outlasted the window).
+      if (!this.plan.chat && s.lastAt > 0) {
+        const until = s.tracker.highest < end ? nowNs() : Math.min(nowNs(), this.measureUntil);
+        s.longestGap = Math.max(s.longestGap, until - Math.max(s.lastAt, this.measureFrom));
+      }
       if (c.lost > 0) lostUnacknowledged += s.tracker.missing(unacked(s));
       if (s.open) open++;
       clearTimeout(s.retry);
@@ -407,4 +413,15 @@ export function runFleetProcess(): void {
         throw new Error(`fleet: unexpected message ${m.kind}`);
     }
   });
+}
+
+/** The highest sequence up to `last` that is not among the (ascending) unacknowledged ones; 0 if none. */
+function lastAcknowledged(last: number, unacknowledged: readonly number[]): number {
+  let seq = last;
+  for (let i = unacknowledged.length - 1; i >= 0 && seq > 0; i--) {
+    if (unacknowledged[i]! > seq) continue;
+    if (unacknowledged[i] !== seq) break;
+    seq--;
+  }
+  return seq;
 }

@@ -58,6 +58,8 @@ export interface Unacknowledged {
    * null where a publish gives no answer (core NATS, MQTT QoS 0).
    */
   ackStallUs?: number | null;
+  /** False when the publishes after the last acknowledgement all failed or went unanswered: acknowledgements had not come back by the end. */
+  ackResumed?: boolean;
 }
 
 /** The producer's own process (real brokers): what it publishes, where. */

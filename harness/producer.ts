@@ -133,9 +133,11 @@ export function runProducer(conn: BrokerConnection, schedule: OpenLoopSchedule, 
       while (pending.some((p) => p.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       // Publishes after the last answer that failed or were never answered: the stall ran to the last of them (to now, for one still waiting).
       const openUntil = pending.some((p) => p.size > 0) ? nowNs() : lastSentAt;
-      if (answered && openUntil > lastAckAt) ackStallNs = Math.max(ackStallNs, openUntil - Math.max(lastAckAt, measureFrom));
+      const stalledAtEnd = answered && openUntil > lastAckAt;
+      if (stalledAtEnd) ackStallNs = Math.max(ackStallNs, openUntil - Math.max(lastAckAt, measureFrom));
       return {
         ackStallUs: answered ? Math.round(ackStallNs / 1000) : null,
+        ...(answered ? { ackResumed: !stalledAtEnd } : {}),
         seqs: refused.map((r, stream) => [...r, ...pending[stream]!].sort((a, b) => a - b)),
         publishErrors,
       };

@@ -198,11 +198,6 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     await Promise.all(channelsUsed.map((c) => c.close(2_000)));
     // Once its relay has gone, so its veth pair goes with it.
     await paths.namespace?.remove();
-    // A node fault may leave a node down: the next cell on this cluster gets all three again.
-    if (fault?.node && spec.brokerServer?.cluster) {
-      hooks.phase("bringing every node of the cluster back");
-      await spec.brokerServer.cluster.heal().catch((err: unknown) => hooks.phase(`the cluster could not be restored: ${(err as Error).message}`));
-    }
   }
 }
 
@@ -393,19 +388,36 @@ function faultTarget(
   };
 }
 
-/** The cluster node leading the cell's first topic now, as its broker's client reports it. */
 /** How long the cluster may take to say which node leads: a client may wait forever for a node it cannot reach. */
 const LEADER_TIMEOUT_MS = 15_000;
 
-function leaderOf(spec: CellSpec, namespace: string): Promise<string> {
+/**
+ * The cluster node leading the cell's first topic now, as its broker's client reports it.
+ * Asked again, a second apart, until one answer comes within LEADER_TIMEOUT_MS: just after
+ * a failover a node may have no leader to name yet, or time out.
+ */
+async function leaderOf(spec: CellSpec, namespace: string): Promise<string> {
   const broker = getBroker(spec.broker);
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    broker.leaderOf!({ url: spec.brokerUrl!, partitions: spec.workload.partitions }, topicName(namespace, 0)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${spec.broker}: no node said which leads ${topicName(namespace, 0)} within ${LEADER_TIMEOUT_MS / 1000} s`)), LEADER_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  const topic = topicName(namespace, 0);
+  const deadline = Date.now() + LEADER_TIMEOUT_MS;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        broker.leaderOf!({ url: spec.brokerUrl!, partitions: spec.workload.partitions }, topic),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("no answer")), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+    } catch (err) {
+      last = err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  throw new Error(`${spec.broker}: no node said which leads ${topic} within ${LEADER_TIMEOUT_MS / 1000} s (${(last as Error | undefined)?.message ?? "no answer"})`);
 }
 
 /** CPU time of the broker server this run owns (every node of a cluster), in µs; null when rtbench does not run it. */

@@ -459,9 +459,11 @@ export interface CellResult {
   failover?: {
     /** The longest time in the measured window with no publish acknowledged, s; null where a publish gives no answer (core NATS). Runs to the drain's end when publishes stayed unanswered. */
     publishStalledS: number | null;
-    /** Per subscriber, the longest time in the window without a delivery (until the end for one that never got its stream back), s: the median subscriber's and the worst. */
+    /** Per subscriber, the longest time in the window without a delivery (until the window's end when nothing came after its last one; until the drain's end for one that never got its stream back), s: the median subscriber's and the worst. */
     deliveryStalledS: { p50: number; max: number };
-    /** Subscribers that got their stream's last message: they came back by themselves, through another node where theirs died. */
+    /** Whether publishes were acknowledged again before the end (false: the failover outlasted the cell); null where a publish gives no answer. */
+    publishesResumed: boolean | null;
+    /** Subscribers that got their stream's last acknowledged message: they came back by themselves, through another node where theirs died (0 when publishes never resumed). */
     subscribersResumed: number;
     subscribers: number;
     /** Messages lost that the broker had acknowledged. */

@@ -58,15 +58,15 @@ test("kill -9 a JetStream R3 stream's leader: nothing acknowledged is lost, ever
   const out = tempDir();
   const r = await runCli(
     ["run", "--scenario", "reconnect", "--reconnect", "fixed", "--fault", "kill-leader", "--fault-at", "2", "--transports", "ws", "--brokers", "jetstream-r3",
-      "--clients", "3", "--rate", "100", "--duration", "10", "--warmup", "1", "--drain", "20", "--out", out],
+      "--clients", "3", "--rate", "100", "--duration", "14", "--warmup", "1", "--drain", "20", "--out", out],
     { timeoutMs: 120_000 },
   );
   assert.equal(r.code, 0, r.stderr);
   const [cell] = readOnlyRun(out).cells;
   assertFailedOver(cell!);
   const f = cell!.failover!;
+  assert.equal(f.publishesResumed, true, "publishes were acknowledged again within the cell");
   assert.equal(f.subscribersResumed, f.subscribers, "every subscriber got its stream back");
-  assert.equal(cell!.counts.duplicated, 0);
   assert.deepEqual(await rtbenchChildren(), []);
   assert.deepEqual(leftovers(), [], "no node or cluster network outlives the run");
 });
