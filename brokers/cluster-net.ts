@@ -97,7 +97,8 @@ export class ClusterNet {
       lines.push(`${action} INPUT -s ${this.ip(o)} -j DROP`, `${action} OUTPUT -d ${this.ip(o)} -j DROP`);
     }
     lines.push("COMMIT", "");
-    const restore = run("ip", ["netns", "exec", this.namespace(node), "iptables-restore", "--noflush"]);
+    const [ip, ...inNamespace] = this.exec(node);
+    const restore = run(ip!, [...inNamespace, "iptables-restore", "--noflush"]);
     restore.child.stdin?.end(lines.join("\n"));
     await restore;
   }

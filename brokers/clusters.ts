@@ -6,14 +6,13 @@
  * separated; the adapters of its broker variants read it so. Every node can be killed,
  * restarted on its data, or cut off from the others by a fault.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ClusterNet } from "./cluster-net.js";
 import { clusterNetProblem } from "./cluster-net.js";
-import { alive, firstLine, KAFKA_VERSION, kafkaJarsPresent, kafkaLibs, fetchKafka, launch, waitForPort, which, type Launched } from "./servers.js";
+import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, servers, waitForPort, which, type Launched } from "./servers.js";
 
 const run = promisify(execFile);
 
@@ -62,8 +61,9 @@ const natsCluster: ClusterSpec = {
   nodes: 3,
   summary: "three nats-server nodes joined by routes, JetStream clustered",
   memoryBytes: 3 * 100 * MiB,
-  unavailable: () => (which("nats-server") ? null : "nats-server is not installed (apt-get install nats-server)") ?? clusterNetProblem(),
-  version: () => firstLine("nats-server", ["--version"]).replace(/^nats-server: v?/, ""),
+  // The single server's binary and version.
+  unavailable: () => servers.get("nats")!.unavailable() ?? clusterNetProblem(),
+  version: () => servers.get("nats")!.version(),
   async startNode(k, dir, net) {
     const d = nodeDir(dir, k);
     const ip = net.ip(k);
@@ -97,8 +97,8 @@ const redisCluster: ClusterSpec = {
   summary: "a Redis Cluster of three primaries, each with a replica",
   memoryBytes: 6 * 20 * MiB,
   unavailable: () =>
-    (which("redis-server") && which("redis-cli") ? null : "redis-server and redis-cli are not installed (apt-get install redis-server)") ?? clusterNetProblem(),
-  version: () => /v=(\S+)/.exec(firstLine("redis-server", ["--version"]))?.[1] ?? "unknown",
+    servers.get("redis")!.unavailable() ?? (which("redis-cli") ? null : "redis-cli is not installed (apt-get install redis-tools)") ?? clusterNetProblem(),
+  version: () => servers.get("redis")!.version(),
   async startNode(k, dir, net) {
     const d = nodeDir(dir, k);
     const ip = net.ip(k);
@@ -130,11 +130,7 @@ const kafkaCluster: ClusterSpec = {
   nodes: 3,
   summary: "three Kafka KRaft nodes (broker and controller each), replication factor 3, min.insync.replicas 2",
   memoryBytes: 3 * 700 * MiB,
-  unavailable: () => {
-    if (!which("java")) return "java is not installed (apt-get install default-jre-headless)";
-    if (!kafkaJarsPresent() && !which("mvn")) return `Kafka's jars are not in ${kafkaLibs()} and mvn is not installed to fetch them (apt-get install maven)`;
-    return clusterNetProblem();
-  },
+  unavailable: () => servers.get("kafka")!.unavailable() ?? clusterNetProblem(),
   version: () => KAFKA_VERSION,
   async startNode(k, dir, net) {
     fetchKafka((line) => process.stderr.write(`rtbench: ${line}\n`));
@@ -166,14 +162,9 @@ const kafkaCluster: ClusterSpec = {
         "",
       ].join("\n"),
     );
-    writeFileSync(
-      join(d, "log4j.properties"),
-      "log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n" +
-        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
-    );
     const cp = `${kafkaLibs()}/*`;
-    const log4j = `-Dlog4j.configuration=file:${join(d, "log4j.properties")}`;
-    if (!restart) execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", kafkaClusterId(dir), "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: d });
+    const log4j = kafkaLog4j(d);
+    if (!restart) formatKafkaStorage(props, kafkaClusterId(dir), log4j, d);
     // Three JVMs beside the relays and the fleet: a small heap each.
     const pid = launchIn(net, k, "java", ["-Xms256m", "-Xmx512m", log4j, "-cp", cp, "kafka.Kafka", props], d);
     await waitForPort(KAFKA_PORT, pid, 90_000, `kafka node ${k}`, d, ip);
@@ -194,13 +185,8 @@ const kafkaCluster: ClusterSpec = {
 /** One cluster id for every node of a Kafka cluster, kept in its folder. */
 function kafkaClusterId(dir: string): string {
   const file = join(dir, "cluster.id");
-  if (!existsSync(file)) {
-    // 16 random bytes in URL-safe base64, not starting with "-" (StorageTool would read an option).
-    let id = randomBytes(16).toString("base64url");
-    while (id.startsWith("-")) id = randomBytes(16).toString("base64url");
-    writeFileSync(file, id);
-  }
-  return execFileSync("cat", [file], { encoding: "utf8" }).trim();
+  if (!existsSync(file)) writeFileSync(file, newKafkaClusterId());
+  return readFileSync(file, "utf8").trim();
 }
 
 export const clusters: ReadonlyMap<string, ClusterSpec> = new Map([natsCluster, redisCluster, kafkaCluster].map((c) => [c.name, c]));
@@ -210,7 +196,3 @@ export function clusterUrl(nodes: readonly Launched[]): string {
   return nodes.map((n) => n.url).join(",");
 }
 
-/** Whether node k of a started cluster still runs. */
-export function nodeAlive(n: Launched): boolean {
-  return alive(n.pid);
-}

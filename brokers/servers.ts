@@ -57,7 +57,7 @@ export function which(binary: string, extraDirs: string[] = []): string | null {
   return null;
 }
 
-export function firstLine(cmd: string, args: string[]): string {
+function firstLine(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 }).split("\n")[0]!.trim();
   } catch (err) {
@@ -179,7 +179,7 @@ const mosquittoWs: ServerSpec = {
   },
 };
 
-export const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 const rabbitmq: ServerSpec = {
   name: "rabbitmq",
   unavailable: () => (existsSync(RABBIT_BIN) || which("rabbitmq-server") ? null : "rabbitmq-server is not installed (apt-get install rabbitmq-server)"),
@@ -221,7 +221,7 @@ const rabbitmq: ServerSpec = {
   },
 };
 
-export function postgresBin(): string | null {
+function postgresBin(): string | null {
   try {
     const versions = readdirSync("/usr/lib/postgresql").sort((a, b) => Number(b) - Number(a));
     for (const v of versions) if (existsSync(`/usr/lib/postgresql/${v}/bin/postgres`)) return `/usr/lib/postgresql/${v}/bin`;
@@ -265,7 +265,32 @@ export function kafkaLibs(): string {
   return process.env.RTBENCH_KAFKA_LIBS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "rtbench", `kafka-${KAFKA_VERSION}`);
 }
 
-export function kafkaJarsPresent(): boolean {
+/** Writes a WARN-level log4j configuration into dir; returns the JVM argument that reads it. */
+export function kafkaLog4j(dir: string): string {
+  writeFileSync(
+    join(dir, "log4j.properties"),
+    "log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n" +
+      "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+  );
+  return `-Dlog4j.configuration=file:${join(dir, "log4j.properties")}`;
+}
+
+/**
+ * A KRaft cluster id: 16 random bytes in URL-safe base64, as kafka-storage.sh random-uuid
+ * prints. One that starts with "-" would be read as an option by StorageTool (1 start in 64 failed so).
+ */
+export function newKafkaClusterId(): string {
+  let id = randomBytes(16).toString("base64url");
+  while (id.startsWith("-")) id = randomBytes(16).toString("base64url");
+  return id;
+}
+
+/** Formats a new node's log directories (StorageTool) for the cluster id. */
+export function formatKafkaStorage(props: string, clusterId: string, log4j: string, cwd: string): void {
+  execFileSync("java", [log4j, "-cp", `${kafkaLibs()}/*`, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd });
+}
+
+function kafkaJarsPresent(): boolean {
   try {
     return readdirSync(kafkaLibs()).some((f) => f.startsWith("kafka_2.13-"));
   } catch {
@@ -314,18 +339,9 @@ const kafka: ServerSpec = {
         "",
       ].join("\n"),
     );
-    writeFileSync(
-      join(dir, "log4j.properties"),
-      "log4j.rootLogger=WARN, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n" +
-        "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
-    );
     const cp = `${kafkaLibs()}/*`;
-    const log4j = `-Dlog4j.configuration=file:${join(dir, "log4j.properties")}`;
-    // A cluster id is 16 random bytes in URL-safe base64, as kafka-storage.sh random-uuid prints.
-    // One that starts with "-" would be read as an option by StorageTool (1 start in 64 failed so).
-    let clusterId = randomBytes(16).toString("base64url");
-    while (clusterId.startsWith("-")) clusterId = randomBytes(16).toString("base64url");
-    if (!restart) execFileSync("java", [log4j, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", clusterId, "-c", props], { stdio: ["ignore", "ignore", "pipe"], cwd: dir });
+    const log4j = kafkaLog4j(dir);
+    if (!restart) formatKafkaStorage(props, newKafkaClusterId(), log4j, dir);
     // A modest heap: the machine also runs the relay, the fleet and other brokers.
     const pid = launch("java", ["-Xms256m", "-Xmx768m", log4j, "-cp", cp, "kafka.Kafka", props], dir);
     await waitForPort(port, pid, 60_000, "kafka", dir);

@@ -105,6 +105,9 @@ export async function stopCluster(c: RunningCluster): Promise<void> {
 /** A running cluster's levers; each node fault keeps `c.nodes` current (a restarted node has a new pid). */
 function leversOf(c: RunningCluster, changed: () => void): ClusterLevers {
   const spec = clusters.get(c.name)!;
+  const startAgain = async (k: number): Promise<void> => {
+    c.nodes[k] = identified(await spec.startNode(k, c.dir, c.net));
+  };
   return {
     nodes: c.nodes.length,
     pids: () => c.nodes.filter((n) => alive(n.pid)).map((n) => n.pid),
@@ -115,13 +118,13 @@ function leversOf(c: RunningCluster, changed: () => void): ClusterLevers {
     },
     async restart(k) {
       await stopServer(c.nodes[k]!, 5_000);
-      c.nodes[k] = identified(await spec.startNode(k, c.dir, c.net));
+      await startAgain(k);
       changed();
     },
     partition: (k, ms) => c.net.partition(k, ms),
     async heal() {
       const down = c.nodes.flatMap((n, k) => (alive(n.pid) ? [] : [k]));
-      for (const k of down) c.nodes[k] = identified(await spec.startNode(k, c.dir, c.net));
+      for (const k of down) await startAgain(k);
       if (down.length > 0) changed();
       await spec.form?.(c.nodes, c.net);
     },

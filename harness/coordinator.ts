@@ -137,9 +137,9 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
     eta.finished(i, !problem);
     const written = store.addCell(cell);
     progress.done(prefix, cell);
+    // A cluster goes after its last cell; before, a node a fault left down is started again for the next.
     const server = getBroker(c.broker).server;
     if (server && lastCellOf.get(server) === i) await brokerServers.stopClusterOwned(server);
-    // A node fault may leave a node down: the next cell on this cluster gets all of them again.
     else if (owned?.cluster && !problem && faultStrikesNode(scenario.fault?.(cw))) {
       await owned.cluster.heal().catch((err: unknown) => o.log(`${server}: a node could not be started again, later cells run without it: ${(err as Error).message.split("\n")[0]}`));
     }

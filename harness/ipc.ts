@@ -221,7 +221,7 @@ export interface FleetReport {
   reconnectUs: string;
   /** Per subscriber, the longest time in the measured window between two deliveries (a failover's "until subscribers receive again"), µs. */
   deliveryStallUs?: string;
-  /** Subscribers that got their stream's last message. */
+  /** Subscribers that got their stream's last acknowledged message. */
   reachedEnd?: number;
   /** backpressure scenario: the slow clients' latency and counts (the others' are latencyUs and counts). */
   slow?: { latencyUs: string; counts: DeliveryCounts };

@@ -191,7 +191,7 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
     unit: "ratio",
     scenario: "reconnect",
     describe: "share of subscribers that got their stream back by themselves after the leading node's kill (1: the cluster carried on without it)",
-    read: ofNodeFault("kill-leader", (struck) => sum(struck, (c) => c.failover!.subscribersResumed) / Math.max(1, sum(struck, (c) => c.failover!.subscribers))),
+    read: ofNodeFault("kill-leader", (struck) => sum(struck, (c) => c.failover!.subscribersResumed) / sum(struck, (c) => c.failover!.subscribers)),
   },
   partitionLostAcknowledged: {
     direction: "lower",

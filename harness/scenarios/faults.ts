@@ -139,39 +139,21 @@ const noCluster = (_transport: Transport, broker: Broker, context: FaultContext)
       ? `rtbench strikes only a cluster it started for this run, and ${broker.name}'s came from --broker-url`
       : netnsProblem();
 
+/** A fault that strikes one node: a kill leaves it down; a restart or a partition lasts faultDuration. */
+const nodeFault = (name: string, summary: string, action: NodeAction, role: "leader" | "follower"): Fault => ({
+  name,
+  summary,
+  lasting: action !== "kill",
+  node: { action, role },
+  problem: noCluster,
+  strike: (target) => target.nodeFault(action, role),
+});
+
 const nodeFaults: Fault[] = [
-  {
-    name: "kill-leader",
-    summary: "kill -9 the cluster node leading the cell's first topic (core NATS: the node the clients are on); it stays down",
-    lasting: false,
-    node: { action: "kill", role: "leader" },
-    problem: noCluster,
-    strike: (target) => target.nodeFault("kill", "leader"),
-  },
-  {
-    name: "kill-follower",
-    summary: "kill -9 a cluster node that does not lead the cell's first topic; it stays down",
-    lasting: false,
-    node: { action: "kill", role: "follower" },
-    problem: noCluster,
-    strike: (target) => target.nodeFault("kill", "follower"),
-  },
-  {
-    name: "restart-leader",
-    summary: "kill -9 the leading node, and start it again on its data after faultDuration",
-    lasting: true,
-    node: { action: "restart", role: "leader" },
-    problem: noCluster,
-    strike: (target) => target.nodeFault("restart", "leader"),
-  },
-  {
-    name: "partition-leader",
-    summary: "cut the leading node off from the other nodes for faultDuration (iptables); its clients still reach it",
-    lasting: true,
-    node: { action: "partition", role: "leader" },
-    problem: noCluster,
-    strike: (target) => target.nodeFault("partition", "leader"),
-  },
+  nodeFault("kill-leader", "kill -9 the cluster node leading the cell's first topic (core NATS: the node the clients are on); it stays down", "kill", "leader"),
+  nodeFault("kill-follower", "kill -9 a cluster node that does not lead the cell's first topic; it stays down", "kill", "follower"),
+  nodeFault("restart-leader", "kill -9 the leading node, and start it again on its data after faultDuration", "restart", "leader"),
+  nodeFault("partition-leader", "cut the leading node off from the other nodes for faultDuration (iptables); its clients still reach it", "partition", "leader"),
 ];
 list.push(...nodeFaults);
 
