@@ -7,12 +7,13 @@
  * restarted on its data, or cut off from the others by a fault.
  */
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ClusterNet } from "./cluster-net.js";
 import { clusterNetProblem } from "./cluster-net.js";
-import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, servers, waitForPort, which, type Launched } from "./servers.js";
+import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, rabbitBin, servers, waitForPort, which, type Launched } from "./servers.js";
 
 const run = promisify(execFile);
 
@@ -189,7 +190,84 @@ function kafkaClusterId(dir: string): string {
   return readFileSync(file, "utf8").trim();
 }
 
-export const clusters: ReadonlyMap<string, ClusterSpec> = new Map([natsCluster, redisCluster, kafkaCluster].map((c) => [c.name, c]));
+const AMQP_PORT = 5672;
+/** The management plugin's HTTP API: where a client learns which node leads a queue (brokers/amqp-quorum.ts). */
+export const RABBIT_MANAGEMENT_PORT = 15672;
+/** Seconds of silence before a node counts another as gone (Erlang's net_ticktime; the default is 60). */
+export const RABBIT_NET_TICKTIME_S = 10;
+const rabbitCluster: ClusterSpec = {
+  name: "rabbitmq-cluster",
+  nodes: 3,
+  summary: "three RabbitMQ nodes in one cluster (pause_minority), quorum queues of three replicas",
+  memoryBytes: 3 * 250 * MiB,
+  unavailable: () => servers.get("rabbitmq")!.unavailable() ?? clusterNetProblem(),
+  version: () => servers.get("rabbitmq")!.version(),
+  async startNode(k, dir, net) {
+    const d = nodeDir(dir, k);
+    const ip = net.ip(k);
+    // Long names by address: each node's name resolves without a hosts file in its namespace.
+    const names = Array.from({ length: net.nodes }, (_, o) => `rabbit@${net.ip(o)}`);
+    // The same cookie on every node of this cluster, made for it: nodes without it cannot join.
+    const cookieFile = join(dir, "cookie");
+    if (!existsSync(cookieFile)) writeFileSync(cookieFile, randomBytes(18).toString("hex"), { mode: 0o600 });
+    const cookie = join(d, ".erlang.cookie");
+    if (!existsSync(cookie)) writeFileSync(cookie, readFileSync(cookieFile), { mode: 0o400 });
+    writeFileSync(join(d, "enabled_plugins"), "[rabbitmq_management].\n");
+    // Debian's rabbitmq-env.conf pins the system node to loopback: an empty one instead.
+    writeFileSync(join(d, "rabbitmq-env.conf"), "");
+    writeFileSync(
+      join(d, "rabbitmq.conf"),
+      [
+        // The relays and producers reach the nodes over the cluster's bridge, not loopback.
+        "loopback_users = none",
+        // A node cut off from the majority stops serving (closes its clients' connections) until it is back.
+        "cluster_partition_handling = pause_minority",
+        `net_ticktime = ${RABBIT_NET_TICKTIME_S}`,
+        // Node 0 starts first and forms the cluster; the later ones find it in this list and join it.
+        "cluster_formation.peer_discovery_backend = classic_config",
+        ...names.map((n, o) => `cluster_formation.classic_config.nodes.${o + 1} = ${n}`),
+        `management.tcp.ip = ${ip}`,
+        `management.tcp.port = ${RABBIT_MANAGEMENT_PORT}`,
+        "management.rates_mode = none",
+        "",
+      ].join("\n"),
+    );
+    const pid = launchIn(net, k, rabbitBin()!, [], d, {
+      HOME: d,
+      RABBITMQ_NODENAME: names[k]!,
+      RABBITMQ_USE_LONGNAME: "true",
+      RABBITMQ_CONF_ENV_FILE: join(d, "rabbitmq-env.conf"),
+      RABBITMQ_NODE_IP_ADDRESS: ip,
+      RABBITMQ_NODE_PORT: String(AMQP_PORT),
+      RABBITMQ_DIST_PORT: "25672",
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-kernel inet_dist_use_interface {${ip.replaceAll(".", ",")}}`,
+      // The namespace's own epmd: the node registers over its loopback, the others ask at its address.
+      ERL_EPMD_ADDRESS: `127.0.0.1,${ip}`,
+      RABBITMQ_BASE: d,
+      RABBITMQ_MNESIA_BASE: join(d, "mnesia"),
+      RABBITMQ_LOG_BASE: join(d, "log"),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(d, "enabled_plugins"),
+      RABBITMQ_CONFIG_FILE: join(d, "rabbitmq"),
+      RABBITMQ_PID_FILE: join(d, "rabbitmq.pid"),
+    });
+    await waitForPort(AMQP_PORT, pid, 90_000, `rabbitmq node ${k}`, d, ip);
+    return { name: `rabbitmq-cluster/${k}`, pid, port: AMQP_PORT, host: ip, url: `amqp://guest:guest@${ip}:${AMQP_PORT}`, version: this.version(), dir: d };
+  },
+  async form(nodes) {
+    // Every node lists all of them running, as its management API reports.
+    const running = async (n: Launched): Promise<number> => {
+      const r = await fetch(`http://${n.host}:${RABBIT_MANAGEMENT_PORT}/api/nodes`, {
+        headers: { authorization: `Basic ${Buffer.from("guest:guest").toString("base64")}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (!r.ok) return 0;
+      return ((await r.json()) as { running: boolean }[]).filter((x) => x.running).length;
+    };
+    await until("the RabbitMQ cluster did not list all its nodes running", 60_000, async () => (await Promise.all(nodes.map(running))).every((c) => c === nodes.length));
+  },
+};
+
+export const clusters: ReadonlyMap<string, ClusterSpec> = new Map([natsCluster, redisCluster, kafkaCluster, rabbitCluster].map((c) => [c.name, c]));
 
 /** The comma-separated URL a cluster's clients get: every node's. */
 export function clusterUrl(nodes: readonly Launched[]): string {

@@ -180,9 +180,13 @@ const mosquittoWs: ServerSpec = {
 };
 
 const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+/** The rabbitmq-server script that runs a node of its own (Debian's /usr/sbin one runs the system's), or null. */
+export function rabbitBin(): string | null {
+  return existsSync(RABBIT_BIN) ? RABBIT_BIN : which("rabbitmq-server");
+}
 const rabbitmq: ServerSpec = {
   name: "rabbitmq",
-  unavailable: () => (existsSync(RABBIT_BIN) || which("rabbitmq-server") ? null : "rabbitmq-server is not installed (apt-get install rabbitmq-server)"),
+  unavailable: () => (rabbitBin() ? null : "rabbitmq-server is not installed (apt-get install rabbitmq-server)"),
   version: () => {
     try {
       const dir = readdirSync("/usr/lib/rabbitmq/lib").find((d) => d.startsWith("rabbitmq_server-"));
@@ -199,8 +203,7 @@ const rabbitmq: ServerSpec = {
     const cookie = join(dir, ".erlang.cookie");
     if (!existsSync(cookie)) writeFileSync(cookie, `rtbench${port}${Date.now()}`, { mode: 0o400 });
     writeFileSync(join(dir, "enabled_plugins"), "[].\n");
-    const bin = existsSync(RABBIT_BIN) ? RABBIT_BIN : which("rabbitmq-server")!;
-    const pid = launch(bin, [], dir, {
+    const pid = launch(rabbitBin()!, [], dir, {
       HOME: dir,
       RABBITMQ_NODENAME: `rtbench${port}@localhost`,
       RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",

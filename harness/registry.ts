@@ -4,6 +4,7 @@
  */
 import type { Broker } from "../brokers/broker.js";
 import { amqpConfirms, amqpFanout } from "../brokers/amqp.js";
+import { amqpQuorum } from "../brokers/amqp-quorum.js";
 import { inproc } from "../brokers/inproc.js";
 import { kafkaAcks1, kafkaAcksAll, kafkaR3 } from "../brokers/kafka.js";
 import { mqttOverWs, mqttQos0, mqttQos1, mqttQos2 } from "../brokers/mqtt.js";
@@ -45,6 +46,7 @@ export const brokers: ReadonlyMap<string, Broker> = new Map(
     mqttOverWs,
     amqpFanout,
     amqpConfirms,
+    amqpQuorum,
     pgOutbox,
   ].map((b) => [b.name, b]),
 );
