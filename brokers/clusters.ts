@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ClusterNet } from "./cluster-net.js";
 import { clusterNetProblem } from "./cluster-net.js";
-import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, rabbitBin, servers, waitForPort, which, type Launched } from "./servers.js";
+import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, rabbitBin, rabbitFiles, servers, waitForPort, which, type Launched } from "./servers.js";
 
 const run = promisify(execFile);
 
@@ -243,12 +243,7 @@ const rabbitCluster: ClusterSpec = {
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `-kernel inet_dist_use_interface {${ip.replaceAll(".", ",")}}`,
       // The namespace's own epmd: the node registers over its loopback, the others ask at its address.
       ERL_EPMD_ADDRESS: `127.0.0.1,${ip}`,
-      RABBITMQ_BASE: d,
-      RABBITMQ_MNESIA_BASE: join(d, "mnesia"),
-      RABBITMQ_LOG_BASE: join(d, "log"),
-      RABBITMQ_ENABLED_PLUGINS_FILE: join(d, "enabled_plugins"),
-      RABBITMQ_CONFIG_FILE: join(d, "rabbitmq"),
-      RABBITMQ_PID_FILE: join(d, "rabbitmq.pid"),
+      ...rabbitFiles(d),
     });
     await waitForPort(AMQP_PORT, pid, 90_000, `rabbitmq node ${k}`, d, ip);
     return { name: `rabbitmq-cluster/${k}`, pid, port: AMQP_PORT, host: ip, url: `amqp://guest:guest@${ip}:${AMQP_PORT}`, version: this.version(), dir: d };

@@ -184,6 +184,17 @@ const RABBIT_BIN = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 export function rabbitBin(): string | null {
   return existsSync(RABBIT_BIN) ? RABBIT_BIN : which("rabbitmq-server");
 }
+/** A RabbitMQ node's files, all in `dir`: its data, logs, plugins list, rabbitmq.conf and pid file. */
+export function rabbitFiles(dir: string): Record<string, string> {
+  return {
+    RABBITMQ_BASE: dir,
+    RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
+    RABBITMQ_LOG_BASE: join(dir, "log"),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
+    RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq"),
+    RABBITMQ_PID_FILE: join(dir, "rabbitmq.pid"),
+  };
+}
 const rabbitmq: ServerSpec = {
   name: "rabbitmq",
   unavailable: () => (rabbitBin() ? null : "rabbitmq-server is not installed (apt-get install rabbitmq-server)"),
@@ -212,12 +223,7 @@ const rabbitmq: ServerSpec = {
       ERL_EPMD_ADDRESS: "127.0.0.1",
       RABBITMQ_NODE_PORT: String(port),
       RABBITMQ_DIST_PORT: String(distPort),
-      RABBITMQ_BASE: dir,
-      RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
-      RABBITMQ_LOG_BASE: join(dir, "log"),
-      RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
-      RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq"),
-      RABBITMQ_PID_FILE: join(dir, "rabbitmq.pid"),
+      ...rabbitFiles(dir),
     });
     await waitForPort(port, pid, 60_000, "rabbitmq-server", dir);
     return { name: "rabbitmq", pid, port, url: `amqp://guest:guest@127.0.0.1:${port}`, version: this.version(), dir };
