@@ -351,9 +351,22 @@ export function expect<K extends FromChild["kind"]>(
       if (m.kind === kind) done(null, m as Extract<FromChild, { kind: K }>);
       else if (m.kind === "error") done(new Error(`${role}: ${m.message}`));
     };
-    const onExit = (code: number | null, signal: string | null): void =>
-      done(new Error(`${role} exited (${signal ?? `code ${code}`}) while waiting for "${kind}"${lastLine(child)}`));
+    const onExit = (code: number | null, signal: string | null): void => {
+      const fail = (): void => done(new Error(`${role} exited (${signal ?? `code ${code}`}) while waiting for "${kind}"${lastLine(child)}`));
+      // Its exit can be seen before its last messages are read off the IPC pipe (a busy
+      // coordinator, 50,000 connections: a producer's final report was lost so): those
+      // come before the channel closes, or within a second.
+      if (!child.connected) return void setImmediate(fail);
+      const late = setTimeout(fail, 1_000);
+      child.once("disconnect", () => {
+        clearTimeout(late);
+        setImmediate(fail);
+      });
+    };
+    let settled = false;
     const done = (err: Error | null, value?: Extract<FromChild, { kind: K }>): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       child.off("message", onMessage);
       child.off("exit", onExit);
