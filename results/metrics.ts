@@ -7,7 +7,7 @@
  */
 import { decodeHistogram, mergeEncoded } from "../core/histogram.js";
 import { formatMicros, median, relayGrowthPerConnection } from "./cell-metrics.js";
-import type { CellResult } from "./schema.js";
+import type { CellResult, RampStep } from "./schema.js";
 
 export type Unit = "us" | "count" | "rate" | "ratio" | "bytes" | "KiB" | "MiB";
 
@@ -53,6 +53,22 @@ function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => numbe
 }
 
 /** What ended a ramp or a sweep short of the system's own limit, in words. */
+/** Seed 001's load test: 50,000 concurrent SSE connections, with thresholds on them. */
+export const LOAD_TEST_CONNECTIONS = 50_000;
+
+/** A connections ramp's step at the load test's size: the first tried with at least LOAD_TEST_CONNECTIONS clients. */
+function loadTestStep(c: CellResult): RampStep | undefined {
+  return c.ramp?.steps.find((s) => s.clients >= LOAD_TEST_CONNECTIONS && s.status !== "unavailable");
+}
+
+/** A figure of that step, the median over the cells that reached it (none: undefined). */
+function atLoadTest(figure: (s: RampStep) => number | undefined): (cells: readonly CellResult[]) => number | undefined {
+  return (cells) => medianOf(cells, (c) => {
+    const step = loadTestStep(c);
+    return step ? figure(step) : undefined;
+  });
+}
+
 const ENDED_BY: Record<string, string> = {
   generator: "the load generator saturated (its limit, not the system's)",
   limit: "a limit of this machine was reached",
@@ -143,6 +159,35 @@ export const METRICS: Readonly<Record<string, MetricSpec>> = {
         const top = c.ramp?.steps.filter((s) => s.held).at(-1);
         return top?.idleRssPerConnectionBytes != null ? top.idleRssPerConnectionBytes / 1024 : undefined;
       }),
+  },
+  // Seed 001's four thresholds, read at its load test's size (an older result without p95 gives no figure).
+  loadTestConnectSuccess: {
+    direction: "higher",
+    unit: "ratio",
+    scenario: "connections",
+    describe: `connections open at the end of the ramp's ${LOAD_TEST_CONNECTIONS.toLocaleString("en-US")}-connection step / attempted`,
+    read: atLoadTest((s) => (s.clients > 0 ? s.open / s.clients : undefined)),
+  },
+  loadTestConnectErrors: {
+    direction: "lower",
+    unit: "count",
+    scenario: "connections",
+    describe: `connections that failed to open in the ramp's ${LOAD_TEST_CONNECTIONS.toLocaleString("en-US")}-connection step`,
+    read: atLoadTest((s) => s.failed),
+  },
+  loadTestConnectP95: {
+    direction: "lower",
+    unit: "us",
+    scenario: "connections",
+    describe: `connect time p95 (start to the response's headers, or WebSocket open) in the ramp's ${LOAD_TEST_CONNECTIONS.toLocaleString("en-US")}-connection step`,
+    read: atLoadTest((s) => s.connectUs.p95),
+  },
+  loadTestFirstEventP95: {
+    direction: "lower",
+    unit: "us",
+    scenario: "connections",
+    describe: `time to first event p95 in the ramp's ${LOAD_TEST_CONNECTIONS.toLocaleString("en-US")}-connection step`,
+    read: atLoadTest((s) => s.firstEventUs.p95),
   },
   scaleOutEfficiency: {
     direction: "higher",

@@ -60,7 +60,7 @@ test("every row of every seed table is transcribed, word for word", { skip: exis
 });
 
 test("the seed tables' row counts match the transcription", () => {
-  const expected: Record<string, number> = { "seed000-features": 16, "seed001-transports": 9, "seed002-sse-vs-ws": 8, "seed003-pubsub": 5, "seed003-decision": 9, "seed004-sse-ws-longpoll": 5, "seed003-sse-browser": 2 };
+  const expected: Record<string, number> = { "seed000-features": 16, "seed001-transports": 9, "seed002-sse-vs-ws": 8, "seed003-pubsub": 5, "seed003-decision": 9, "seed004-sse-ws-longpoll": 5, "seed003-sse-browser": 2, "seed001-load-test": 4 };
   for (const table of claims.tables) assert.equal(table.rows.length, expected[table.id], table.id);
 });
 
@@ -247,4 +247,24 @@ test("a sweep whose first step the system failed bounds its limit from above, wh
   // A sweep ended by the load generator at its first step bounds nothing.
   const generator = { ...failedFirst, sweep: { ...failedFirst.sweep!, limitMeasured: false, stoppedBy: "generator" } } as CellResult;
   assert.equal(verdictOf(claims, "seed003-pubsub", "Throughput", "Kafka", [generator]).verdict, "not measured yet");
+});
+
+test("seed 001's load-test thresholds read the ramp's 50,000-connection step, and nothing smaller", () => {
+  const percentiles = (p95: number) => ({ count: 1, p50: p95 / 2, p90: p95, p95, p99: p95, p999: p95, max: p95, mean: p95 / 2 });
+  const step = (clients: number, open: number, connectP95: number, firstP95: number) => ({
+    clients, fleetProcesses: 1, relays: 1, status: "ok", open, failed: clients - open, lost: 0,
+    connectUs: percentiles(connectP95), firstEventUs: percentiles(firstP95), idleRssPerConnectionBytes: null, idleHeapPerConnectionBytes: null, relayCpuPct: 1, held: open === clients,
+  });
+  const ramp = (broker: string, steps: ReturnType<typeof step>[]) =>
+    ({ ...cell("sse", 1, 2), broker, scenario: "connections", ramp: { steps, maxConnections: steps.at(-1)!.clients, limitMeasured: false, stoppedBy: "max-clients" } }) as unknown as CellResult;
+  const table = claims.tables.find((t) => t.id === "seed001-load-test")!;
+  const verdicts = (cells: CellResult[]) => table.rows.map((row) => evaluate(claims, table, row, 0, cells));
+  // A 10,000-connection ramp, however good, says nothing of 50,000.
+  const small = verdicts([ramp("inproc", [step(10_000, 10_000, 1_000, 1_000)])]);
+  assert.deepEqual(small.map((v) => v.verdict), ["not measured yet", "not measured yet", "not measured yet", "not measured yet"]);
+  // At 50,000 (after a 10,000 step that met them all): 97.5% open (1,250 failed), connect p95 6 s, first event p95 2 s.
+  const big = verdicts([ramp("redis-pubsub", [step(10_000, 10_000, 1_000, 1_000), step(50_000, 48_750, 6_000_000, 2_000_000)])]);
+  assert.deepEqual(big.map((v) => v.verdict), ["holds", "does not hold", "does not hold", "holds"]);
+  assert.match(big[0]!.measured!, /97\.5%/);
+  assert.match(big[1]!.measured!, /1250/);
 });

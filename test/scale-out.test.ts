@@ -23,7 +23,7 @@ const step = (relays: number, cpu: number | null, over: Partial<ScaleOutStep> = 
   relays,
   status: "ok",
   throughput: 1000,
-  latencyUs: { p50: 1, p90: 1, p99: 1, p999: 1, max: 1, mean: 1, count: 1 },
+  latencyUs: { p50: 1, p90: 1, p95: 1, p99: 1, p999: 1, max: 1, mean: 1, count: 1 },
   delivered: 100,
   expected: 100,
   lost: 0,
