@@ -9,6 +9,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ClusterNet } from "./cluster-net.js";
@@ -191,6 +192,15 @@ function kafkaClusterId(dir: string): string {
 }
 
 const AMQP_PORT = 5672;
+
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, host);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
 /** The management plugin's HTTP API: where a client learns which node leads a queue (brokers/amqp-quorum.ts). */
 export const RABBIT_MANAGEMENT_PORT = 15672;
 /** Seconds of silence before a node counts another as gone (Erlang's net_ticktime; the default is 60). */
@@ -223,7 +233,7 @@ const rabbitCluster: ClusterSpec = {
         // A node cut off from the majority stops serving (closes its clients' connections) until it is back.
         "cluster_partition_handling = pause_minority",
         `net_ticktime = ${RABBIT_NET_TICKTIME_S}`,
-        // Node 0 starts first and forms the cluster; the later ones find it in this list and join it.
+        // Node 0 forms the cluster; the others find it in this list and join it.
         "cluster_formation.peer_discovery_backend = classic_config",
         ...names.map((n, o) => `cluster_formation.classic_config.nodes.${o + 1} = ${n}`),
         `management.tcp.ip = ${ip}`,
@@ -232,6 +242,11 @@ const rabbitCluster: ClusterSpec = {
         "",
       ].join("\n"),
     );
+    // A new cluster: node 0 forms it, and the others start once it listens and join it.
+    // Started all at once, two nodes that find no peer up yet can each form a cluster of their own.
+    if (k > 0 && !existsSync(join(d, "mnesia"))) {
+      await until(`rabbitmq node 0, which node ${k} joins, did not accept connections`, 90_000, () => listening(net.ip(0), AMQP_PORT));
+    }
     const pid = launchIn(net, k, rabbitBin()!, [], d, {
       HOME: d,
       RABBITMQ_NODENAME: names[k]!,
