@@ -9,7 +9,6 @@ import { randomUUID } from "node:crypto";
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib";
 import { lazy } from "../core/lazy.js";
 import { nodeUrls, type Broker, type BrokerConnection, type BrokerOptions } from "./broker.js";
-import { RABBIT_MANAGEMENT_PORT } from "./clusters.js";
 import { noteBrokerError } from "./errors.js";
 
 const amqplib = lazy(async () => (await import("amqplib")).default);
@@ -208,8 +207,11 @@ class Session {
   }
 }
 
-/** Basic-auth GET of the management API on the first node that answers. */
-async function management<T>(urls: readonly URL[], path: string): Promise<T> {
+/** The management plugin's HTTP API, on each node: where a client learns which node leads a queue. */
+export const RABBIT_MANAGEMENT_PORT = 15672;
+
+/** Basic-auth GET of the management API on the first node that answers, as the URL's user. */
+export async function rabbitManagement<T>(urls: readonly URL[], path: string): Promise<T> {
   let last: unknown;
   for (const url of urls) {
     try {
@@ -234,10 +236,10 @@ export const amqpQuorum: Broker = {
   /** The leader of the first queue bound to the topic's exchange, as the management API names it (rabbit@<address>). */
   async leaderOf(options: BrokerOptions, topic: string): Promise<string> {
     const urls = nodeUrls(options.url!);
-    const bindings = await management<{ destination: string; destination_type: string }[]>(urls, `/exchanges/%2F/${encodeURIComponent(topic)}/bindings/source`);
+    const bindings = await rabbitManagement<{ destination: string; destination_type: string }[]>(urls, `/exchanges/%2F/${encodeURIComponent(topic)}/bindings/source`);
     const queue = bindings.find((b) => b.destination_type === "queue")?.destination;
     if (!queue) throw new Error(`amqp: no queue is bound to ${topic}`);
-    const { leader } = await management<{ leader?: string }>(urls, `/queues/%2F/${encodeURIComponent(queue)}`);
+    const { leader } = await rabbitManagement<{ leader?: string }>(urls, `/queues/%2F/${encodeURIComponent(queue)}`);
     if (!leader) throw new Error(`amqp: the queue ${queue} has no leader now`);
     return leader.split("@")[1]!;
   },

@@ -9,12 +9,12 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ClusterNet } from "./cluster-net.js";
 import { clusterNetProblem } from "./cluster-net.js";
-import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, newKafkaClusterId, rabbitBin, rabbitFiles, servers, waitForPort, which, type Launched } from "./servers.js";
+import { RABBIT_MANAGEMENT_PORT, rabbitManagement } from "./amqp-quorum.js";
+import { fetchKafka, formatKafkaStorage, KAFKA_VERSION, kafkaLibs, kafkaLog4j, launch, listening, newKafkaClusterId, rabbitBin, rabbitFiles, servers, waitForPort, which, type Launched } from "./servers.js";
 
 const run = promisify(execFile);
 
@@ -193,18 +193,8 @@ function kafkaClusterId(dir: string): string {
 
 const AMQP_PORT = 5672;
 
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, host);
-    s.once("connect", () => (s.destroy(), resolve(true)));
-    s.once("error", () => resolve(false));
-  });
-}
-
-/** The management plugin's HTTP API: where a client learns which node leads a queue (brokers/amqp-quorum.ts). */
-export const RABBIT_MANAGEMENT_PORT = 15672;
 /** Seconds of silence before a node counts another as gone (Erlang's net_ticktime; the default is 60). */
-export const RABBIT_NET_TICKTIME_S = 10;
+const RABBIT_NET_TICKTIME_S = 10;
 const rabbitCluster: ClusterSpec = {
   name: "rabbitmq-cluster",
   nodes: 3,
@@ -265,14 +255,7 @@ const rabbitCluster: ClusterSpec = {
   },
   async form(nodes) {
     // Every node lists all of them running, as its management API reports.
-    const running = async (n: Launched): Promise<number> => {
-      const r = await fetch(`http://${n.host}:${RABBIT_MANAGEMENT_PORT}/api/nodes`, {
-        headers: { authorization: `Basic ${Buffer.from("guest:guest").toString("base64")}` },
-        signal: AbortSignal.timeout(5_000),
-      });
-      if (!r.ok) return 0;
-      return ((await r.json()) as { running: boolean }[]).filter((x) => x.running).length;
-    };
+    const running = async (n: Launched): Promise<number> => (await rabbitManagement<{ running: boolean }[]>([new URL(n.url)], "/nodes")).filter((x) => x.running).length;
     await until("the RabbitMQ cluster did not list all its nodes running", 60_000, async () => (await Promise.all(nodes.map(running))).every((c) => c === nodes.length));
   },
 };

@@ -82,17 +82,21 @@ export function launch(command: string, args: string[], dir: string, env: Record
   return child.pid;
 }
 
+/** Whether host:port accepts a TCP connection now. */
+export function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
 /** Waits until the port accepts a TCP connection, the process is gone, or time runs out. */
 export async function waitForPort(port: number, pid: number, timeoutMs: number, what: string, dir: string, host = "127.0.0.1"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive(pid)) throw new Error(`${what} exited while starting; its log: ${join(dir, "server.log")}\n${tail(join(dir, "server.log"))}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, host);
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    });
-    if (open) return;
+    if (await listening(host, port)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} did not accept connections on port ${port} within ${timeoutMs / 1000} s; its log: ${join(dir, "server.log")}`);

@@ -56,9 +56,14 @@ function medianOf(cells: readonly CellResult[], figure: (c: CellResult) => numbe
 /** Seed 001's load test: 50,000 concurrent SSE connections, with thresholds on them. */
 export const LOAD_TEST_CONNECTIONS = 50_000;
 
-/** A connections ramp's step at the load test's size: the first tried with at least LOAD_TEST_CONNECTIONS clients. */
+/**
+ * A connections ramp's step at the load test's size: the first tried with at least
+ * LOAD_TEST_CONNECTIONS clients. None where its load generator saturated: its figures
+ * would be the generator's, not the system's.
+ */
 function loadTestStep(c: CellResult): RampStep | undefined {
-  return c.ramp?.steps.find((s) => s.clients >= LOAD_TEST_CONNECTIONS && s.status !== "unavailable");
+  const step = c.ramp?.steps.find((s) => s.clients >= LOAD_TEST_CONNECTIONS && s.status !== "unavailable");
+  return step?.limit === "generator" ? undefined : step;
 }
 
 /** A figure of that step, the median over the cells that reached it (none: undefined). */

@@ -267,4 +267,7 @@ test("seed 001's load-test thresholds read the ramp's 50,000-connection step, an
   assert.deepEqual(big.map((v) => v.verdict), ["holds", "does not hold", "does not hold", "holds"]);
   assert.match(big[0]!.measured!, /97\.5%/);
   assert.match(big[1]!.measured!, /1250/);
+  // A step whose load generator saturated gives no figure: its numbers are the generator's.
+  const saturated = { ...step(50_000, 50_000, 1_000, 1_000), held: false, limit: "generator" };
+  assert.deepEqual(verdicts([ramp("redis-pubsub", [saturated])]).map((v) => v.verdict), ["not measured yet", "not measured yet", "not measured yet", "not measured yet"]);
 });
