@@ -25,9 +25,17 @@ function calibrate(): number {
   return offset;
 }
 
-const offsetNs = calibrate();
+/**
+ * A role that an rtbench worker runs for a coordinator on another host keeps the
+ * coordinator's clock: the worker measured its own clock's lead over it and hands it on
+ * here, so intended send times and arrivals compare across hosts (harness/worker.ts).
+ */
+export const CLOCK_OFFSET_ENV = "RTBENCH_CLOCK_OFFSET_NS";
+const leadNs = Number(process.env[CLOCK_OFFSET_ENV] ?? 0);
 
-/** Monotonic time in nanoseconds, comparable across processes on this machine. */
+const offsetNs = calibrate() - (Number.isFinite(leadNs) ? leadNs : 0);
+
+/** Monotonic time in nanoseconds, comparable across processes on this machine (and a worker's roles with their coordinator's). */
 export function nowNs(): number {
   return offsetNs + performance.now() * 1e6;
 }

@@ -15,6 +15,7 @@ import { BROWSER_CLIENTS } from "./browser/page.js";
 import { availableParallelism } from "node:os";
 import { getBroker, getTransport } from "./registry.js";
 import type { CellSpec } from "./scenarios/scenario.js";
+import type { ClockReading } from "./workers.js";
 
 /** Connections per fleet process when the workload leaves it to us (fd limit is 20,000 here). */
 export const CLIENTS_PER_PROCESS = 10_000;
@@ -58,6 +59,8 @@ export interface CellReports {
   chat?: { notSent: number };
   /** What the scenario added after the drain (durability: what the broker kept). */
   extra: Partial<CellResult>;
+  /** With workers: each one's clients and clock readings before and after the cell. */
+  workers?: Array<{ name: string; clients: number; start: ClockReading; end: ClockReading }>;
   teardownErrors: string[];
 }
 
@@ -149,6 +152,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     ...(wireBytes !== null && !r.fault?.restartsRelay ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } } : {}),
     ...(carriedBy ? { carriedBy } : {}),
     ...(browserReports.length > 0 ? { browser: browserFigures(browserReports) } : {}),
+    ...(r.workers ? { workers: workersFigures(r.workers, percentiles(latency).p50) } : {}),
     ...(r.proxy
       ? {
           proxy: {
@@ -300,6 +304,25 @@ function paramsOf(spec: CellSpec): CellResult["params"] {
     ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(transport.details ?? {}),
   };
+}
+
+/** A bound is small when it is at most this share of the latency p50 it qualifies. */
+const CLOCK_BOUND_SHARE = 0.1;
+
+/** The workers' clocks: each one's offset, how it moved over the cell, and the bound that leaves on every latency. */
+export function workersFigures(hosts: NonNullable<CellReports["workers"]>, latencyP50Us: number): NonNullable<CellResult["workers"]> {
+  const each = hosts.map((h) => {
+    const driftNs = Math.abs(h.end.offsetNs - h.start.offsetNs);
+    return {
+      name: h.name,
+      clients: h.clients,
+      offsetUs: h.start.offsetNs / 1000,
+      clockDriftUs: driftNs / 1000,
+      clockErrorBoundUs: (Math.max(h.start.boundNs, h.end.boundNs) + driftNs) / 1000,
+    };
+  });
+  const bound = Math.max(0, ...each.map((h) => h.clockErrorBoundUs));
+  return { hosts: each, clockErrorBoundUs: bound, clockBoundLarge: !(bound <= CLOCK_BOUND_SHARE * latencyP50Us) };
 }
 
 /** The browsers' facts together: the worst clock bound, their peaks summed, the mean CPU. */

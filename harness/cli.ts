@@ -11,7 +11,8 @@ import { brokers, transports } from "./registry.js";
 import { clusters } from "../brokers/clusters.js";
 import { getScenario, scenarios } from "./scenarios/index.js";
 import { connectionPlanProblem } from "./limits.js";
-import { fleetProcessesFor, killChildren } from "./runner.js";
+import { fleetProcessesFor, killChildren, workersProblem } from "./runner.js";
+import { RUN_FLAGS, RUN_WORKER_FLAGS, WORKER_HELP, workerCommand, workerRequest } from "./worker-command.js";
 import { RecordError, runMatrix } from "./coordinator.js";
 import { killAllOwnedNow, UnsafeStateError } from "./broker-servers.js";
 import { brokerUrls, DEFAULT_WORKLOAD, outDirOf, parse, ROOT, UsageError, VERSION, type FlagSpec } from "./cli-args.js";
@@ -57,6 +58,7 @@ Usage:
                                         rabbitmq, postgres, kafka); a run uses running ones, or
                                         starts and stops its own
   rtbench brokers fetch                 Kafka's jars from Maven Central (once; needs mvn)
+${WORKER_HELP}
   rtbench help                          this text
 
 run flags (each overrides the workload file's field of the same name):
@@ -66,6 +68,7 @@ ${FIELDS.map((f) => `  --${flagName(f.key).padEnd(17)} ${f.help}`).join("\n")}
   --report             write the run's HTML report when it ends (into reports/)
   --broker-url N=URL   use an external broker for broker N (repeatable), e.g. kafka=kafka://host:9092;
                        "standard": every broker on its standard port (6379, 4222, 1883, 9092, 5672, 5432)
+${RUN_WORKER_FLAGS}
 
 serve flags:
   --transport NAME     ${[...transports.keys()].join(" | ")} (default sse)
@@ -83,12 +86,7 @@ The default workload is workloads/quick.yaml. Results: results/runs/<id>/result.
 (schema in results/README.md). Exit codes: 0 done, 1 a cell failed, 2 bad input.`;
 
 async function run(args: string[]): Promise<number> {
-  const options: FlagSpec = {
-    out: { type: "string" },
-    report: { type: "boolean" },
-    repeat: { type: "string" },
-    "broker-url": { type: "string", multiple: true },
-  };
+  const options: FlagSpec = { ...RUN_FLAGS };
   for (const f of FIELDS) options[flagName(f.key)] = { type: "string" };
   const { values, positionals } = parse(args, options, "run");
   if (positionals.length > 1) throw new UsageError(`rtbench run: expected at most one workload file, got ${positionals.join(" ")}`);
@@ -105,6 +103,7 @@ async function run(args: string[]): Promise<number> {
   }
   const parts = applyFlags(loaded, flags, suite);
   const outDir = outDirOf(values.out, "run");
+  const wanted = workerRequest(values);
   for (const { workload, given } of parts) {
     const where = suite ? `part "${workload.name}": ` : "";
     const unused = unusedFieldProblem(workload, given);
@@ -112,6 +111,8 @@ async function run(args: string[]): Promise<number> {
     const scenario = getScenario(workload.scenario);
     const own = scenario.check?.(workload, (line) => process.stderr.write(`rtbench: ${where}${line}\n`));
     if (own) throw new UsageError(`rtbench run: ${where}${own}`);
+    const apart = wanted ? workersProblem(workload, scenario) : null;
+    if (apart) throw new UsageError(`rtbench run: ${where}${apart}`);
     if (!scenario.sizesItsOwnSteps) {
       const problem = connectionPlanProblem({ clients: workload.clients, fleetProcesses: fleetProcessesFor(workload), relays: workload.relays });
       if (problem) throw new UsageError(`rtbench run: ${where}${problem}`);
@@ -121,6 +122,9 @@ async function run(args: string[]): Promise<number> {
   const common = Object.fromEntries(Object.entries(flags).filter(([key]) => !FIELDS.find((f) => f.key === key)?.scenarios));
   const workload: Workload = suite ? applyFields(plan.workload, common, (key) => `flag --${flagName(key)}`, true) : parts[0]!.workload;
   const external = brokerUrls(values["broker-url"]);
+  const log = (line: string): void => void process.stderr.write(`rtbench: ${line}\n`);
+  // Workers are reached before any broker starts: one that cannot be is bad input, and nothing is left running.
+  const workers = await wanted?.connect(log);
   let outcome: Awaited<ReturnType<typeof runMatrix>>;
   try {
     outcome = await runMatrix({
@@ -131,11 +135,14 @@ async function run(args: string[]): Promise<number> {
       command: ["rtbench", "run", ...args],
       root: ROOT,
       version: VERSION,
-      log: (line) => process.stderr.write(`rtbench: ${line}\n`),
+      log,
+      ...(workers ? { workers } : {}),
     });
   } catch (err) {
     if (err instanceof RecordError) throw new UsageError(`rtbench run: flag --out: ${err.message}`);
     throw err;
+  } finally {
+    workers?.close();
   }
   const { store, planned, shown } = outcome;
   process.stdout.write(`\n${summaryTable(store.cells)}\n\n`);
@@ -265,6 +272,8 @@ async function main(argv: string[]): Promise<number> {
       return baseline(rest);
     case "brokers":
       return brokersCommand(rest);
+    case "worker":
+      return workerCommand(rest);
     case undefined:
     case "help":
     case "--help":
@@ -275,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     default:
-      throw new UsageError(`rtbench: unknown command "${command}" (expected run, list, serve, report, advise, compare, ab, calibrate, baseline, brokers or help)`);
+      throw new UsageError(`rtbench: unknown command "${command}" (expected run, worker, list, serve, report, advise, compare, ab, calibrate, baseline, brokers or help)`);
   }
 }
 

@@ -20,6 +20,7 @@ import { killChildren, runCell, setChildLog, unavailableCell } from "./runner.js
 import { forkChannel, type ChannelFactory } from "./roles.js";
 import { getScenario } from "./scenarios/index.js";
 import type { CellSpec } from "./scenarios/scenario.js";
+import type { Workers } from "./workers.js";
 
 export interface MatrixOptions {
   /** The run's workload; for a suite, its name and shared fields. */
@@ -38,6 +39,8 @@ export interface MatrixOptions {
   log(line: string): void;
   /** Where roles run; a forked child per role unless given. */
   channels?: ChannelFactory;
+  /** --workers: the hosts the cells' clients run on. */
+  workers?: Workers;
 }
 
 export interface MatrixOutcome {
@@ -123,6 +126,7 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixOutcome> {
       scenario,
       ...(r.ok && r.endpoint.url ? { brokerUrl: r.endpoint.url } : {}),
       ...(adapter?.ok && adapter.endpoint.url ? { adapterUrl: adapter.endpoint.url } : {}),
+      ...(o.workers ? { workers: o.workers } : {}),
       ...(r.ok && r.endpoint.pid
         ? { brokerServer: { pid: () => owned?.pid() ?? r.endpoint.pid!, ...(owned?.restart ? { restart: owned.restart } : {}), ...(owned?.cluster ? { cluster: owned.cluster } : {}) } }
         : {}),

@@ -327,7 +327,8 @@ export function noteOutput(child: ChildProcess, chunk: Buffer): void {
   lastOutput.set(child, `${lastOutput.get(child) ?? ""}${chunk.toString()}`.slice(-600));
 }
 
-function lastLine(child: ChildProcess): string {
+/** "; it last printed: ..." (its last error line, else its last line), or "". */
+export function lastLine(child: ChildProcess): string {
   const lines = (lastOutput.get(child) ?? "").trim().split("\n").filter((l) => l.trim() !== "");
   const error = [...lines].reverse().find((l) => /Error|error:/.test(l)) ?? lines.at(-1);
   return error ? `; it last printed: ${error.trim().slice(0, 200)}` : "";

@@ -59,6 +59,8 @@ export class RelayNamespace {
       await ip(...ns.exec, "ip", "addr", "add", `${relayIp}/30`, "dev", nsLink);
       await ip(...ns.exec, "ip", "link", "set", nsLink, "up");
       await ip(...ns.exec, "ip", "link", "set", "lo", "up");
+      // Every address of the host through its end: a worker in one namespace reaches relays listening on another's host end.
+      await ip(...ns.exec, "ip", "route", "add", "default", "via", hostIp);
     } catch (err) {
       await ns.remove();
       throw new Error(`could not make a network namespace for the relay: ${(err as Error).message.split("\n")[0]}`);

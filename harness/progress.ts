@@ -2,7 +2,7 @@
  * What a person watching `rtbench run` sees: a live line per cell on a terminal (a
  * plain line per phase elsewhere, e.g. in CI logs), and a summary table at the end.
  */
-import { brokerCountsNote, browserNote, chatNote, formatMicros, proxyNote } from "../results/cell-metrics.js";
+import { brokerCountsNote, browserNote, chatNote, formatMicros, proxyNote, workersNote } from "../results/cell-metrics.js";
 import type { CellResult } from "../results/schema.js";
 
 export class Progress {
@@ -100,6 +100,7 @@ export function summaryTable(cells: readonly CellResult[]): string {
                         ? proxyNote([c])
                         : brokerNote(c),
       troubleNote(c),
+      workersNote([c]),
     ]
       .filter(Boolean)
       .join("; "),

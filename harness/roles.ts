@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import {
   expect,
+  lastLine,
   noteOutput,
   reap,
   send,
@@ -48,7 +49,12 @@ export interface Channel {
 export interface Place {
   /** A network namespace of its own (the partition fault). */
   namespace?: RelayNamespace;
+  /** On this worker of the run's (`rtbench run --workers`), by index; absent: on this machine. */
+  worker?: number;
 }
+
+/** The program a role's process runs: harness/<script>-process.js. */
+export type RoleScript = "relay" | "producer" | "fleet";
 
 const live = new Set<ChildProcess>();
 
@@ -76,9 +82,11 @@ export class ForkChannel implements Channel {
   private readonly child: ChildProcess;
 
   constructor(
-    script: "relay" | "producer" | "fleet",
+    script: RoleScript,
     readonly role: string,
     place: Place = {},
+    /** Added to its environment (a worker's clock offset). */
+    env: Record<string, string> = {},
   ) {
     // RTBENCH_NODE_ARGS passes extra flags to relay and fleet processes (e.g. --cpu-prof).
     // A relay's memory probes compare heaps: V8 must not drop the bytecode of functions
@@ -90,6 +98,7 @@ export class ForkChannel implements Channel {
     // `ip netns exec` hands on the IPC channel and execs node inside the namespace.
     this.child = fork(new URL(`./${script}-process.js`, import.meta.url), [], {
       stdio: ["ignore", log ? "pipe" : "inherit", log ? "pipe" : "inherit", "ipc"],
+      ...(Object.keys(env).length > 0 ? { env: { ...process.env, ...env } } : {}),
       ...(ns ? { execPath: "ip", execArgv: [...ns.exec, process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
     });
     const child = this.child;
@@ -119,6 +128,24 @@ export class ForkChannel implements Channel {
     });
   }
 
+  /**
+   * Every message as it comes, then how it exited (a worker relays both to its coordinator).
+   * The exit is told once the IPC channel has closed (or a second after the exit), so no
+   * message still in the pipe comes after it.
+   */
+  forward(onMessage: (m: FromChild) => void, onExit: (how: string, last: string) => void): void {
+    this.child.on("message", onMessage);
+    this.child.once("exit", (code, signal) => {
+      const tell = (): void => onExit(signal ?? `code ${code}`, lastLine(this.child));
+      if (!this.child.connected) return void setImmediate(tell);
+      const late = setTimeout(tell, 1_000);
+      this.child.once("disconnect", () => {
+        clearTimeout(late);
+        setImmediate(tell);
+      });
+    });
+  }
+
   async kill(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((resolve) => this.child.once("exit", resolve));
@@ -132,7 +159,7 @@ export class ForkChannel implements Channel {
 }
 
 /** Makes the channel for a role; a distributed coordinator hands in its own. */
-export type ChannelFactory = (script: "relay" | "producer" | "fleet", role: string, place?: Place) => Channel;
+export type ChannelFactory = (script: RoleScript, role: string, place?: Place) => Channel;
 
 export const forkChannel: ChannelFactory = (script, role, place) => new ForkChannel(script, role, place);
 
@@ -233,8 +260,8 @@ export class FleetHandle {
   private constructor(readonly channel: Channel) {}
 
   /** Starts a fleet process and opens its clients; resolves with how many opened. */
-  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string; unanswered?: number }> {
-    const channel = channels("fleet", role);
+  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number, place: Place = {}): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string; unanswered?: number }> {
+    const channel = channels("fleet", role, place);
     channel.send({ kind: "init-fleet", plan });
     const { open, failed, firstError, unanswered } = await channel.expect("connected", connectTimeoutMs);
     return { fleet: new FleetHandle(channel), open, failed, ...(firstError ? { firstError } : {}), ...(unanswered ? { unanswered } : {}) };

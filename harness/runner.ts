@@ -19,6 +19,8 @@ import { FleetHandle, forkChannel, ProducerHandle, RelayHandle, type Channel, ty
 import { getFault, type FaultTarget } from "./scenarios/faults.js";
 import type { CellHooks, CellSpec } from "./scenarios/scenario.js";
 import { TcpProxy } from "./tcp-proxy.js";
+import { roundRobin, segmentOf } from "./segments.js";
+import type { Scenario } from "./scenarios/scenario.js";
 import { treeCpuUs } from "./proc.js";
 import { getProxyKind } from "./proxies/index.js";
 import { RunningProxy } from "./proxies/proxy.js";
@@ -47,9 +49,11 @@ interface Paths {
   proxy?: RunningProxy;
 }
 
-export async function runCell(given: CellSpec, hooks: CellHooks, channels: ChannelFactory = forkChannel): Promise<CellResult> {
+export async function runCell(given: CellSpec, hooks: CellHooks, home: ChannelFactory = forkChannel): Promise<CellResult> {
   const spec = given.scenario.cellWorkload ? { ...given, workload: given.scenario.cellWorkload(given.workload) } : given;
   const w = spec.workload;
+  // With workers, roles placed on one go there (harness/workers.ts); the rest start here.
+  const channels = spec.workers?.channels ?? home;
   // Chat: the clients are the producers; no producer runs.
   const chat = spec.scenario.upstream === true;
   const startedAt = new Date().toISOString();
@@ -69,6 +73,8 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
   const paths: Paths = {};
   const watching: { fault?: ScheduledFault; broker?: ReturnType<typeof sampleBroker>; proxy?: ReturnType<typeof sampleBroker> } = {};
   try {
+    const apart = spec.workers ? workersProblem(spec.workload, spec.scenario) : null;
+    if (apart) throw new Error(apart);
     // A relay in a network namespace of its own (the partition fault) listens on its end of a veth pair.
     if (fault?.netns) paths.namespace = await RelayNamespace.create();
     const plan = relayPlan(spec, total, await brokerPath(spec, fault?.proxy === "broker", paths), paths.namespace);
@@ -108,9 +114,14 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     const baseUrls = paths.proxy
       ? relays.map(() => (paths.proxy!.kind.tls ? `https://${RELAY_DEFAULTS.host}:${paths.proxy!.port}` : baseUrlFor(transport, RELAY_DEFAULTS.host, paths.proxy!.port)))
       : [paths.clientProxy ? baseUrlFor(transport, RELAY_DEFAULTS.host, paths.clientProxy.port) : first.baseUrl, ...others.map((o) => o.baseUrl)];
-    const processes = fleetProcessesFor(w);
+    const layout = fleetLayout(w, spec.workers?.count ?? 0);
+    const processes = layout.length;
+    // A worker's roles run on this host's clock: its offset is read just before they start, and again once they have reported.
+    const clocksAtStart = await spec.workers?.readClocks();
     const opened = await Promise.all(
-      Array.from({ length: processes }, (_, k) => FleetHandle.start(tracked, `fleet process ${k}`, fleetPlan(spec, transport, k, baseUrls, plan.namespace, slowFlags, paths), connectTimeoutMs(w))),
+      layout.map((share, k) =>
+        FleetHandle.start(tracked, `fleet process ${k}`, fleetPlan(spec, transport, share, baseUrls, plan.namespace, slowFlags, paths), connectTimeoutMs(w), share.worker !== undefined ? { worker: share.worker } : {}),
+      ),
     );
     const fleets = opened.map((o) => o.fleet);
     // Every client connected and nothing sent yet: what an idle connection costs the relays.
@@ -151,6 +162,7 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
     // What the broker never acknowledged (a publish failed or went unanswered): its loss is no broker's loss of a message it had.
     const unacknowledged = inProcess || !producer ? undefined : await producer.settle(drainMs);
     const fleetReports = await Promise.all(fleets.map((f) => f.finish(produced.lastSeq, drainMs, unacknowledged?.seqs)));
+    const clocksAtEnd = await spec.workers?.readClocks();
     // Where leadership went: asked once the cell has drained (a cluster that lost its quorum has none).
     if (node) node.leaderAfter = await leaderOf(spec, plan.namespace).then((host) => spec.brokerServer!.cluster!.nodeAt(host), () => -1);
     const proxyCpuUs = paths.proxy?.windowCpuUs() ?? null;
@@ -185,6 +197,9 @@ export async function runCell(given: CellSpec, hooks: CellHooks, channels: Chann
       ...(chat ? { chat: { notSent: produced.publishErrors } } : {}),
       extra,
       teardownErrors,
+      ...(spec.workers && clocksAtStart && clocksAtEnd
+        ? { workers: spec.workers.names.map((name, j) => ({ name, clients: layout.filter((s) => s.worker === j).reduce((n, s) => n + s.ids.length, 0), start: clocksAtStart[j]!, end: clocksAtEnd[j]! })) }
+        : {}),
     });
   } catch (err) {
     return failedCell(spec, startedAt, err instanceof Error ? err.message : String(err));
@@ -231,6 +246,24 @@ function upstreamProduced(parts: UpstreamSent[], clients: number): ProducerRepor
     publishDelayUs: encodeHistogram(mergeEncoded(parts.map((p) => p.publishDelayUs))),
     ownBusyShare: Math.max(0, ...parts.map((p) => p.ownBusyShare)),
   };
+}
+
+/**
+ * Why a workload's cells cannot put their clients on workers, or null. Fleets on workers
+ * reach the relays over the network; what sits on this host's loopback in the clients'
+ * path (a proxy, a throttle, a relay in a namespace, the broker a direct client
+ * subscribes to) they cannot reach, and browsers on workers are not tested yet.
+ */
+export function workersProblem(w: Workload, scenario: Scenario): string | null {
+  const direct = w.transports.filter((t) => getTransport(t).listener === "none");
+  if (direct.length > 0) return `--workers: transport ${direct.join(", ")} subscribes each client to the broker itself; with workers, clients reach relays only`;
+  if (scenario.proxy) return `--workers: the ${scenario.name} scenario puts a proxy on this host's loopback in the clients' path, which workers cannot reach`;
+  if (scenario.slowClients) return `--workers: the ${scenario.name} scenario reads through a throttle on this host's loopback, which workers cannot reach`;
+  const fault = scenario.fault?.(w);
+  if (fault && (getFault(fault).proxy === "clients" || getFault(fault).netns)) return `--workers: fault ${fault} puts the clients' path through this host's loopback or a namespace, which workers cannot reach`;
+  if (w.clientKind === "browser") return "--workers: browser clients run on this machine only";
+  if (clientDelayMs() > 0) return "--workers: RTBENCH_TEST_CLIENT_DELAY_MS puts a proxy on this host's loopback";
+  return null;
 }
 
 /** A delay each way in the clients' path, from RTBENCH_TEST_CLIENT_DELAY_MS: for known-answer tests only. */
@@ -280,19 +313,42 @@ function relayPlan(spec: CellSpec, total: number, brokerUrl: string | undefined,
     ...(spec.adapterUrl ? { adapterUrl: spec.adapterUrl } : {}),
     port: 0,
     ...RELAY_DEFAULTS,
-    // A relay in a namespace listens on its end of the veth pair, where the clients reach it.
-    ...(namespace ? { host: namespace.relayIp } : {}),
+    // A relay in a namespace listens on its end of the veth pair, where the clients reach it;
+    // with workers, on this host's address that they reach it at.
+    ...(namespace ? { host: namespace.relayIp } : spec.workers ? { host: spec.workers.relayHost } : {}),
     heartbeatMs: w.heartbeat * 1000,
     // SSE's retry: advises the workload's reconnect delay, which a browser's EventSource honours.
     retryMs: w.reconnectDelay * 1000,
   };
 }
 
-/** Fleet process k's share of the clients: round-robin over processes, topics and relays. */
-function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: string[], namespace: string, slowFlags: boolean[], paths: Paths): FleetPlan {
-  const w = spec.workload;
+/** One fleet process's share: the global indexes of its clients, and the worker it runs on (absent: this machine). */
+export interface FleetShare {
+  ids: number[];
+  worker?: number;
+  /** Its place among this machine's fleet processes (each takes its own source address). */
+  local?: number;
+}
+
+/**
+ * Which fleet process opens which clients. On this machine: client i goes to process
+ * i mod P. With n workers, worker j takes segment j of the clients (harness/segments.ts),
+ * spread round-robin over as many processes as its share needs.
+ */
+export function fleetLayout(w: Workload, workers: number): FleetShare[] {
+  const all = Array.from({ length: w.clients }, (_, i) => i);
   const processes = fleetProcessesFor(w);
-  const mine = <T>(all: T[]): T[] => all.filter((_, i) => i % processes === k);
+  if (workers === 0) return roundRobin(all, processes).map((ids, k) => ({ ids, local: k }));
+  return Array.from({ length: workers }, (_, j) => segmentOf(w.clients, j, workers)).flatMap((ids, j) =>
+    ids.length === 0 ? [] : roundRobin(ids, Math.max(1, Math.ceil((processes * ids.length) / w.clients))).map((part) => ({ ids: part, worker: j })),
+  );
+}
+
+/** Fleet process's share of the clients: its topics and relays round-robin by global index. */
+function fleetPlan(spec: CellSpec, transport: Transport, share: FleetShare, baseUrls: string[], namespace: string, slowFlags: boolean[], paths: Paths): FleetPlan {
+  const w = spec.workload;
+  const mine = <T>(all: T[]): T[] => share.ids.map((i) => all[i]!);
+  const k = share.local;
   const relayCount = relaysOf(transport, w);
   const isDirect = transport.listener === "none";
   const perPartition = getBroker(spec.broker).capabilities.ordering === "per-partition";
@@ -306,7 +362,7 @@ function fleetPlan(spec: CellSpec, transport: Transport, k: number, baseUrls: st
     ...(paths.throttle ? { slow: { clients: mine(slowFlags), baseUrl: baseUrlFor(transport, RELAY_DEFAULTS.host, paths.throttle.port) } } : {}),
     // Spread source addresses so each process has its own ephemeral port range
     // (a relay in a namespace is reached over its veth pair, not loopback).
-    ...(paths.namespace ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
+    ...(paths.namespace || k === undefined ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
     // Each direct client opens a broker connection, each browser tab a context: fewer at once.
     connectConcurrency: isDirect || browser ? 16 : 256,
     // Behind a proxy a stream may answer only once messages flow (a buffering proxy), and a

@@ -5,7 +5,7 @@
 import { mergeEncoded, percentiles, type Percentiles } from "../core/histogram.js";
 import { addCounts, zeroCounts, type DeliveryCounts } from "../core/tracker.js";
 import { brokers, transports } from "../harness/registry.js";
-import { addBrokerCounts, browserNote, cellAnchor, cellGroupKey, chatNote, median, proxyNote, relayGrowthPerConnection } from "../results/cell-metrics.js";
+import { addBrokerCounts, browserNote, cellAnchor, cellGroupKey, chatNote, median, proxyNote, relayGrowthPerConnection, workersNote } from "../results/cell-metrics.js";
 import type { CellResult, RunResult } from "../results/schema.js";
 import { guideData, type GuideData } from "./guide.js";
 import { evaluate, loadClaims, VERDICTS, type ClaimResult, type Verdict } from "./claims.js";
@@ -43,6 +43,8 @@ export interface CellSummary {
   proxyNote?: string;
   /** Browser clients: the browser, its tabs, the page clock's bound, reconnects, in one line over the repetitions. */
   browserNote?: string;
+  /** Clients on workers: how many hosts, the clock bound, flagged where it is not small against the p50. */
+  workersNote?: string;
   spectrum: Array<{ percentile: number; latencyUs: number }>;
   /** saturation scenario: every step of every repetition's sweep. */
   sweepSteps: Array<{ rate: number; p50Us: number; p99Us: number; sustained: boolean }>;
@@ -135,6 +137,7 @@ export function summarizeCells(cells: readonly CellResult[]): CellSummary[] {
       ...(ok.some((c) => c.chat) ? { chatNote: chatSummary(ok) } : {}),
       ...(ok.some((c) => c.proxy) ? { proxyNote: proxyNote(ok) } : {}),
       ...(ok.some((c) => c.browser) ? { browserNote: browserNote(ok) } : {}),
+      ...(ok.some((c) => c.workers) ? { workersNote: workersNote(ok) } : {}),
       anchor: cellAnchor(key),
       spectrum: latency.totalCount > 0 ? SPECTRUM.map((p) => ({ percentile: p, latencyUs: latency.getValueAtPercentile(p) })) : [],
       sweepSteps: ok.flatMap((c) =>

@@ -79,7 +79,7 @@ function cellsTable(cells: CellSummary[]): string {
         timed ? ms(c.latencyUs.p50) : dash, timed ? ms(c.latencyUs.p99) : dash, timed ? ms(c.latencyUs.p999) : dash,
         timed ? ms(c.latencyFromSentUs.p50) : dash, measured && c.publishDelayUs.count > 0 ? ms(c.publishDelayUs.p99) : dash,
         measured ? Math.round(c.throughput).toLocaleString("en") : dash,
-        c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable: ${c.errors.join("; ")}` : [c.saturated ? `saturated (the load generator's figure, not the system's): ${c.saturationReasons.join("; ")}` : "", c.chatNote ?? "", c.proxyNote ?? "", c.browserNote ?? "", brokerCountsNote(c.brokerCounts)].filter(Boolean).join("; "),
+        c.status === "failed" ? `FAILED: ${c.errors.join("; ")}` : c.status === "unavailable" ? `unavailable: ${c.errors.join("; ")}` : [c.saturated ? `saturated (the load generator's figure, not the system's): ${c.saturationReasons.join("; ")}` : "", c.chatNote ?? "", c.proxyNote ?? "", c.browserNote ?? "", c.workersNote ?? "", brokerCountsNote(c.brokerCounts)].filter(Boolean).join("; "),
       ],
     };
   });

@@ -95,6 +95,15 @@ export function browserNote(reps: readonly CellResult[]): string {
     .join("; ");
 }
 
+/** Clients on workers in one line: how many hosts, and the clock bound every latency carries (flagged when not small against the p50). */
+export function workersNote(reps: readonly CellResult[]): string {
+  const w = reps.filter((r) => r.workers).map((r) => r.workers!);
+  if (w.length === 0) return "";
+  const bound = Math.max(...w.map((x) => x.clockErrorBoundUs));
+  const large = w.some((x) => x.clockBoundLarge);
+  return `clients on ${w[0]!.hosts.length} worker${w[0]!.hosts.length === 1 ? "" : "s"}, clocks within ${formatMicros(bound)}${large ? " (CLOCK BOUND LARGE: over a tenth of the p50)" : ""}`;
+}
+
 export function proxyNote(reps: readonly CellResult[]): string {
   const c = reps.find((r) => r.proxy);
   if (!c) return "";

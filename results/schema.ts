@@ -387,6 +387,8 @@ export interface CellResult {
   proxy?: ProxyFigures;
   /** Browser clients: the browsers, their tabs, and how well the pages' clocks map onto the envelope's. */
   browser?: BrowserFigures;
+  /** `rtbench run --workers`: the hosts its clients ran on, and how well their clocks were put on the coordinator's. */
+  workers?: WorkersFigures;
   backpressure?: {
     slowClients: number;
     slowReadBytesPerSec: number;
@@ -572,4 +574,25 @@ export interface BrowserFigures {
   /** Mean CPU of the browsers' processes, % of one core, summed over browsers. */
   cpuPct: number;
   pageLagMaxMs: number;
+}
+
+/** Workers on other hosts ran the cell's clients; their latencies were taken on the coordinator's clock. */
+export interface WorkersFigures {
+  hosts: WorkerFigures[];
+  /** The worst host's error bound: every latency is within this of true. */
+  clockErrorBoundUs: number;
+  /** The bound is more than a tenth of the latency p50 the cell reports: its latencies say more about the clocks than the system. */
+  clockBoundLarge: boolean;
+}
+
+export interface WorkerFigures {
+  /** Its address, as the coordinator knew it. */
+  name: string;
+  clients: number;
+  /** Its monotonic clock minus the coordinator's, as read before the cell (its roles were corrected by it). */
+  offsetUs: number;
+  /** How much the offset read after the cell differed. */
+  clockDriftUs: number;
+  /** Half the best clock exchange's round trip (the worse of the two readings) plus the drift. */
+  clockErrorBoundUs: number;
 }

@@ -10,6 +10,7 @@ import type { Transport } from "../../transports/transport.js";
 import type { FieldSpec } from "../fields.js";
 import type { FaultContext } from "./faults.js";
 import type { ClusterLevers } from "../broker-servers.js";
+import type { Workers } from "../workers.js";
 
 export interface CellHooks {
   phase(text: string): void;
@@ -34,6 +35,8 @@ export interface CellSpec {
     /** A cluster this run started: the node faults' levers. */
     cluster?: ClusterLevers;
   };
+  /** `rtbench run --workers`: the workers its fleets run on (absent: this machine). */
+  workers?: Workers;
 }
 
 /** What a scenario adds to a cell once its clients have drained, read by the runner. */
