@@ -38,7 +38,7 @@ export interface CellReports {
   /** The first intended send (monotonic ns) and when the producer was stopped, if it was. */
   startAt: number;
   stoppedAfterS?: number;
-  connected: Array<{ open: number; failed: number; firstError?: string; unanswered?: number }>;
+  connected: Array<{ open: number; failed: number; firstError?: string; unanswered?: number; startedAt?: number; settledAt?: number }>;
   idleBefore: MemoryProbe;
   idleProbes: MemoryProbe[];
   produced: ProducerReport;
@@ -132,6 +132,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
       disconnects: sumOf((f) => f.disconnects),
       ...(firstError ? { firstError } : {}),
       ...(unanswered > 0 ? { unanswered } : {}),
+      ...openingOf(r.connected),
     },
     latencyUs: percentiles(latency),
     latencyFromSentUs: percentiles(decodeHistogram(histograms.latencyFromSentUs)),
@@ -297,6 +298,7 @@ function paramsOf(spec: CellSpec): CellResult["params"] {
     fleetProcesses: fleetProcessesFor(w),
     repetition: spec.repetition,
     ...(transport.polls ? { pollIntervalS: w.pollInterval } : {}),
+    ...(w.connectRate > 0 ? { connectRate: w.connectRate } : {}),
     ...(relaysOf(transport, w) > 1 ? { relays: w.relays } : {}),
     ...(spec.scenario.proxy ? { proxy: spec.scenario.proxy(w) } : {}),
     ...(w.clientKind === "browser" ? { clientKind: "browser", ...(w.connectionsPerTab > 1 ? { connectionsPerTab: w.connectionsPerTab } : {}) } : {}),
@@ -304,6 +306,13 @@ function paramsOf(spec: CellSpec): CellResult["params"] {
     ...(getBroker(spec.broker).capabilities.ordering === "per-partition" ? { partitions: w.partitions } : {}),
     ...(transport.details ?? {}),
   };
+}
+
+/** From the first connect's start in any fleet process to the last one's answer in any, s (the processes share one clock). */
+function openingOf(connected: CellReports["connected"]): { openingS?: number } {
+  const starts = connected.flatMap((c) => (c.startedAt !== undefined ? [c.startedAt] : []));
+  const ends = connected.flatMap((c) => (c.settledAt !== undefined ? [c.settledAt] : []));
+  return starts.length > 0 && ends.length > 0 ? { openingS: (Math.max(...ends) - Math.min(...starts)) / NS_PER_S } : {};
 }
 
 /** A bound is small when it is at most this share of the latency p50 it qualifies. */

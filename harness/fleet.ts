@@ -4,7 +4,7 @@
  * histograms and counts when the coordinator says the producer is done.
  */
 import { brokerErrorsReport } from "../brokers/errors.js";
-import { nowNs } from "../core/clock.js";
+import { nowNs, NS_PER_S } from "../core/clock.js";
 import { createHistogram, encodeHistogram, type Histogram } from "../core/histogram.js";
 import { countOutgoingSockets, type WireCounter } from "./wire.js";
 import { send, sendFinal, serveCoordinator, type FleetPlan, type FleetReport, type ReconnectPolicy, type StartTimes } from "./ipc.js";
@@ -215,7 +215,7 @@ export class Fleet {
   }
 
   /** Opens every connection, at most connectConcurrency at a time. */
-  async connectAll(): Promise<{ open: number; failed: number; firstError?: string; unanswered?: number }> {
+  async connectAll(): Promise<{ open: number; failed: number; firstError?: string; unanswered?: number; startedAt: number; settledAt: number }> {
     const browser = this.plan.browser;
     if (browser) {
       this.browserTabs = await BrowserTabs.launch(browser, this.plan.transport);
@@ -228,9 +228,15 @@ export class Fleet {
     let unanswered = 0;
     let firstError: string | undefined;
     const waitMs = this.plan.openWaitMs;
+    const rate = this.plan.connectRate;
+    const startedAt = nowNs();
     const worker = async (): Promise<void> => {
       while (nextIndex < this.subscribers.length) {
-        const sub = this.subscribers[nextIndex++]!;
+        const k = nextIndex++;
+        const sub = this.subscribers[k]!;
+        // Paced: connection k starts k/rate seconds after the first, never sooner.
+        const early = rate ? (startedAt + (k * NS_PER_S) / rate - nowNs()) / 1e6 : 0;
+        if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
         await new Promise<void>((resolve) => {
           let answered = false;
           const timer = waitMs === undefined ? undefined : setTimeout(() => {
@@ -254,7 +260,7 @@ export class Fleet {
     const workers = Math.min(this.plan.connectConcurrency, this.subscribers.length);
     await Promise.all(Array.from({ length: workers }, worker));
     await this.browserTabs?.settle();
-    return { open: this.subscribers.length - failed - unanswered, failed, ...(firstError ? { firstError } : {}), ...(unanswered > 0 ? { unanswered } : {}) };
+    return { open: this.subscribers.length - failed - unanswered, failed, ...(firstError ? { firstError } : {}), ...(unanswered > 0 ? { unanswered } : {}), startedAt, settledAt: nowNs() };
   }
 
   /** Each subscriber's longest time without a delivery in the measured window. */

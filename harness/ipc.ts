@@ -81,6 +81,8 @@ export interface FleetPlan {
   relays: number[];
   localAddress?: string;
   connectConcurrency: number;
+  /** Connections this process opens per second (its share of the workload's connectRate); absent: as fast as connectConcurrency lets them. */
+  connectRate?: number;
   /**
    * The proxy scenario: a connection neither open nor refused after this long is left
    * to open when it will (a buffering proxy holds a stream's first bytes until its buffer
@@ -303,7 +305,8 @@ export interface MemoryProbe {
 export type FromChild =
   | { kind: "ready"; port: number; baseUrl: string; idle: MemoryProbe }
   | { kind: "memory"; idle: MemoryProbe }
-  | { kind: "connected"; open: number; failed: number; firstError?: string; unanswered?: number }
+  /** `startedAt`..`settledAt`: the first connect's start and the last one's answer (monotonic ns). */
+  | { kind: "connected"; open: number; failed: number; firstError?: string; unanswered?: number; startedAt?: number; settledAt?: number }
   | { kind: "producer-ready" }
   | { kind: "produced"; report: ProducerReport }
   | { kind: "producer-result"; samples: ResourceSample[]; brokerErrors?: BrokerErrors; teardownError?: string }

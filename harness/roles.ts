@@ -260,11 +260,11 @@ export class FleetHandle {
   private constructor(readonly channel: Channel) {}
 
   /** Starts a fleet process and opens its clients; resolves with how many opened. */
-  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number, place: Place = {}): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string; unanswered?: number }> {
+  static async start(channels: ChannelFactory, role: string, plan: FleetPlan, connectTimeoutMs: number, place: Place = {}): Promise<{ fleet: FleetHandle; open: number; failed: number; firstError?: string; unanswered?: number; startedAt?: number; settledAt?: number }> {
     const channel = channels("fleet", role, place);
     channel.send({ kind: "init-fleet", plan });
-    const { open, failed, firstError, unanswered } = await channel.expect("connected", connectTimeoutMs);
-    return { fleet: new FleetHandle(channel), open, failed, ...(firstError ? { firstError } : {}), ...(unanswered ? { unanswered } : {}) };
+    const { kind: _, ...connected } = await channel.expect("connected", connectTimeoutMs);
+    return { fleet: new FleetHandle(channel), ...connected };
   }
 
   start(times: StartTimes): void {

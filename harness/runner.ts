@@ -275,7 +275,8 @@ export function clientDelayMs(): number {
 /** How long a fleet process may take to connect its share: a browser tab (a context, a page) takes far longer to open than a socket. */
 function connectTimeoutMs(w: Workload): number {
   const tabs = w.clientKind === "browser" ? Math.ceil(w.clients / w.connectionsPerTab) : 0;
-  return 30_000 + 5 * w.clients + 2_000 * tabs;
+  const paced = w.connectRate > 0 ? (1000 * w.clients) / w.connectRate : 0;
+  return 30_000 + 5 * w.clients + 2_000 * tabs + paced;
 }
 
 /** Messages stream t receives when `total` go round-robin over `topics`. */
@@ -365,6 +366,8 @@ function fleetPlan(spec: CellSpec, transport: Transport, share: FleetShare, base
     ...(paths.namespace || k === undefined ? {} : { localAddress: `127.0.0.${1 + (k % 250)}` }),
     // Each direct client opens a broker connection, each browser tab a context: fewer at once.
     connectConcurrency: isDirect || browser ? 16 : 256,
+    // Its share of the paced rate, in proportion to its clients, so every process finishes opening together.
+    ...(w.connectRate > 0 ? { connectRate: (w.connectRate * share.ids.length) / w.clients } : {}),
     // Behind a proxy a stream may answer only once messages flow (a buffering proxy), and a
     // browser holds a stream past its per-origin limit unopened: the schedule starts without it.
     ...(spec.scenario.proxy || browser ? { openWaitMs: PROXY_OPEN_WAIT_MS } : {}),

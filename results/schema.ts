@@ -34,6 +34,8 @@ export interface Workload {
   drain: number;
   /** Seconds between the relay's heartbeats (SSE comments). */
   heartbeat: number;
+  /** Connections opened per second across the cell's clients; 0: as fast as they open. */
+  connectRate: number;
   /** connections scenario: the first step's connections; steps go 1-2-5 up to `clients`. */
   rampFrom: number;
   /** Seconds between polls for short polling. */
@@ -170,6 +172,8 @@ export interface CellParams {
   repetition: number;
   /** Short polling only. */
   pollIntervalS?: number;
+  /** The workload's connectRate, when connects were paced. */
+  connectRate?: number;
   /** Relay processes sharing the broker, when more than one. */
   relays?: number;
   /** The proxy in the clients' path (the proxy scenario). */
@@ -263,7 +267,8 @@ export interface CellResult {
   /** Brokers that order per partition: messages that arrived after a later one of their own partition (message seq is in partition (seq - 1) mod partitions). */
   reorderedWithinPartition?: number;
   /** `unanswered`: neither open nor refused when the schedule started (the proxy scenario waits so long only), left to open late. */
-  connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string; unanswered?: number };
+  /** `openingS`: from the first connect's start to the last one's open, failure or give-up, in seconds (added within version 1). */
+  connections: { attempted: number; open: number; failed: number; disconnects: number; firstError?: string; unanswered?: number; openingS?: number };
   /** End-to-end latency from the intended send time (coordinated-omission safe). */
   latencyUs: Percentiles;
   /** From the actual send time; shown beside, never instead. */

@@ -63,13 +63,22 @@ test("the smallest run, a single message, is accounted for at every client", asy
   assert.equal(cell.counts.delivered, 3);
 });
 
-test("one fleet process holds 2,000 connections of each transport and loses nothing", async () => {
+test("one fleet process holds 2,000 connections of each transport and loses nothing; paced connects take their time", async () => {
   const out = tempDir();
   const r = await runCli(["run", "--transports", "sse,ws", "--brokers", "inproc", "--clients", "2000", "--rate", "5", "--duration", "2", "--warmup", "0", "--out", out]);
   assert.equal(r.code, 0, r.stderr);
-  for (const cell of readOnlyRun(out).cells) {
+  // The same 2,000 over ws, paced at 4,000 a second: the last may start no sooner than 1999/4000 s after the first.
+  const paced = tempDir();
+  const p = await runCli(["run", "--transports", "ws", "--brokers", "inproc", "--clients", "2000", "--connect-rate", "4000", "--rate", "5", "--duration", "2", "--warmup", "0", "--out", paced]);
+  assert.equal(p.code, 0, p.stderr);
+  const pacedCell = readOnlyRun(paced).cells[0]!;
+  assert.ok(pacedCell.connections.openingS! >= 1999 / 4000, `paced: opened over ${pacedCell.connections.openingS} s`);
+  assert.equal(pacedCell.params.connectRate, 4000);
+  for (const cell of [...readOnlyRun(out).cells, pacedCell]) {
     assert.equal(cell.params.fleetProcesses, 1);
-    assert.deepEqual(cell.connections, { attempted: 2000, open: 2000, failed: 0, disconnects: 0 }, cell.transport);
+    const { openingS, ...connections } = cell.connections;
+    assert.deepEqual(connections, { attempted: 2000, open: 2000, failed: 0, disconnects: 0 }, cell.transport);
+    assert.ok(openingS !== undefined && openingS > 0, `${cell.transport}: opened over ${openingS} s`);
     assert.equal(cell.counts.expected, 20_000, cell.transport);
     assert.equal(cell.counts.lost, 0, cell.transport);
     assert.equal(cell.connectUs.count, 2000, cell.transport);
