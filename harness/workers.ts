@@ -183,15 +183,22 @@ export class WorkerLink {
 /** A role on a worker, as a Channel: messages tagged with its id on the worker's link. */
 class RemoteChannel implements Channel {
   private exit: { how: string; last: string } | undefined;
+  /** Its listeners on the link, dropped once it has exited: a long run opens thousands of roles on one link. */
+  private readonly offs: Array<() => void> = [];
 
   constructor(
     private readonly link: WorkerLink,
     private readonly id: number,
     readonly role: string,
   ) {
-    link.on((m) => {
-      if (m.t === "exit" && m.id === id) this.exit = { how: m.how, last: m.last };
-    });
+    this.offs.push(
+      link.on((m) => {
+        if (m.t !== "exit" || m.id !== id) return;
+        this.exit = { how: m.how, last: m.last };
+        // After the waiters for this exit have heard it.
+        setImmediate(() => this.offs.forEach((off) => off()));
+      }),
+    );
   }
 
   send(m: ToChild): void {
@@ -214,9 +221,11 @@ class RemoteChannel implements Channel {
   }
 
   on<K extends FromChild["kind"]>(kind: K, listener: (message: Extract<FromChild, { kind: K }>) => void): void {
-    this.link.on((m) => {
-      if (m.t === "from" && m.id === this.id && m.m.kind === kind) listener(m.m as Extract<FromChild, { kind: K }>);
-    });
+    this.offs.push(
+      this.link.on((m) => {
+        if (m.t === "from" && m.id === this.id && m.m.kind === kind) listener(m.m as Extract<FromChild, { kind: K }>);
+      }),
+    );
   }
 
   private async ended(): Promise<void> {
