@@ -75,6 +75,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
   const relayReport = r.relays[0]!;
   const produced = r.produced;
   const latency = mergeEncoded(r.fleets.map((f) => f.latencyUs));
+  const latencyUs = percentiles(latency);
   const publishDelay = decodeHistogram(produced.publishDelayUs);
   const runSeconds = (produced.lastSentAt - produced.firstSentAt) / NS_PER_S;
   // Rate over the span between the first and last send; n messages span n-1 intervals.
@@ -121,6 +122,8 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
   const brokerCounts = r.relays.reduce<Record<string, number>>((sum, x) => addBrokerCounts(sum, x.brokerCounts), {});
   return {
     ...emptyCell(spec, "ok", r.startedAt),
+    // The processes that ran (with workers, each worker's share has its own).
+    params: { ...paramsOf(spec), fleetProcesses: r.fleets.length },
     counts,
     subscribersWithLoss: sumOf((f) => f.subscribersWithLoss),
     // With one partition, a stream's order is its partition's.
@@ -134,7 +137,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
       ...(unanswered > 0 ? { unanswered } : {}),
       ...openingOf(r.connected),
     },
-    latencyUs: percentiles(latency),
+    latencyUs,
     latencyFromSentUs: percentiles(decodeHistogram(histograms.latencyFromSentUs)),
     publishDelayUs: percentiles(publishDelay),
     connectUs: percentiles(decodeHistogram(histograms.connectUs)),
@@ -153,7 +156,7 @@ export function assemble(spec: CellSpec, r: CellReports): CellResult {
     ...(wireBytes !== null && !r.fault?.restartsRelay ? { wire: { bytes: wireBytes, bytesPerDelivery: counts.delivered > 0 ? wireBytes / counts.delivered : null } } : {}),
     ...(carriedBy ? { carriedBy } : {}),
     ...(browserReports.length > 0 ? { browser: browserFigures(browserReports) } : {}),
-    ...(r.workers ? { workers: workersFigures(r.workers, percentiles(latency).p50) } : {}),
+    ...(r.workers ? { workers: workersFigures(r.workers, latencyUs.p50) } : {}),
     ...(r.proxy
       ? {
           proxy: {

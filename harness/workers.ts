@@ -45,6 +45,8 @@ export class WorkerLink {
   private readonly hello: Promise<FromWorker & { t: "hello" }>;
   /** Its place among the workers, where its engine gave it one (its hello said). */
   index: number | undefined;
+  /** This host's address on the link: one the worker can reach (relays listen on it). */
+  localAddress = "127.0.0.1";
 
   private constructor(
     private readonly ws: WebSocket,
@@ -80,12 +82,6 @@ export class WorkerLink {
     ws.on("error", (err) => this.fail(err.message));
   }
 
-  /** This host's address on the link: one the worker can reach (relays listen on it). */
-  get localAddress(): string {
-    const socket = (this.ws as unknown as { _socket?: { localAddress?: string } })._socket;
-    return (socket?.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
-  }
-
   private fail(why: string): void {
     if (this.lost) return;
     this.lost = why;
@@ -112,6 +108,7 @@ export class WorkerLink {
   static async dial(address: string, token: string, version: string): Promise<WorkerLink> {
     const ws = new WebSocket(`ws://${address}/`, { headers: { authorization: `Bearer ${token}` }, maxPayload: 256 * 1024 * 1024, handshakeTimeout: 10_000 });
     const link = new WorkerLink(ws, address);
+    ws.once("upgrade", (res) => link.setLocal(res.socket.localAddress));
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("unexpected-response", (_req, res) => {
@@ -123,9 +120,15 @@ export class WorkerLink {
     return link.greeted(version);
   }
 
-  /** Takes a worker that dialed in (registration). */
-  static accept(ws: WebSocket, name: string, version: string): Promise<WorkerLink> {
-    return new WorkerLink(ws, name).greeted(version);
+  /** Takes a worker that dialed in (registration); `local`: the address it dialed. */
+  static accept(ws: WebSocket, name: string, local: string | undefined, version: string): Promise<WorkerLink> {
+    const link = new WorkerLink(ws, name);
+    link.setLocal(local);
+    return link.greeted(version);
+  }
+
+  private setLocal(address: string | undefined): void {
+    if (address) this.localAddress = address.replace(/^::ffff:/, "");
   }
 
   send(m: ToWorker): void {
@@ -137,11 +140,11 @@ export class WorkerLink {
     return () => this.listeners.delete(listener);
   }
 
-  /** The next message `match` accepts; rejects when the link is lost or after `timeoutMs`. */
-  next<T extends FromWorker>(match: (m: FromWorker) => m is T, timeoutMs: number, what: string): Promise<T> {
+  /** The next message `match` accepts; rejects when the link is lost or after `timeoutMs` (with `late`, else naming the worker). */
+  next<T extends FromWorker>(match: (m: FromWorker) => m is T, timeoutMs: number, what: string, late = `worker ${this.name}: no ${what} within ${timeoutMs} ms`): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.lost) return reject(new Error(`worker ${this.name} is gone (${this.lost}) before ${what}`));
-      const timer = setTimeout(() => done(new Error(`worker ${this.name}: no ${what} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => done(new Error(late)), timeoutMs);
       const offMessage = this.on((m) => match(m) && done(null, m));
       const offLost = this.onLost((why) => done(new Error(`worker ${this.name} lost (${why}) while waiting for ${what}`)));
       const done = (err: Error | null, m?: T): void => {
@@ -208,15 +211,17 @@ class RemoteChannel implements Channel {
   expect<K extends FromChild["kind"]>(kind: K, timeoutMs: number): Promise<Extract<FromChild, { kind: K }>> {
     if (this.exit) return Promise.reject(new Error(`${this.role} exited (${this.exit.how}) before "${kind}"${this.exit.last}`));
     return this.link
-      .next((m): m is FromWorker & ({ t: "from" } | { t: "exit" }) => (m.t === "from" && m.id === this.id && (m.m.kind === kind || m.m.kind === "error")) || (m.t === "exit" && m.id === this.id), timeoutMs, `"${kind}" from ${this.role}`)
+      .next(
+        (m): m is FromWorker & ({ t: "from" } | { t: "exit" }) => (m.t === "from" && m.id === this.id && (m.m.kind === kind || m.m.kind === "error")) || (m.t === "exit" && m.id === this.id),
+        timeoutMs,
+        `"${kind}" from ${this.role}`,
+        // As a local role's timeout reads.
+        `${this.role}: no "${kind}" within ${timeoutMs} ms`,
+      )
       .then((m) => {
         if (m.t === "exit") throw new Error(`${this.role} exited (${m.how}) while waiting for "${kind}"${m.last}`);
         if (m.m.kind === "error") throw new Error(`${this.role}: ${m.m.message}`);
         return m.m as Extract<FromChild, { kind: K }>;
-      })
-      .catch((err: Error) => {
-        // The link's own words for a timeout say the worker; the cell's say the role, as a local role's do.
-        throw new Error(err.message.replace(`worker ${this.link.name}: no "${kind}" from ${this.role}`, `${this.role}: no "${kind}"`));
       });
   }
 
@@ -322,7 +327,7 @@ export class Workers {
           if (!refuseUnlessToken(req, socket, token, log)) return;
           if (links.length >= count) return void socket.end("HTTP/1.1 409 Conflict\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
           wss.handleUpgrade(req, socket, head, (ws) => {
-            WorkerLink.accept(ws, `${req.socket.remoteAddress?.replace(/^::ffff:/, "")}:${req.socket.remotePort}`, version).then((link) => {
+            WorkerLink.accept(ws, `${req.socket.remoteAddress?.replace(/^::ffff:/, "")}:${req.socket.remotePort}`, req.socket.localAddress, version).then((link) => {
               links.push(link);
               log(`worker ${link.name} registered (${links.length} of ${count})`);
               if (links.length === count) {
