@@ -17,6 +17,7 @@ import { Job } from "kubernetes-models/batch/v1/Job";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Service } from "kubernetes-models/v1/Service";
 import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { parse } from "../harness/cli-args.js";
 import { brokerUrls, DEFAULT_WORKLOAD } from "../harness/cli-args.js";
 import { RUN_FLAGS, WORKER_FLAGS, workerAddresses } from "../harness/worker-command.js";
@@ -93,7 +94,7 @@ test("deploy/compose.yaml: valid for Compose, its workers dial the coordinator t
 
 test("deploy/k8s: valid manifests; the coordinator dials every pod of the workers' Indexed Job by name", () => {
   const dir = join(ROOT, "deploy/k8s");
-  const kinds: Record<string, new (o: never) => { validate(): void }> = { Job, Deployment, Service, PersistentVolumeClaim };
+  const kinds: Record<string, new (o: never) => { validate(): void }> = { Job, Deployment, Service, PersistentVolumeClaim, ConfigMap };
   type Doc = { kind: string; metadata: { name: string }; spec: Record<string, any> };
   const docs: Doc[] = readdirSync(dir)
     .filter((f) => f.endsWith(".yaml"))
@@ -133,4 +134,46 @@ test("deploy/k8s: valid manifests; the coordinator dials every pod of the worker
   assert.ok(!docs.some((d) => d.kind === "Secret"), "no Secret in the repository");
   // The results volume is a claim in the same files.
   named("PersistentVolumeClaim", coordinator.volumes[0].persistentVolumeClaim.claimName);
+});
+
+test("deploy/k8s/brokers.yaml: the brokers of docker-compose.yml, with the same images, commands, settings and ports", () => {
+  type Doc = { kind: string; metadata: { name: string; labels?: Record<string, string> }; spec: Record<string, any>; data?: Record<string, string> };
+  const docs = parseAllDocuments(readFileSync(join(ROOT, "deploy/k8s/brokers.yaml"), "utf8")).map((d) => d.toJS() as Doc);
+  type ComposeService = { image: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; volumes?: string[] };
+  const compose = (parseYaml(readFileSync(join(ROOT, "docker-compose.yml"), "utf8")) as { services: Record<string, ComposeService> }).services;
+  const find = (kind: string, name: string): Doc => {
+    const d = docs.find((x) => x.kind === kind && x.metadata.name === name);
+    assert.ok(d, `brokers.yaml has ${kind} ${name}`);
+    return d;
+  };
+  assert.deepEqual(docs.filter((d) => d.kind === "Deployment").map((d) => d.metadata.name).sort(), Object.keys(compose).sort());
+  for (const d of docs) assert.ok(compose[d.metadata.labels?.app ?? ""], `${d.kind} ${d.metadata.name} is labelled with its broker (kubectl apply -l app=NAME)`);
+  for (const [name, service] of Object.entries(compose)) {
+    const deployment = find("Deployment", name);
+    assert.equal(deployment.metadata.labels?.app, name);
+    const pod = deployment.spec.template.spec;
+    // Kubernetes' service links would hand the Kafka image KAFKA_PORT=tcp://..., read as a setting.
+    assert.equal(pod.enableServiceLinks, false, `${name}: no service-link variables`);
+    const container = pod.containers[0];
+    assert.equal(container.image, service.image, `${name}: the same image`);
+    assert.deepEqual(container.args, service.command, `${name}: the same command`);
+    const env = Object.fromEntries((container.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
+    for (const [k, v] of Object.entries(service.environment ?? {})) assert.equal(env[k], v, `${name}: ${k} as in docker-compose.yml`);
+    const composePorts = (service.ports ?? []).map((p) => Number(p.split(":").at(-1))).sort();
+    assert.deepEqual(container.ports.map((p: { containerPort: number }) => p.containerPort).sort(), composePorts, `${name}: the same ports`);
+    const svc = find("Service", name);
+    assert.deepEqual(svc.spec.selector, deployment.spec.template.metadata.labels);
+    assert.deepEqual(svc.spec.ports.map((p: { port: number; targetPort: number }) => [p.port, p.targetPort]).sort(), composePorts.map((p) => [p, p]), `${name}: its Service's ports`);
+    // A configuration file Compose mounts is a ConfigMap here, with the file's text.
+    for (const volume of service.volumes ?? []) {
+      const [file, target] = volume.split(":");
+      const mount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === target);
+      assert.ok(mount, `${name}: ${target} is mounted`);
+      const configMap = pod.volumes.find((v: { name: string }) => v.name === mount.name).configMap.name;
+      assert.equal(find("ConfigMap", configMap).data![mount.subPath], readFileSync(join(ROOT, file!), "utf8"), `${name}: ${file} as the ConfigMap's ${mount.subPath}`);
+    }
+  }
+  // Kafka: other pods reach it by its Service's name, so that is what it must advertise.
+  const kafkaEnv = find("Deployment", "kafka").spec.template.spec.containers[0].env as Array<{ name: string; value: string }>;
+  assert.equal(kafkaEnv.find((e) => e.name === "KAFKA_ADVERTISED_LISTENERS")?.value, "PLAINTEXT://kafka:9092");
 });
