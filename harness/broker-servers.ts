@@ -97,8 +97,13 @@ function availableMemoryBytes(): number | null {
   }
 }
 
+/**
+ * Kills a cluster's nodes outright: its data is the run's scratch, and a graceful stop
+ * buys nothing but waiting (Kafka's survivors of a leader kill, stopping together, wait
+ * for a quorum that is stopping too).
+ */
 export async function stopCluster(c: RunningCluster): Promise<void> {
-  await Promise.all(c.nodes.map((n) => stopServer(n)));
+  await Promise.all(c.nodes.map((n) => killServer(n)));
   c.net.removeNow();
 }
 
@@ -255,6 +260,13 @@ export async function startServer(name: string, parent: string): Promise<Launche
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   return identified(await spec.start(dir));
+}
+
+/** Kills a server's process group at once (SIGKILL) and resolves once it is gone. */
+async function killServer(l: Launched): Promise<void> {
+  if (!isServerWeStarted(l)) return;
+  killGroup(l.pid);
+  while (alive(l.pid)) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Stops a server and starts it again on the same port and data: a broker restart. */
