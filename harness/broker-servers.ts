@@ -99,8 +99,7 @@ function availableMemoryBytes(): number | null {
 
 /**
  * Kills a cluster's nodes outright: its data is the run's scratch, and a graceful stop
- * buys nothing but waiting (Kafka's survivors of a leader kill, stopping together, wait
- * for a quorum that is stopping too).
+ * buys nothing but waiting (seconds for a Kafka cluster that has lost its leader).
  */
 export async function stopCluster(c: RunningCluster): Promise<void> {
   await Promise.all(c.nodes.map((n) => killServer(n)));
