@@ -14,8 +14,8 @@
  *
  * Env: BENCH_CONNECTIONS (10000,50000), BENCH_TRANSPORTS (ws,sse), BENCH_MESSAGES (10).
  */
-import { execFileSync } from "node:child_process";
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { next, runBench } from "./ipc.js";
 import { readFileSync } from "node:fs";
 import { nowNs } from "../core/clock.js";
 import { CLIENTS_PER_PROCESS } from "../harness/assemble.js";
@@ -36,20 +36,6 @@ const TICKS_PER_S = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim(
 
 type Kind = "rtbench" | "minimal";
 
-function next<T>(c: ChildProcess, kind: string, timeoutMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no "${kind}" within ${timeoutMs / 1000} s`)), timeoutMs);
-    const on = (m: { kind: string; message?: string }): void => {
-      if (m.kind === "error") reject(new Error(`${what}: ${m.message}`));
-      if (m.kind !== kind) return;
-      clearTimeout(timer);
-      c.off("message", on);
-      resolve(m as T);
-    };
-    c.on("message", on);
-    c.once("exit", (code) => reject(new Error(`${what} exited (${code}) before "${kind}"`)));
-  });
-}
 
 /** User + system CPU of a process so far, µs. */
 function cpuUs(pid: number): number {
@@ -167,10 +153,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:fleet: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench("bench:fleet", main);

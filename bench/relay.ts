@@ -14,6 +14,7 @@
  * Env: BENCH_CONNECTIONS (1000,10000), BENCH_TRANSPORTS (ws,ws-preframed,sse,longpoll), BENCH_MESSAGES (20).
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { next, runBench } from "./ipc.js";
 
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "1000,10000").split(",").map(Number);
 const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? "ws,ws-preframed,sse,longpoll").split(",");
@@ -23,19 +24,6 @@ const INTERVAL_MS = 250;
 const SIZE = 256;
 const PER_PROCESS = 5000;
 
-function next<T>(c: ChildProcess, kind: string, timeoutMs: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: no "${kind}" within ${timeoutMs / 1000} s`)), timeoutMs);
-    const on = (m: { kind: string }): void => {
-      if (m.kind !== kind) return;
-      clearTimeout(timer);
-      c.off("message", on);
-      resolve(m as T);
-    };
-    c.on("message", on);
-    c.once("exit", (code) => reject(new Error(`${what} exited (${code}) before "${kind}"`)));
-  });
-}
 
 interface Figures {
   cpuUsPerDelivery: number;
@@ -114,10 +102,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench:relay: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBench("bench:relay", main);
