@@ -12,7 +12,7 @@ import { WebSocket } from "ws";
 import { nowNs } from "../core/clock.js";
 import { createHistogram } from "../core/histogram.js";
 
-type Command = { kind: "connect"; urls: string[]; count: number; localAddress?: string; concurrency: number } | { kind: "start" } | { kind: "report" };
+type Command = { kind: "connect"; urls: string[]; count: number; localAddress?: string; concurrency: number } | { kind: "start" };
 
 const transport = process.argv[2];
 process.on("disconnect", () => process.exit(0));
@@ -72,9 +72,7 @@ process.on("message", (m: Command) => {
     };
     if (m.count === 0) process.send!({ kind: "connected", open: 0, failed: 0 });
     for (let i = 0; i < Math.min(m.concurrency, m.count); i++) one();
-  } else if (m.kind === "start") {
+  } else {
     setInterval(() => process.send!({ kind: "progress", delivered }), 1000).unref();
-  } else if (m.kind === "report") {
-    process.send!({ kind: "report", delivered, p99Us: latency.getValueAtPercentile(99) });
   }
 });

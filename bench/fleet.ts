@@ -15,11 +15,11 @@
  * Env: BENCH_CONNECTIONS (10000,50000), BENCH_TRANSPORTS (ws,sse), BENCH_MESSAGES (10).
  */
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
-import { next, runBench } from "./ipc.js";
 import { readFileSync } from "node:fs";
 import { nowNs } from "../core/clock.js";
 import { CLIENTS_PER_PROCESS } from "../harness/assemble.js";
 import type { FleetPlan } from "../harness/ipc.js";
+import { next, runBench } from "./ipc.js";
 
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "10000,50000").split(",").map(Number);
 const TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? "ws,sse").split(",");
@@ -35,7 +35,6 @@ const DRAIN_MS = 15_000;
 const TICKS_PER_S = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 
 type Kind = "rtbench" | "minimal";
-
 
 /** User + system CPU of a process so far, µs. */
 function cpuUs(pid: number): number {

@@ -24,7 +24,6 @@ const INTERVAL_MS = 250;
 const SIZE = 256;
 const PER_PROCESS = 5000;
 
-
 interface Figures {
   cpuUsPerDelivery: number;
   fanoutMsMedian: number;

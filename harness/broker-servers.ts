@@ -116,10 +116,7 @@ function leversOf(c: RunningCluster, changed: () => void): ClusterLevers {
     nodes: c.nodes.length,
     pids: () => c.nodes.filter((n) => alive(n.pid)).map((n) => n.pid),
     nodeAt: (host) => c.nodes.findIndex((n) => n.host === host.replace(/:\d+$/, "")),
-    async kill(k) {
-      killGroup(c.nodes[k]!.pid);
-      while (alive(c.nodes[k]!.pid)) await new Promise((r) => setTimeout(r, 20));
-    },
+    kill: (k) => killServer(c.nodes[k]!),
     async restart(k) {
       await stopServer(c.nodes[k]!, 5_000);
       await startAgain(k);
